@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+func newGroupCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "group", Short: "Manage groups"}
+	var desc string
+	add := &cobra.Command{Use: "add NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			name := strings.TrimSpace(args[0])
+			if name == "" || strings.ContainsAny(name, ",\n") {
+				return fmt.Errorf("%q is not a valid group name", args[0])
+			}
+			if err := in.Store.CreateGroup(cmd.Context(), store.Group{ID: name, Name: name, Description: desc, CreatedAt: time.Now().UTC()}); err != nil {
+				return fmt.Errorf("create group %s: %w", name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created group %s\n", name)
+			return nil
+		}}
+	add.Flags().StringVar(&desc, "description", "", "what the group is for")
+	list := &cobra.Command{Use: "list", Short: "List groups with their members", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			gs, err := in.Store.ListGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GROUP\tMEMBERS\tDESCRIPTION")
+			for _, gr := range gs {
+				ms, err := in.Store.ListMembers(cmd.Context(), gr.Name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", gr.Name, len(ms), gr.Description)
+			}
+			return tw.Flush()
+		}}
+	member := func(use string, add bool) *cobra.Command {
+		return &cobra.Command{Use: use + " GROUP UPN", Short: map[bool]string{true: "Add a user to a group", false: "Remove a user from a group"}[add],
+			Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				in, err := g.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer in.Close()
+				u, err := in.Store.GetUserByUPN(cmd.Context(), args[1])
+				if err != nil {
+					return fmt.Errorf("user %s: %w", args[1], err)
+				}
+				if add {
+					err = in.Store.AddMember(cmd.Context(), args[0], u.ID)
+				} else {
+					err = in.Store.RemoveMember(cmd.Context(), args[0], u.ID)
+				}
+				if err != nil {
+					return fmt.Errorf("group %s, user %s: %w", args[0], u.UPN, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, u.UPN)
+				return nil
+			}}
+	}
+	cmd.AddCommand(add, list, member("add-member", true), member("remove-member", false))
+	return cmd
+}

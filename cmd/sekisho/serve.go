@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sekisho/sekisho/internal/server"
+	"github.com/sekisho/sekisho/internal/setup"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var demo bool
+	var listen string
+	cmd := &cobra.Command{Use: "serve", Short: "Run the identity provider (HTTPS)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			if !setup.IsInitialised(g.dataDir) {
+				if !demo {
+					return fmt.Errorf("%s is not initialised: run `sekisho init --data %s`, or `sekisho serve --demo` to try Sekisho", g.dataDir, g.dataDir)
+				}
+				res, err := setup.Init(ctx, g.dataDir, setup.InitOptions{Demo: true, Listen: listen}, os.Stderr)
+				if err != nil {
+					return err
+				}
+				in, err := g.open(ctx)
+				if err != nil {
+					return err
+				}
+				printInit(out, res, in.Config.BaseURL)
+				in.Close()
+			}
+			in, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			addr := in.Config.Listen
+			if listen != "" {
+				addr = listen
+			}
+			tlsCfg, err := tlsConfig(cmd, in)
+			if err != nil {
+				return err
+			}
+			srv := server.New(in.Log, in.Store)
+			if err := mountAll(ctx, srv, in); err != nil {
+				return err
+			}
+			return srv.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
+				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
+				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s)\n", a, in.Config.BaseURL)
+			})
+		}}
+	cmd.Flags().BoolVar(&demo, "demo", false, "initialise an empty data folder with a demo tenant first")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config)")
+	return cmd
+}
+
+func tlsConfig(cmd *cobra.Command, in *setup.Instance) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if in.Config.TLS.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(in.Config.Resolve(in.Config.TLS.CertFile), in.Config.Resolve(in.Config.TLS.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+		return cfg, nil
+	}
+	c, err := in.Keys.ServerCertificate(cmd.Context())
+	if err != nil {
+		return nil, fmt.Errorf("managed TLS certificate: %w", err)
+	}
+	cfg.Certificates = []tls.Certificate{c}
+	return cfg, nil
+}

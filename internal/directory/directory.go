@@ -1,0 +1,213 @@
+// Package directory manages users and groups on top of the store: validation, ImmutableID
+// generation, argon2id password hashing with transparent upgrade, and bulk import.
+package directory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// Errors callers distinguish (wrapped; test with errors.Is).
+var (
+	ErrBadCredentials = errors.New("wrong user name or password")
+	ErrDisabled       = errors.New("account is disabled")
+)
+
+// Directory is the user and group service.
+type Directory struct {
+	Store  store.Store
+	Params Params
+	Policy PasswordPolicy
+	Now    func() time.Time
+
+	dummyHash string
+}
+
+// New returns a Directory. dummyHash lets Authenticate spend the same time on unknown users.
+func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
+	d := &Directory{Store: s, Params: p, Policy: pp, Now: time.Now}
+	d.dummyHash, _ = p.Hash("sekisho-dummy-password-for-timing")
+	return d
+}
+
+// NewUser is the input for AddUser.
+type NewUser struct {
+	UPN         string
+	DisplayName string
+	Email       string
+	ImmutableID string // generated when empty
+	Password    string // may be empty: the account then cannot sign in with a password
+	Groups      []string
+	Disabled    bool
+}
+
+// NormalizeUPN trims and validates a user principal name (name@domain).
+func NormalizeUPN(upn string) (string, error) {
+	upn = strings.TrimSpace(upn)
+	local, domain, ok := strings.Cut(upn, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(upn, " \t\r\n<>\"") || strings.Count(upn, "@") != 1 || !strings.Contains(domain, ".") {
+		return "", fmt.Errorf("%q is not a user principal name like alice@example.com", upn)
+	}
+	if len(upn) > 254 {
+		return "", fmt.Errorf("user principal name is longer than 254 characters")
+	}
+	return upn, nil
+}
+
+// NewImmutableID returns base64 of 16 random bytes, the form Entra Connect uses.
+func NewImmutableID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// AddUser validates and creates a user with its group memberships in one transaction.
+func (d *Directory) AddUser(ctx context.Context, nu NewUser) (store.User, error) {
+	upn, err := NormalizeUPN(nu.UPN)
+	if err != nil {
+		return store.User{}, err
+	}
+	if nu.Email != "" {
+		if _, err := mail.ParseAddress(nu.Email); err != nil {
+			return store.User{}, fmt.Errorf("%q is not an email address", nu.Email)
+		}
+	}
+	u := store.User{
+		ID: uuid.NewString(), UPN: upn, DisplayName: strings.TrimSpace(nu.DisplayName),
+		Email: strings.TrimSpace(nu.Email), ImmutableID: strings.TrimSpace(nu.ImmutableID), Status: store.UserActive,
+	}
+	if nu.Disabled {
+		u.Status = store.UserDisabled
+	}
+	if u.ImmutableID == "" {
+		u.ImmutableID = NewImmutableID()
+	}
+	if nu.Password != "" {
+		if err := d.Policy.Check(upn, nu.Password); err != nil {
+			return store.User{}, err
+		}
+		if u.PasswordHash, err = d.Params.Hash(nu.Password); err != nil {
+			return store.User{}, err
+		}
+	}
+	now := d.Now().UTC()
+	u.CreatedAt, u.UpdatedAt = now, now
+	err = d.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("a user with UPN %s or ImmutableID %s already exists: %w", upn, u.ImmutableID, err)
+			}
+			return fmt.Errorf("create user %s: %w", upn, err)
+		}
+		for _, g := range nu.Groups {
+			if err := tx.AddMember(ctx, g, u.ID); err != nil {
+				return fmt.Errorf("add %s to group %q: %w", upn, g, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	u.Groups = nu.Groups
+	return u, nil
+}
+
+// SetPassword checks the policy and stores a new hash; existing sessions end.
+func (d *Directory) SetPassword(ctx context.Context, upn, password string) error {
+	u, err := d.Store.GetUserByUPN(ctx, upn)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", upn, err)
+	}
+	if err := d.Policy.Check(u.UPN, password); err != nil {
+		return err
+	}
+	h, err := d.Params.Hash(password)
+	if err != nil {
+		return err
+	}
+	_, err = d.Store.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.PasswordHash = h
+		old.UpdatedAt = d.Now().UTC()
+		return old, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set password for %s: %w", upn, err)
+	}
+	if _, err := d.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+		return fmt.Errorf("end sessions of %s: %w", upn, err)
+	}
+	return nil
+}
+
+// SetStatus enables or disables a user; disabling ends the user's sessions.
+func (d *Directory) SetStatus(ctx context.Context, upn string, status store.UserStatus) error {
+	u, err := d.Store.GetUserByUPN(ctx, upn)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", upn, err)
+	}
+	if _, err := d.Store.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.Status = status
+		old.UpdatedAt = d.Now().UTC()
+		return old, nil
+	}); err != nil {
+		return fmt.Errorf("update %s: %w", upn, err)
+	}
+	if status == store.UserDisabled {
+		if _, err := d.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+			return fmt.Errorf("end sessions of %s: %w", upn, err)
+		}
+	}
+	return nil
+}
+
+// Authenticate checks a password. Unknown users cost the same time as known ones, and all
+// failures but "disabled" come back as ErrBadCredentials. On success with outdated hash
+// parameters the hash is upgraded transparently.
+func (d *Directory) Authenticate(ctx context.Context, upn, password string) (store.User, error) {
+	u, err := d.Store.GetUserByUPN(ctx, strings.TrimSpace(upn))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			_, _, _ = d.Params.Verify(password, d.dummyHash)
+			return store.User{}, fmt.Errorf("unknown user: %w", ErrBadCredentials)
+		}
+		return store.User{}, fmt.Errorf("look up %s: %w", upn, err)
+	}
+	if u.PasswordHash == "" {
+		_, _, _ = d.Params.Verify(password, d.dummyHash)
+		return u, fmt.Errorf("no password set: %w", ErrBadCredentials)
+	}
+	ok, rehash, err := d.Params.Verify(password, u.PasswordHash)
+	if err != nil {
+		return u, fmt.Errorf("stored hash of %s: %w", u.UPN, err)
+	}
+	if !ok {
+		return u, fmt.Errorf("wrong password: %w", ErrBadCredentials)
+	}
+	if u.Status != store.UserActive {
+		return u, ErrDisabled
+	}
+	if rehash {
+		if h, err := d.Params.Hash(password); err == nil {
+			if nu, err := d.Store.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+				old.PasswordHash = h
+				return old, nil
+			}); err == nil {
+				u = nu
+			}
+		}
+	}
+	return u, nil
+}

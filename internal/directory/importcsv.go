@@ -1,0 +1,81 @@
+package directory
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// ImportResult says what happened to one CSV row.
+type ImportResult struct {
+	Line   int
+	UPN    string
+	Action string // created, skipped, error
+	Detail string
+}
+
+// ImportCSV creates users from an Entra ID user export (columns userPrincipalName,
+// displayName, mail, onPremisesImmutableId; others ignored, header names case-insensitive,
+// UTF-8 BOM tolerated). Each row is its own transaction: a bad row is reported and skipped,
+// never half-written. Existing users are skipped, not overwritten.
+func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, groups []string) ([]ImportResult, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read CSV header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		col[h] = i
+	}
+	upnCol, ok := col["userprincipalname"]
+	if !ok {
+		return nil, errors.New("CSV has no userPrincipalName column (expected an Entra ID user export)")
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[strings.ToLower(name)]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []ImportResult
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				out = append(out, ImportResult{Line: pe.Line, Action: "error", Detail: pe.Err.Error()})
+				continue
+			}
+			return out, fmt.Errorf("read CSV: %w", err)
+		}
+		if upnCol >= len(rec) || strings.TrimSpace(rec[upnCol]) == "" {
+			out = append(out, ImportResult{Line: line, Action: "error", Detail: "empty userPrincipalName"})
+			continue
+		}
+		nu := NewUser{UPN: rec[upnCol], DisplayName: get(rec, "displayName"), Email: get(rec, "mail"),
+			ImmutableID: get(rec, "onPremisesImmutableId"), Groups: groups}
+		u, err := d.AddUser(ctx, nu)
+		switch {
+		case err == nil:
+			out = append(out, ImportResult{Line: line, UPN: u.UPN, Action: "created", Detail: "ImmutableID " + u.ImmutableID})
+		case errors.Is(err, store.ErrConflict):
+			out = append(out, ImportResult{Line: line, UPN: nu.UPN, Action: "skipped", Detail: err.Error()})
+		default:
+			out = append(out, ImportResult{Line: line, UPN: nu.UPN, Action: "error", Detail: err.Error()})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,289 @@
+// Package keys manages Sekisho's private keys and certificates: token-signing keys with
+// rotation (current + next, both published), and the certificate authorities Sekisho runs.
+// Private keys are sealed with the master key before they reach the store.
+//
+// Rotation without failed sign-ins: `rotate` creates the next key, which metadata publishes
+// beside the current one so relying parties learn it; `promote` makes it current (the old key
+// stays published as retired, so tokens already issued still verify); `retire` removes retired
+// keys from metadata and the store.
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sekisho/sekisho/internal/secrets"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// Purposes of managed keys.
+const (
+	PurposeToken     = "token"      // signs SAML assertions, WS-Fed tokens, metadata
+	PurposeTLSCA     = "tls-ca"     // the CA that issued the managed server certificate
+	PurposeTLSServer = "tls-server" // the managed HTTPS server key
+)
+
+// Key is an opened key: the private key and its certificate.
+type Key struct {
+	ID     string
+	State  store.KeyState
+	Signer crypto.Signer
+	Cert   *x509.Certificate
+}
+
+// Manager creates, rotates and opens keys.
+type Manager struct {
+	Store  store.Store
+	Sealer *secrets.Sealer
+	Now    func() time.Time
+	// CacheTTL bounds how long a node signs with a key after another node promoted a new one.
+	CacheTTL time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	keys []Key
+	at   time.Time
+}
+
+// NewManager returns a Manager with a 10 s cache.
+func NewManager(s store.Store, sealer *secrets.Sealer) *Manager {
+	return &Manager{Store: s, Sealer: sealer, Now: time.Now, CacheTTL: 10 * time.Second, cache: map[string]cached{}}
+}
+
+func aad(id string) []byte { return []byte("signing-key:" + id) }
+
+// Keys returns every key of a purpose, opened, oldest first.
+func (m *Manager) Keys(ctx context.Context, purpose string) ([]Key, error) {
+	m.mu.Lock()
+	c, ok := m.cache[purpose]
+	m.mu.Unlock()
+	if ok && m.Now().Sub(c.at) < m.CacheTTL {
+		return c.keys, nil
+	}
+	rows, err := m.Store.ListSigningKeys(ctx, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("list %s keys: %w", purpose, err)
+	}
+	out := make([]Key, 0, len(rows))
+	for _, r := range rows {
+		k, err := m.open(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	m.mu.Lock()
+	m.cache[purpose] = cached{keys: out, at: m.Now()}
+	m.mu.Unlock()
+	return out, nil
+}
+
+func (m *Manager) invalidate(purpose string) {
+	m.mu.Lock()
+	delete(m.cache, purpose)
+	m.mu.Unlock()
+}
+
+func (m *Manager) open(r store.SigningKey) (Key, error) {
+	der, err := m.Sealer.Open(r.SealedKey, aad(r.ID))
+	if err != nil {
+		return Key{}, fmt.Errorf("open %s key %s: %w", r.Purpose, r.ID, err)
+	}
+	pk, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return Key{}, fmt.Errorf("parse %s key %s: %w", r.Purpose, r.ID, err)
+	}
+	signer, ok := pk.(crypto.Signer)
+	if !ok {
+		return Key{}, fmt.Errorf("%s key %s is not a signing key", r.Purpose, r.ID)
+	}
+	cert, err := x509.ParseCertificate(r.CertDER)
+	if err != nil {
+		return Key{}, fmt.Errorf("parse %s certificate %s: %w", r.Purpose, r.ID, err)
+	}
+	return Key{ID: r.ID, State: r.State, Signer: signer, Cert: cert}, nil
+}
+
+// Current returns the key that signs now.
+func (m *Manager) Current(ctx context.Context, purpose string) (Key, error) {
+	ks, err := m.Keys(ctx, purpose)
+	if err != nil {
+		return Key{}, err
+	}
+	for i := len(ks) - 1; i >= 0; i-- {
+		if ks[i].State == store.KeyCurrent {
+			return ks[i], nil
+		}
+	}
+	return Key{}, fmt.Errorf("no current %s key (run sekisho init or sekisho keys rotate && promote): %w", purpose, store.ErrNotFound)
+}
+
+// Next returns the next key, if one was rotated in.
+func (m *Manager) Next(ctx context.Context, purpose string) (Key, bool, error) {
+	ks, err := m.Keys(ctx, purpose)
+	if err != nil {
+		return Key{}, false, err
+	}
+	for _, k := range ks {
+		if k.State == store.KeyNext {
+			return k, true, nil
+		}
+	}
+	return Key{}, false, nil
+}
+
+// Published returns the certificates relying parties should trust: current, next, retired.
+func (m *Manager) Published(ctx context.Context, purpose string) ([]*x509.Certificate, error) {
+	ks, err := m.Keys(ctx, purpose)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*x509.Certificate, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, k.Cert)
+	}
+	return out, nil
+}
+
+// Add seals and stores a key with its certificate.
+func (m *Manager) Add(ctx context.Context, purpose string, state store.KeyState, signer crypto.Signer, cert *x509.Certificate) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(signer)
+	if err != nil {
+		return "", fmt.Errorf("encode key: %w", err)
+	}
+	id := uuid.NewString()
+	sealed, err := m.Sealer.Seal(der, aad(id))
+	if err != nil {
+		return "", err
+	}
+	now := m.Now().UTC()
+	err = m.Store.CreateSigningKey(ctx, store.SigningKey{ID: id, Purpose: purpose, State: state, SealedKey: sealed,
+		CertDER: cert.Raw, CreatedAt: now, UpdatedAt: now, NotAfter: cert.NotAfter.UTC()})
+	if err != nil {
+		return "", fmt.Errorf("store %s key: %w", purpose, err)
+	}
+	m.invalidate(purpose)
+	return id, nil
+}
+
+// CreateTokenKey makes a fresh RSA-2048 token-signing key with a self-signed certificate
+// valid for two years, in the given state.
+func (m *Manager) CreateTokenKey(ctx context.Context, commonName string, state store.KeyState) (Key, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return Key{}, fmt.Errorf("generate token key: %w", err)
+	}
+	now := m.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.AddDate(2, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return Key{}, fmt.Errorf("create token certificate: %w", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	id, err := m.Add(ctx, PurposeToken, state, priv, cert)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{ID: id, State: state, Signer: priv, Cert: cert}, nil
+}
+
+// ErrState means the rotation step does not fit the keys' current states.
+var ErrState = errors.New("rotation step not possible now")
+
+// Rotate creates the next token key. It fails when a next key exists already.
+func (m *Manager) Rotate(ctx context.Context, commonName string) (Key, error) {
+	if _, ok, err := m.Next(ctx, PurposeToken); err != nil {
+		return Key{}, err
+	} else if ok {
+		return Key{}, fmt.Errorf("a next key exists already; promote it first: %w", ErrState)
+	}
+	return m.CreateTokenKey(ctx, commonName, store.KeyNext)
+}
+
+// Promote makes the next key current; the previous current key becomes retired (still
+// published so tokens it signed keep verifying until `retire`).
+func (m *Manager) Promote(ctx context.Context) error {
+	m.invalidate(PurposeToken)
+	return m.Store.InTx(ctx, func(tx store.Store) error {
+		rows, err := tx.ListSigningKeys(ctx, PurposeToken)
+		if err != nil {
+			return err
+		}
+		var next string
+		for _, r := range rows {
+			if r.State == store.KeyNext {
+				next = r.ID
+			}
+		}
+		if next == "" {
+			return fmt.Errorf("there is no next key; run rotate first: %w", ErrState)
+		}
+		for _, r := range rows {
+			to := r.State
+			switch r.State {
+			case store.KeyCurrent:
+				to = store.KeyRetired
+			case store.KeyNext:
+				to = store.KeyCurrent
+			}
+			if to == r.State {
+				continue
+			}
+			if _, err := tx.UpdateSigningKey(ctx, r.ID, func(k store.SigningKey) (store.SigningKey, error) {
+				k.State, k.UpdatedAt = to, m.Now().UTC()
+				return k, nil
+			}); err != nil {
+				return fmt.Errorf("update key %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Retire deletes retired token keys; it returns how many.
+func (m *Manager) Retire(ctx context.Context) (int, error) {
+	m.invalidate(PurposeToken)
+	rows, err := m.Store.ListSigningKeys(ctx, PurposeToken)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		if r.State != store.KeyRetired {
+			continue
+		}
+		if err := m.Store.DeleteSigningKey(ctx, r.ID); err != nil {
+			return n, fmt.Errorf("delete key %s: %w", r.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func randomSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return n.Add(n, big.NewInt(1))
+}

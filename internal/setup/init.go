@@ -1,0 +1,215 @@
+package setup
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/config"
+	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/secrets"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// InitOptions configure a new data folder.
+type InitOptions struct {
+	Demo    bool
+	Listen  string // written to the config when set
+	BaseURL string // written to the config when set
+}
+
+// InitResult tells the operator what was created.
+type InitResult struct {
+	DataDir       string
+	CAFile        string
+	AdminUPN      string
+	AdminPassword string // demo only: shown once, never stored in plain form
+	DemoUsers     []string
+	DemoPassword  string
+}
+
+// DemoCAFile is where init writes the managed CA certificate for clients to trust.
+const DemoCAFile = "demo-ca.pem"
+
+// Init creates config, master key, signing and TLS keys (and with Demo, a demo tenant) in
+// dataDir. It refuses an initialised folder, and removes what it created when a step fails.
+func Init(ctx context.Context, dataDir string, opts InitOptions, logOut io.Writer) (res InitResult, err error) {
+	if IsInitialised(dataDir) {
+		return res, fmt.Errorf("%s is initialised already (it has a master key or config); refusing to overwrite it", dataDir)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return res, fmt.Errorf("create data folder: %w", err)
+	}
+	var created []string
+	defer func() {
+		if err != nil {
+			for i := len(created) - 1; i >= 0; i-- {
+				os.Remove(created[i])
+			}
+		}
+	}()
+	cfg := config.Default()
+	if opts.Listen != "" {
+		cfg.Listen = opts.Listen
+		if opts.BaseURL == "" {
+			opts.BaseURL = baseURLFor(opts.Listen)
+		}
+	}
+	if opts.BaseURL != "" {
+		cfg.BaseURL = opts.BaseURL
+	}
+	cfgPath := filepath.Join(dataDir, config.FileName)
+	b, err := config.Marshal(cfg)
+	if err != nil {
+		return res, err
+	}
+	if err := os.WriteFile(cfgPath, append([]byte("# Sekisho configuration; see docs/configuration.md\n"), b...), 0o600); err != nil {
+		return res, fmt.Errorf("write config: %w", err)
+	}
+	created = append(created, cfgPath)
+	mk, err := secrets.GenerateKey()
+	if err != nil {
+		return res, err
+	}
+	keyPath := filepath.Join(dataDir, cfg.MasterKeyFile)
+	if err := secrets.WriteKeyFile(keyPath, mk); err != nil {
+		return res, err
+	}
+	created = append(created, keyPath)
+	dbPath := filepath.Join(dataDir, cfg.Store.Path)
+	created = append(created, dbPath, dbPath+"-wal", dbPath+"-shm")
+
+	in, err := Open(ctx, dataDir, logOut)
+	if err != nil {
+		return res, err
+	}
+	defer in.Close()
+	host := "localhost"
+	if u, perr := url.Parse(in.Config.BaseURL); perr == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	if _, err := in.Keys.CreateTokenKey(ctx, "Sekisho token signing ("+host+")", store.KeyCurrent); err != nil {
+		return res, err
+	}
+	hosts := []string{host}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if h != host {
+			hosts = append(hosts, h)
+		}
+	}
+	ca, err := in.Keys.EnsureTLS(ctx, hosts)
+	if err != nil {
+		return res, err
+	}
+	res.DataDir = dataDir
+	res.CAFile = filepath.Join(dataDir, DemoCAFile)
+	if err := os.WriteFile(res.CAFile, keys.CertPEM(ca), 0o644); err != nil {
+		return res, fmt.Errorf("write CA certificate: %w", err)
+	}
+	created = append(created, res.CAFile)
+	if opts.Demo {
+		if err := seedDemo(ctx, in, &res); err != nil {
+			return res, fmt.Errorf("create demo tenant: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func baseURLFor(listen string) string {
+	host, port := "localhost", "8443"
+	if i := lastColon(listen); i >= 0 {
+		port = listen[i+1:]
+		if h := listen[:i]; h != "" && h != "0.0.0.0" && h != "[::]" && h != "127.0.0.1" {
+			host = h
+		}
+	}
+	return "https://" + host + ":" + port
+}
+
+func lastColon(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ':' {
+			return i
+		}
+	}
+	return -1
+}
+
+// DemoPolicy is the demo tenant's access policy (docs/policy.md explains the format).
+var DemoPolicy = ""
+
+func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
+	s := in.Store
+	now := time.Now().UTC()
+	for _, g := range []struct{ name, desc string }{
+		{"staff", "Everyone employed"}, {"sales", "Sales team (travels)"},
+		{"it-admins", "IT administrators"}, {"sekisho-admins", "Sekisho console administrators"},
+		{"break-glass", "Emergency accounts; every use is flagged"},
+	} {
+		if err := s.CreateGroup(ctx, store.Group{ID: g.name, Name: g.name, Description: g.desc, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	for _, n := range []store.Network{
+		{Name: "office", Description: "Head office and VPN egress (demo: loopback counts as the office)",
+			CIDRs: []string{"203.0.113.0/24", "2001:db8:100::/48", "127.0.0.0/8", "::1/128"}},
+		{Name: "exchange-online", Description: "Exchange Online egress ranges: fill from Microsoft's published endpoint list (docs/microsoft-365.md)"},
+	} {
+		n.UpdatedAt = now
+		if err := s.PutNetwork(ctx, n); err != nil {
+			return err
+		}
+	}
+	demoPW, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	adminPW, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	users := []directory.NewUser{
+		{UPN: "alice@example.com", DisplayName: "Alice Sato", Email: "alice@example.com", Password: demoPW, Groups: []string{"staff", "sales"}},
+		{UPN: "bob@example.com", DisplayName: "Bob Tanaka", Email: "bob@example.com", Password: demoPW, Groups: []string{"staff"}},
+		{UPN: "carol@example.com", DisplayName: "Carol Suzuki", Email: "carol@example.com", Password: demoPW, Groups: []string{"staff", "it-admins"}},
+		{UPN: "admin@example.com", DisplayName: "Sekisho Administrator", Email: "admin@example.com", Password: adminPW, Groups: []string{"sekisho-admins"}},
+	}
+	for _, u := range users {
+		if _, err := in.Directory.AddUser(ctx, u); err != nil {
+			return err
+		}
+		if u.UPN != "admin@example.com" {
+			res.DemoUsers = append(res.DemoUsers, u.UPN)
+		}
+	}
+	if DemoPolicy != "" {
+		if _, err := s.AddPolicyVersion(ctx, store.PolicyVersion{Document: []byte(DemoPolicy), Author: "sekisho init --demo",
+			Comment: "demo policy", CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	res.AdminUPN, res.AdminPassword, res.DemoPassword = "admin@example.com", adminPW, demoPW
+	return nil
+}
+
+// randomPassword returns 20 characters from an unambiguous alphabet (about 110 bits).
+func randomPassword() (string, error) {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", errors.New("crypto/rand failed")
+		}
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b), nil
+}

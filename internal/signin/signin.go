@@ -1,0 +1,81 @@
+// Package signin is the contract between protocol adapters (saml, wsfed, wstrust, oidc,
+// bridge) and the one gate every sign-in passes: authentication, client context, policy,
+// and the sign-in record. Adapters know their protocol; the gate knows everything else.
+package signin
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// Endpoint tells the gate which kind of door the request came through; it decides which
+// client-context headers may be honoured (X-MS-* only on the active endpoint).
+type Endpoint string
+
+const (
+	Passive Endpoint = "passive" // browser flows: SAML, WS-Fed passive, OIDC authorize
+	Active  Endpoint = "active"  // WS-Trust usernamemixed (Exchange Online proxy or MSAL)
+)
+
+// Attempt is one sign-in to one application.
+type Attempt struct {
+	Protocol    string // "saml", "wsfed", "wstrust", "oidc"
+	Application string // registered application name ("microsoft365" for M365 domains)
+	Endpoint    Endpoint
+	HTTP        *http.Request // the inbound request: peer address, headers, TLS state
+	// Either a password (active flows) or an authenticated session (passive flows).
+	Username string
+	Password string
+	Session  *Session
+}
+
+// Session is an authenticated SSO session as the passive adapters see it.
+type Session struct {
+	ID           string // opaque session ID (for SessionIndex; not the cookie value)
+	UserID       string
+	AuthnInstant time.Time
+	MFA          bool
+}
+
+// Outcome is the gate's verdict. Adapters issue a token only when Allowed is true.
+type Outcome struct {
+	Allowed        bool
+	Decision       string // allow, deny, mfa_required, device_required, error
+	Reason         string // stable reason code (wrong_password, locked, disabled, policy_deny…)
+	Message        string // text the admin allows users to see (may be empty)
+	EventID        string // reference ID of the sign-in record (shown on denial pages)
+	User           store.User
+	MFA            bool      // a second factor was used in this session
+	AuthnInstant   time.Time // when the user last proved a credential
+	InsideNetworks []string  // named networks containing the client IP
+}
+
+// Gate authenticates the attempt (password, or the given session), resolves the client
+// context, evaluates the policy and writes the sign-in record before returning.
+// A nil error with Allowed=false is a normal denial; an error means the gate itself failed.
+type Gate interface {
+	Check(ctx context.Context, a Attempt) (Outcome, error)
+}
+
+// SessionOptions says what a passive adapter needs from the browser's SSO session.
+type SessionOptions struct {
+	ForceAuthn  bool   // the relying party asked for a fresh credential (ForceAuthn, wfresh=0)
+	LoginHint   string // pre-fills the user name
+	ReturnTo    string // local path (with query) the sign-in page returns to when done
+	Application string
+}
+
+// Sessions gives passive adapters the browser's SSO session. When there is no usable
+// session, Require sends the browser to the sign-in page (which returns to opts.ReturnTo)
+// and reports false; the adapter must then stop handling the request.
+type Sessions interface {
+	Require(w http.ResponseWriter, r *http.Request, opts SessionOptions) (*Session, bool)
+	// End ends the browser's session everywhere (single logout) and returns the
+	// applications it had signed in to.
+	End(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]string, error)
+	// Touch records that the session signed in to an application (for single logout).
+	Touch(ctx context.Context, sessionID, application string) error
+}

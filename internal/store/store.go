@@ -1,0 +1,251 @@
+// Package store defines the persistence contract every Sekisho backend implements.
+//
+// The interfaces know rows, not protocols. Updates go through UpdateX(ctx, key, fn) so that
+// each backend owns its compare-and-swap (no lost updates between nodes). Secret material
+// (private keys, TOTP seeds, upstream tokens) arrives here already sealed by internal/secrets;
+// the store never sees it in plain form.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped with context); test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists") // a uniqueness constraint was violated
+)
+
+// UserStatus is the account state of a user.
+type UserStatus string
+
+const (
+	UserActive   UserStatus = "active"
+	UserDisabled UserStatus = "disabled"
+)
+
+// User is a directory entry. UPN and ImmutableID are unique; UPN case-insensitively.
+type User struct {
+	ID           string // opaque, assigned by the caller (UUID)
+	UPN          string
+	DisplayName  string
+	Email        string
+	ImmutableID  string // Microsoft 365 NameIdentifier (base64 of 16 bytes by default)
+	Status       UserStatus
+	PasswordHash string   // PHC string, argon2id; empty = no password
+	Groups       []string // group names; filled on read, ignored on write (use memberships)
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Group is a named set of users.
+type Group struct {
+	ID          string
+	Name        string // unique, case-insensitive
+	Description string
+	CreatedAt   time.Time
+}
+
+// Application is a relying party (SAML SP, WS-Fed realm, OIDC client).
+type Application struct {
+	ID        string
+	Name      string // unique, case-insensitive; used in policies
+	Protocol  string // "saml", "wsfed", "oidc"
+	EntityID  string // unique per protocol: SAML entity ID, WS-Fed realm, OIDC client_id
+	Config    []byte // protocol-specific JSON document
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Network is a named set of CIDR ranges used by policies ("office", "exchange-online").
+type Network struct {
+	Name        string // unique, case-insensitive
+	Description string
+	CIDRs       []string
+	UpdatedAt   time.Time
+}
+
+// PolicyVersion is one immutable revision of the access policy document (YAML).
+type PolicyVersion struct {
+	Version   int64 // assigned by the store: 1, 2, 3…
+	Document  []byte
+	Author    string
+	Comment   string
+	CreatedAt time.Time
+}
+
+// Device is a device certificate issued to one user and one named device.
+type Device struct {
+	ID          string
+	UserID      string
+	Name        string
+	Platform    string
+	Serial      string // certificate serial, hex; unique
+	Status      string // issued, downloaded, in-use, revoked, replaced, expired
+	CertDER     []byte
+	NotBefore   time.Time
+	NotAfter    time.Time
+	IssuedAt    time.Time
+	FirstSeenAt time.Time // zero until first seen at sign-in
+	RevokedAt   time.Time // zero unless revoked
+	ReplacedBy  string    // device ID of the renewal, if any
+	Data        []byte    // sealed PKCS#12 awaiting download, download token hash, etc. (JSON)
+}
+
+// Session is a server-side SSO session. ID is the hash of the cookie value, never the value.
+type Session struct {
+	ID         string
+	UserID     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute lifetime end
+	MFA        bool
+	Data       []byte // JSON: authentication methods, applications signed in to (for SLO)
+}
+
+// KeyState is the lifecycle of a signing key.
+type KeyState string
+
+const (
+	KeyNext    KeyState = "next"
+	KeyCurrent KeyState = "current"
+	KeyRetired KeyState = "retired"
+)
+
+// SigningKey is a private key (sealed) with its certificate.
+type SigningKey struct {
+	ID        string
+	Purpose   string // "token", "device-ca", "tls-ca", "tls-server"
+	State     KeyState
+	SealedKey []byte // AES-256-GCM sealed PKCS#8 DER
+	CertDER   []byte
+	CreatedAt time.Time
+	NotAfter  time.Time
+	UpdatedAt time.Time
+}
+
+// SignInEvent is one gate decision, written before the protocol answer leaves.
+type SignInEvent struct {
+	ID               string // reference ID shown to the user on denial
+	Time             time.Time
+	UserID           string
+	Username         string // the name as attempted
+	Application      string
+	Protocol         string // saml, wsfed, wstrust, oidc, bridge-imap…
+	ClientType       string // browser, rich-client, legacy-proxied, active-direct, oidc, bridge-*
+	LegacyApp        string // Exchange client application (ActiveSync, Imap…) when legacy-proxied
+	EffectiveIP      string
+	PeerIP           string
+	ForwardedIP      string
+	ForwardedTrusted bool
+	ForgedHeaders    bool // forwarding headers from an untrusted peer were seen and ignored
+	UserAgent        string
+	DeviceSerial     string
+	DeviceName       string
+	MFA              bool
+	Decision         string // allow, deny, mfa_required, device_required, error
+	Rule             string // matched rule name
+	Reason           string // stable reason code of the outcome (e.g. wrong_password)
+	Trace            []byte // JSON trace from the policy engine
+	PolicyVersion    int64
+	LatencyMicros    int64
+}
+
+// SignInFilter selects sign-in events. Zero values mean "any".
+type SignInFilter struct {
+	Since, Until time.Time // Since inclusive, Until exclusive
+	Username     string    // case-insensitive
+	Application  string
+	ClientType   string
+	Decision     string
+	IP           string // matches effective, peer or forwarded IP
+	Limit        int    // 0 = no limit
+}
+
+// Page asks for one page of a keyset-paginated listing.
+type Page struct {
+	After string // the Next of the previous page; "" for the first page
+	Limit int    // 0 means the backend default (100)
+}
+
+// Store is the whole persistence contract. Every method takes the request's context.
+type Store interface {
+	// Users. GetUserByUPN is case-insensitive.
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUPN(ctx context.Context, upn string) (User, error)
+	GetUserByImmutableID(ctx context.Context, immutableID string) (User, error)
+	ListUsers(ctx context.Context, p Page) (users []User, next string, err error) // ordered by UPN
+	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) (User, error)
+	DeleteUser(ctx context.Context, id string) error
+
+	// Groups and memberships.
+	CreateGroup(ctx context.Context, g Group) error
+	GetGroup(ctx context.Context, name string) (Group, error)
+	ListGroups(ctx context.Context) ([]Group, error)
+	DeleteGroup(ctx context.Context, name string) error
+	AddMember(ctx context.Context, group, userID string) error
+	RemoveMember(ctx context.Context, group, userID string) error
+	ListMembers(ctx context.Context, group string) ([]User, error)
+
+	// Applications.
+	CreateApplication(ctx context.Context, a Application) error
+	GetApplication(ctx context.Context, name string) (Application, error)
+	GetApplicationByEntityID(ctx context.Context, protocol, entityID string) (Application, error)
+	ListApplications(ctx context.Context) ([]Application, error)
+	UpdateApplication(ctx context.Context, name string, fn func(Application) (Application, error)) (Application, error)
+	DeleteApplication(ctx context.Context, name string) error
+
+	// Networks.
+	PutNetwork(ctx context.Context, n Network) error // create or replace
+	GetNetwork(ctx context.Context, name string) (Network, error)
+	ListNetworks(ctx context.Context) ([]Network, error)
+	DeleteNetwork(ctx context.Context, name string) error
+
+	// Policy versions (append-only).
+	AddPolicyVersion(ctx context.Context, p PolicyVersion) (PolicyVersion, error)
+	GetPolicyVersion(ctx context.Context, version int64) (PolicyVersion, error)
+	LatestPolicyVersion(ctx context.Context) (PolicyVersion, error)
+	ListPolicyVersions(ctx context.Context) ([]PolicyVersion, error) // newest first
+
+	// Devices.
+	CreateDevice(ctx context.Context, d Device) error
+	GetDevice(ctx context.Context, id string) (Device, error)
+	GetDeviceBySerial(ctx context.Context, serial string) (Device, error)
+	ListDevices(ctx context.Context, userID string) ([]Device, error) // "" = all
+	UpdateDevice(ctx context.Context, id string, fn func(Device) (Device, error)) (Device, error)
+
+	// Sessions.
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	UpdateSession(ctx context.Context, id string, fn func(Session) (Session, error)) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+
+	// Signing keys.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context, purpose string) ([]SigningKey, error) // oldest first
+	UpdateSigningKey(ctx context.Context, id string, fn func(SigningKey) (SigningKey, error)) (SigningKey, error)
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// Sign-in events.
+	AddSignIn(ctx context.Context, e SignInEvent) error
+	GetSignIn(ctx context.Context, id string) (SignInEvent, error)
+	ListSignIns(ctx context.Context, f SignInFilter) ([]SignInEvent, error) // oldest first
+	EachSignIn(ctx context.Context, f SignInFilter, fn func(SignInEvent) error) error
+	PruneSignIns(ctx context.Context, before time.Time) (int64, error)
+
+	// UseOnce records key until expires and reports whether it was new: replay protection for
+	// SAML request IDs, TOTP codes, download tokens. Expired keys may be reused.
+	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
+
+	// InTx runs fn in one transaction: all of fn's writes land or none do.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+
+	// Ping reports whether the backend is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}

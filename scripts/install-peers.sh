@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the independent peers the test suite talks to (see docs/testing.md).
+# Idempotent: skips apt-get when every package is already installed.
+set -euo pipefail
+pkgs=(xmlsec1 opensaml-tools chromium libapache2-mod-shib openssl curl postgresql)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-peers: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
