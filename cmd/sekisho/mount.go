@@ -5,9 +5,14 @@ import (
 
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
-// mountAll mounts every protocol and web handler on the server.
-func mountAll(ctx context.Context, srv *server.Server, in *setup.Instance) error {
-	return nil
+// build composes the server for serve.
+func build(ctx context.Context, in *setup.Instance) (*server.Server, *wiring.Services, error) {
+	s, err := wiring.Build(ctx, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Server, s, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
 )
 
@@ -47,10 +46,11 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv := server.New(in.Log, in.Store)
-			if err := mountAll(ctx, srv, in); err != nil {
+			srv, svc, err := build(ctx, in)
+			if err != nil {
 				return err
 			}
+			go svc.Audit.RunPruner(ctx, in.Config.SignIns.Retention.D())
 			return srv.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
 				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
 				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s)\n", a, in.Config.BaseURL)

@@ -25,8 +25,8 @@ const FileName = "sekisho.yaml"
 
 // Config is the whole configuration. Relative paths are relative to the data folder.
 type Config struct {
-	Listen        string   `yaml:"listen"`         // host:port for HTTPS
-	BaseURL       string   `yaml:"base_url"`       // public https URL users and relying parties see
+	Listen        string   `yaml:"listen"`          // host:port for HTTPS
+	BaseURL       string   `yaml:"base_url"`        // public https URL users and relying parties see
 	MasterKeyFile string   `yaml:"master_key_file"` // AES-256 key sealing secrets at rest
 	TLS           TLS      `yaml:"tls"`
 	Store         Store    `yaml:"store"`

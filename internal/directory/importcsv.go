@@ -52,7 +52,6 @@ func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, groups []string)
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -61,6 +60,7 @@ func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, groups []string)
 			}
 			return out, fmt.Errorf("read CSV: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		if upnCol >= len(rec) || strings.TrimSpace(rec[upnCol]) == "" {
 			out = append(out, ImportResult{Line: line, Action: "error", Detail: "empty userPrincipalName"})
 			continue

@@ -143,8 +143,37 @@ func lastColon(s string) int {
 	return -1
 }
 
-// DemoPolicy is the demo tenant's access policy (docs/policy.md explains the format).
-var DemoPolicy = ""
+// DemoPolicy is the demo tenant's access policy (docs/policy.md explains the format). It
+// names the stored networks "office" and "exchange-online".
+const DemoPolicy = `# Demo policy: the office is trusted; legacy (basic-auth) clients only from the office;
+# outside the office, sales staff need a second factor and everyone else is refused.
+version: 1
+default: deny
+
+rules:
+  - name: block-legacy-outside
+    description: Basic-auth clients (proxied by Exchange Online, or calling WS-Trust directly) only from the office.
+    client_types: [legacy-proxied, active-direct]
+    not_networks: [office]
+    action: deny
+
+  - name: legacy-in-office
+    client_types: [legacy-proxied, active-direct]
+    action: allow
+
+  - name: it-admins-need-mfa
+    description: Administrators always use a second factor.
+    groups: [it-admins]
+    action: require_mfa
+
+  - name: office
+    networks: [office]
+    action: allow
+
+  - name: sales-outside-with-mfa
+    groups: [sales]
+    action: require_mfa
+`
 
 func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 	s := in.Store
@@ -190,7 +219,7 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 			res.DemoUsers = append(res.DemoUsers, u.UPN)
 		}
 	}
-	if DemoPolicy != "" {
+	{
 		if _, err := s.AddPolicyVersion(ctx, store.PolicyVersion{Document: []byte(DemoPolicy), Author: "sekisho init --demo",
 			Comment: "demo policy", CreatedAt: now}); err != nil {
 			return err

@@ -1,0 +1,201 @@
+// Package audit writes the sign-in log — one record per gate decision, stored before the
+// protocol answer leaves — and exports it as CSV or JSON.
+package audit
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// Recorder writes sign-in events.
+type Recorder struct {
+	Store store.Store
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// NewRecorder returns a Recorder.
+func NewRecorder(s store.Store, log *slog.Logger) *Recorder {
+	return &Recorder{Store: s, Log: log, Now: time.Now}
+}
+
+// NewID returns a time-ordered reference ID (UUIDv7) for a sign-in record.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Record stores e (assigning ID and time when empty) and logs it. An error means the record
+// could not be written; callers must then refuse the sign-in (fail closed).
+func (r *Recorder) Record(ctx context.Context, e store.SignInEvent) (store.SignInEvent, error) {
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if e.Time.IsZero() {
+		e.Time = r.Now()
+	}
+	e.Time = e.Time.UTC()
+	if err := r.Store.AddSignIn(ctx, e); err != nil {
+		r.Log.ErrorContext(ctx, "sign-in record not written", "id", e.ID, "user", e.Username, "err", err)
+		return e, fmt.Errorf("write sign-in record: %w", err)
+	}
+	r.Log.InfoContext(ctx, "sign-in", "id", e.ID, "user", e.Username, "app", e.Application, "protocol", e.Protocol,
+		"client_type", e.ClientType, "legacy_app", e.LegacyApp, "ip", e.EffectiveIP, "decision", e.Decision,
+		"rule", e.Rule, "reason", e.Reason, "forged_headers", e.ForgedHeaders)
+	return e, nil
+}
+
+// Prune deletes records older than retention and reports how many.
+func (r *Recorder) Prune(ctx context.Context, retention time.Duration) (int64, error) {
+	n, err := r.Store.PruneSignIns(ctx, r.Now().Add(-retention))
+	if err != nil {
+		return 0, fmt.Errorf("prune sign-in log: %w", err)
+	}
+	return n, nil
+}
+
+// RunPruner prunes once an hour until ctx ends.
+func (r *Recorder) RunPruner(ctx context.Context, retention time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := r.Prune(ctx, retention); err != nil {
+			r.Log.WarnContext(ctx, "pruning sign-in log failed", "err", err)
+		} else if n > 0 {
+			r.Log.InfoContext(ctx, "pruned sign-in log", "deleted", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// CSVHeader is the column order of CSV exports.
+var CSVHeader = []string{"id", "time", "username", "user_id", "application", "protocol", "client_type", "legacy_app",
+	"effective_ip", "peer_ip", "forwarded_ip", "forwarded_trusted", "forged_headers", "user_agent", "device_serial",
+	"device_name", "mfa", "decision", "rule", "reason", "policy_version", "latency_us", "trace"}
+
+// CSVWriter writes events as CSV rows.
+type CSVWriter struct{ w *csv.Writer }
+
+// NewCSVWriter writes the header and returns a writer.
+func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return nil, err
+	}
+	return &CSVWriter{w: cw}, nil
+}
+
+// Write writes one event.
+func (c *CSVWriter) Write(e store.SignInEvent) error {
+	return c.w.Write([]string{e.ID, e.Time.UTC().Format(time.RFC3339Nano), csvSafe(e.Username), e.UserID, csvSafe(e.Application),
+		e.Protocol, e.ClientType, e.LegacyApp, e.EffectiveIP, e.PeerIP, e.ForwardedIP, strconv.FormatBool(e.ForwardedTrusted),
+		strconv.FormatBool(e.ForgedHeaders), csvSafe(e.UserAgent), e.DeviceSerial, csvSafe(e.DeviceName), strconv.FormatBool(e.MFA),
+		e.Decision, csvSafe(e.Rule), e.Reason, strconv.FormatInt(e.PolicyVersion, 10), strconv.FormatInt(e.LatencyMicros, 10), string(e.Trace)})
+}
+
+// Flush flushes buffered rows.
+func (c *CSVWriter) Flush() error {
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// csvSafe defuses spreadsheet formula injection in attacker-controlled text (user names,
+// user agents): a leading =, +, - or @ is prefixed with a quote.
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
+		return "'" + s
+	}
+	return s
+}
+
+// JSONEvent is the JSON export shape of one event.
+type JSONEvent struct {
+	ID               string          `json:"id"`
+	Time             time.Time       `json:"time"`
+	Username         string          `json:"username"`
+	UserID           string          `json:"userId,omitempty"`
+	Application      string          `json:"application"`
+	Protocol         string          `json:"protocol"`
+	ClientType       string          `json:"clientType"`
+	LegacyApp        string          `json:"legacyApp,omitempty"`
+	EffectiveIP      string          `json:"effectiveIp"`
+	PeerIP           string          `json:"peerIp"`
+	ForwardedIP      string          `json:"forwardedIp,omitempty"`
+	ForwardedTrusted bool            `json:"forwardedTrusted"`
+	ForgedHeaders    bool            `json:"forgedHeaders"`
+	UserAgent        string          `json:"userAgent,omitempty"`
+	DeviceSerial     string          `json:"deviceSerial,omitempty"`
+	DeviceName       string          `json:"deviceName,omitempty"`
+	MFA              bool            `json:"mfa"`
+	Decision         string          `json:"decision"`
+	Rule             string          `json:"rule,omitempty"`
+	Reason           string          `json:"reason,omitempty"`
+	PolicyVersion    int64           `json:"policyVersion"`
+	LatencyMicros    int64           `json:"latencyUs"`
+	Trace            json.RawMessage `json:"trace,omitempty"`
+}
+
+// ToJSON converts an event to its export shape.
+func ToJSON(e store.SignInEvent) JSONEvent {
+	j := JSONEvent{ID: e.ID, Time: e.Time.UTC(), Username: e.Username, UserID: e.UserID, Application: e.Application,
+		Protocol: e.Protocol, ClientType: e.ClientType, LegacyApp: e.LegacyApp, EffectiveIP: e.EffectiveIP, PeerIP: e.PeerIP,
+		ForwardedIP: e.ForwardedIP, ForwardedTrusted: e.ForwardedTrusted, ForgedHeaders: e.ForgedHeaders, UserAgent: e.UserAgent,
+		DeviceSerial: e.DeviceSerial, DeviceName: e.DeviceName, MFA: e.MFA, Decision: e.Decision, Rule: e.Rule, Reason: e.Reason,
+		PolicyVersion: e.PolicyVersion, LatencyMicros: e.LatencyMicros}
+	if len(e.Trace) > 0 && json.Valid(e.Trace) {
+		j.Trace = e.Trace
+	}
+	return j
+}
+
+// Export streams the events selected by f to w as "csv" or "json" (a JSON array, one
+// event per line), without loading the log into memory.
+func Export(ctx context.Context, s store.Store, f store.SignInFilter, format string, w io.Writer) (int, error) {
+	n := 0
+	switch format {
+	case "csv":
+		cw, err := NewCSVWriter(w)
+		if err != nil {
+			return 0, err
+		}
+		err = s.EachSignIn(ctx, f, func(e store.SignInEvent) error { n++; return cw.Write(e) })
+		if err != nil {
+			return n, fmt.Errorf("export sign-ins: %w", err)
+		}
+		return n, cw.Flush()
+	case "json":
+		if _, err := io.WriteString(w, "["); err != nil {
+			return 0, err
+		}
+		err := s.EachSignIn(ctx, f, func(e store.SignInEvent) error {
+			b, err := json.Marshal(ToJSON(e))
+			if err != nil {
+				return err
+			}
+			sep := ",\n"
+			if n == 0 {
+				sep = "\n"
+			}
+			n++
+			_, err = io.WriteString(w, sep+string(b))
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("export sign-ins: %w", err)
+		}
+		_, err = io.WriteString(w, "\n]\n")
+		return n, err
+	}
+	return 0, fmt.Errorf("unknown export format %q; use csv or json", format)
+}

@@ -1,0 +1,216 @@
+// Package authn holds browser SSO sessions: server-side rows in the store (so any node can
+// serve any request) referenced by a Secure, HttpOnly, SameSite cookie whose value is never
+// stored — only its SHA-256.
+package authn
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// CookieName is the SSO session cookie.
+const CookieName = "sekisho_session"
+
+// freshWindow is how long a just-completed sign-in satisfies a ForceAuthn request for the
+// page that asked for it.
+const freshWindow = 2 * time.Minute
+
+// SessionData is the JSON kept in store.Session.Data.
+type SessionData struct {
+	Ref          string    `json:"ref"` // public session reference (SessionIndex); not the cookie
+	Methods      []string  `json:"methods"`
+	Apps         []string  `json:"apps,omitempty"`
+	FreshFor     string    `json:"freshFor,omitempty"` // ReturnTo that a forced sign-in was made for
+	FreshAt      time.Time `json:"freshAt,omitempty"`
+	AuthnInstant time.Time `json:"authnInstant"`
+}
+
+// Manager implements signin.Sessions on the store.
+type Manager struct {
+	Store     store.Store
+	Idle      time.Duration
+	Absolute  time.Duration
+	LoginPath string // sign-in page, default /login
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+var _ signin.Sessions = (*Manager)(nil)
+
+// NewManager returns a Manager with the given lifetimes.
+func NewManager(s store.Store, idle, absolute time.Duration, log *slog.Logger) *Manager {
+	return &Manager{Store: s, Idle: idle, Absolute: absolute, LoginPath: "/login", Now: time.Now, Log: log}
+}
+
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// Create starts a session for user after a successful sign-in and sets the cookie.
+// freshFor names the ReturnTo a forced re-authentication was made for ("" if none).
+func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, user store.User, methods []string, mfa bool, freshFor string) (store.Session, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return store.Session{}, fmt.Errorf("session token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	now := m.Now().UTC()
+	d := SessionData{Ref: "_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Methods: methods, AuthnInstant: now}
+	if freshFor != "" {
+		d.FreshFor, d.FreshAt = freshFor, now
+	}
+	data, _ := json.Marshal(d)
+	s := store.Session{ID: hashToken(tok), UserID: user.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(m.Absolute), MFA: mfa, Data: data}
+	if err := m.Store.CreateSession(ctx, s); err != nil {
+		return store.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: tok, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteNoneMode, Expires: s.ExpiresAt})
+	return s, nil
+}
+
+// Current returns the request's valid session, refreshing its idle timer.
+// SameSite=None is needed because SAML/WS-Fed POSTs arrive cross-site; CSRF tokens protect
+// our own forms.
+func (m *Manager) Current(r *http.Request) (store.Session, SessionData, bool) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 100 {
+		return store.Session{}, SessionData{}, false
+	}
+	ctx := r.Context()
+	id := hashToken(c.Value)
+	s, err := m.Store.GetSession(ctx, id)
+	if err != nil {
+		return store.Session{}, SessionData{}, false
+	}
+	now := m.Now()
+	if !now.Before(s.ExpiresAt) || now.Sub(s.LastSeenAt) > m.Idle {
+		_ = m.Store.DeleteSession(ctx, id)
+		return store.Session{}, SessionData{}, false
+	}
+	var d SessionData
+	_ = json.Unmarshal(s.Data, &d)
+	// Refresh the idle timer at most once a minute to keep writes off the hot path.
+	if now.Sub(s.LastSeenAt) > time.Minute {
+		if ns, err := m.Store.UpdateSession(ctx, id, func(old store.Session) (store.Session, error) {
+			old.LastSeenAt = now.UTC()
+			return old, nil
+		}); err == nil {
+			s = ns
+		}
+	}
+	return s, d, true
+}
+
+// Require implements signin.Sessions.
+func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.SessionOptions) (*signin.Session, bool) {
+	s, d, ok := m.Current(r)
+	if ok && opts.ForceAuthn {
+		// Accept only a sign-in made just now for this very request, and only once.
+		ok = d.FreshFor != "" && d.FreshFor == opts.ReturnTo && m.Now().Sub(d.FreshAt) < freshWindow
+		if ok {
+			_, _ = m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
+				var od SessionData
+				_ = json.Unmarshal(old.Data, &od)
+				od.FreshFor = ""
+				old.Data, _ = json.Marshal(od)
+				return old, nil
+			})
+		}
+	}
+	if ok {
+		return &signin.Session{ID: d.Ref, UserID: s.UserID, AuthnInstant: d.AuthnInstant, MFA: s.MFA}, true
+	}
+	q := url.Values{}
+	q.Set("return_to", SafeReturnTo(opts.ReturnTo))
+	if opts.LoginHint != "" {
+		q.Set("login_hint", opts.LoginHint)
+	}
+	if opts.ForceAuthn {
+		q.Set("force", "1")
+	}
+	if opts.Application != "" {
+		q.Set("app", opts.Application)
+	}
+	http.Redirect(w, r, m.LoginPath+"?"+q.Encode(), http.StatusSeeOther)
+	return nil, false
+}
+
+// Touch implements signin.Sessions. The gate already records every application a session
+// is allowed into (TouchRequest on allow), so adapters need not call it; it is a no-op.
+func (m *Manager) Touch(ctx context.Context, sessionRef, application string) error { return nil }
+
+// TouchRequest records application on the request's session (for single logout).
+func (m *Manager) TouchRequest(r *http.Request, application string) error {
+	s, _, ok := m.Current(r)
+	if !ok {
+		return nil
+	}
+	_, err := m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
+		var d SessionData
+		_ = json.Unmarshal(old.Data, &d)
+		if !slices.Contains(d.Apps, application) {
+			d.Apps = append(d.Apps, application)
+		}
+		old.Data, _ = json.Marshal(d)
+		return old, nil
+	})
+	return err
+}
+
+// End implements signin.Sessions: deletes the session and clears the cookie.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]string, error) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteNoneMode, MaxAge: -1})
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	id := hashToken(c.Value)
+	s, err := m.Store.GetSession(ctx, id)
+	if err != nil {
+		return nil, nil
+	}
+	var d SessionData
+	_ = json.Unmarshal(s.Data, &d)
+	if err := m.Store.DeleteSession(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return d.Apps, fmt.Errorf("end session: %w", err)
+	}
+	return d.Apps, nil
+}
+
+// SafeReturnTo keeps only local absolute paths: no scheme, no host, no "//" or "/\" tricks,
+// no control characters — so the sign-in page can never become an open redirect.
+func SafeReturnTo(s string) string {
+	if s == "" || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || len(s) > 8192 {
+		return "/"
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+)
+
+// messages holds every string a person sees, in English and Japanese.
+var messages = map[string]map[string]string{
+	"en": {
+		"title":            "Sign in",
+		"product":          "Sekisho",
+		"username":         "User name",
+		"username_help":    "Your work account, such as alice@example.com",
+		"password":         "Password",
+		"next":             "Next",
+		"signin":           "Sign in",
+		"back":             "Use another account",
+		"bad_credentials":  "The user name or password is incorrect.",
+		"disabled":         "This account is disabled. Contact your administrator.",
+		"locked":           "This account is temporarily locked after too many failed attempts. Try again later or contact your administrator.",
+		"expired":          "Your sign-in session expired. Please sign in again.",
+		"csrf":             "The form expired or was sent from another page. Please try again.",
+		"denied_title":     "Access denied",
+		"denied":           "Your organisation's access policy does not allow this sign-in.",
+		"reference":        "Reference ID",
+		"reference_help":   "Give this ID to your administrator; it identifies this sign-in in the log.",
+		"signed_out_title": "Signed out",
+		"signed_out":       "You have signed out.",
+		"signed_in_title":  "Signed in",
+		"signed_in":        "You are signed in as",
+		"signout":          "Sign out",
+		"language":         "日本語",
+		"error_title":      "Something went wrong",
+		"error":            "The request could not be processed.",
+		"force_note":       "The application asks you to enter your password again.",
+	},
+	"ja": {
+		"title":            "サインイン",
+		"product":          "関所 Sekisho",
+		"username":         "ユーザー名",
+		"username_help":    "職場のアカウント（例: alice@example.com）",
+		"password":         "パスワード",
+		"next":             "次へ",
+		"signin":           "サインイン",
+		"back":             "別のアカウントを使用",
+		"bad_credentials":  "ユーザー名またはパスワードが正しくありません。",
+		"disabled":         "このアカウントは無効になっています。管理者にお問い合わせください。",
+		"locked":           "サインインの失敗が続いたため、このアカウントは一時的にロックされています。しばらくしてから再度お試しいただくか、管理者にお問い合わせください。",
+		"expired":          "サインインの有効期限が切れました。もう一度サインインしてください。",
+		"csrf":             "フォームの有効期限が切れたか、別のページから送信されました。もう一度お試しください。",
+		"denied_title":     "アクセスが拒否されました",
+		"denied":           "組織のアクセスポリシーにより、このサインインは許可されていません。",
+		"reference":        "参照 ID",
+		"reference_help":   "この ID を管理者にお伝えください。サインイン ログでこのサインインを特定できます。",
+		"signed_out_title": "サインアウトしました",
+		"signed_out":       "サインアウトしました。",
+		"signed_in_title":  "サインイン済み",
+		"signed_in":        "サインイン中のユーザー:",
+		"signout":          "サインアウト",
+		"language":         "English",
+		"error_title":      "エラーが発生しました",
+		"error":            "要求を処理できませんでした。",
+		"force_note":       "アプリケーションがパスワードの再入力を求めています。",
+	},
+}
+
+const langCookie = "sekisho_lang"
+
+// Lang picks the page language: ?lang= (remembered in a cookie), the cookie, then
+// Accept-Language (first of ja/en by q order), else English.
+func Lang(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l == "ja" || l == "en" {
+		if w != nil {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", Secure: true, HttpOnly: true,
+				SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600})
+		}
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "ja" || c.Value == "en") {
+		return c.Value
+	}
+	return FromAcceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+// FromAcceptLanguage returns "ja" or "en" from an Accept-Language header.
+func FromAcceptLanguage(h string) string {
+	best, bestQ := "en", -1.0
+	for _, part := range strings.Split(h, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			var f float64
+			if _, err := fmtSscan(v, &f); err == nil {
+				q = f
+			}
+		}
+		base := strings.ToLower(strings.SplitN(tag, "-", 2)[0])
+		if (base == "ja" || base == "en") && q > bestQ {
+			best, bestQ = base, q
+		}
+	}
+	return best
+}
+
+// T returns the message key in lang.
+func T(lang, key string) string {
+	if m, ok := messages[lang][key]; ok {
+		return m
+	}
+	return messages["en"][key]
+}

@@ -1,0 +1,245 @@
+// Package web serves the pages a person sees: sign-in (user name → password), sign-out,
+// denial and message pages, in Japanese and English. Templates and assets are embedded.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/authn"
+	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/signin"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+var funcs = template.FuncMap{"t": T}
+
+var (
+	loginTmpl   = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/login.html"))
+	messageTmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/message.html"))
+)
+
+// FailureRecorder writes a sign-in record for a failed password attempt at the sign-in page.
+type FailureRecorder interface {
+	RecordPasswordFailure(ctx context.Context, r *http.Request, username, app, reason string) (eventID string)
+}
+
+// Handler serves /login, /logout and /static/.
+type Handler struct {
+	Directory *directory.Directory
+	Sessions  *authn.Manager
+	Failures  FailureRecorder
+	Log       *slog.Logger
+	mux       *http.ServeMux
+}
+
+// NewHandler builds the sign-in pages.
+func NewHandler(d *directory.Directory, s *authn.Manager, f FailureRecorder, log *slog.Logger) *Handler {
+	h := &Handler{Directory: d, Sessions: s, Failures: f, Log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /login", h.getLogin)
+	h.mux.HandleFunc("POST /login", h.postLogin)
+	h.mux.HandleFunc("GET /logout", h.getLogout)
+	h.mux.HandleFunc("POST /logout", h.postLogout)
+	h.mux.HandleFunc("GET /{$}", h.home)
+	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
+	return h
+}
+
+// Mount registers the pages on mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for _, p := range []string{"GET /login", "POST /login", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
+		mux.Handle(p, h.mux)
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+type page struct {
+	Lang, TitleKey, ErrorKey, BodyKey string
+	LangSwitch                        string
+	CSRF                              string
+	Step, Username, ReturnTo, App     string
+	Force                             bool
+	BackURL                           string
+	Reason, Reference                 string
+}
+
+func langSwitch(r *http.Request, lang string) string {
+	q := r.URL.Query()
+	if lang == "ja" {
+		q.Set("lang", "en")
+	} else {
+		q.Set("lang", "ja")
+	}
+	return r.URL.Path + "?" + q.Encode()
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, p page) {
+	if p.Lang == "" {
+		p.Lang = Lang(w, r)
+	}
+	p.LangSwitch = langSwitch(r, p.Lang)
+	if p.CSRF == "" {
+		p.CSRF = CSRFToken(w, r)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
+		h.Log.ErrorContext(r.Context(), "render page", "err", err)
+	}
+}
+
+func (h *Handler) loginPage(r *http.Request) page {
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		q = r.PostForm
+	}
+	ret := authn.SafeReturnTo(q.Get("return_to"))
+	p := page{TitleKey: "title", Step: "username", ReturnTo: ret, Force: q.Get("force") == "1",
+		App: limit(q.Get("app"), 200), Username: limit(strings.TrimSpace(q.Get("login_hint")), 254)}
+	back := url.Values{"return_to": {ret}}
+	if p.Force {
+		back.Set("force", "1")
+	}
+	p.BackURL = "/login?" + back.Encode()
+	return p
+}
+
+func limit(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
+	p := h.loginPage(r)
+	if p.Username != "" {
+		p.Step = "password"
+	}
+	h.render(w, r, loginTmpl, http.StatusOK, p)
+}
+
+func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		h.render(w, r, messageTmpl, http.StatusBadRequest, page{TitleKey: "error_title", BodyKey: "error"})
+		return
+	}
+	p := h.loginPage(r)
+	p.Username = limit(strings.TrimSpace(r.PostFormValue("username")), 254)
+	if !CheckCSRF(r) {
+		p.ErrorKey = "csrf"
+		h.render(w, r, loginTmpl, http.StatusForbidden, p)
+		return
+	}
+	if r.PostFormValue("step") != "password" || p.Username == "" {
+		if p.Username != "" {
+			p.Step = "password"
+		}
+		h.render(w, r, loginTmpl, http.StatusOK, p)
+		return
+	}
+	p.Step = "password"
+	ctx := r.Context()
+	user, err := h.Directory.Authenticate(ctx, p.Username, r.PostFormValue("password"))
+	if err != nil {
+		reason, key := "wrong_password", "bad_credentials"
+		switch {
+		case errors.Is(err, directory.ErrDisabled):
+			reason, key = "disabled", "disabled"
+		case !errors.Is(err, directory.ErrBadCredentials):
+			h.Log.ErrorContext(ctx, "authenticate", "err", err)
+			reason = "error"
+		}
+		if h.Failures != nil {
+			h.Failures.RecordPasswordFailure(ctx, r, p.Username, p.App, reason)
+		}
+		p.ErrorKey = key
+		h.render(w, r, loginTmpl, http.StatusUnauthorized, p)
+		return
+	}
+	// A new sign-in replaces any session the browser had (session fixation).
+	_, _ = h.Sessions.End(ctx, w, r)
+	fresh := ""
+	if p.Force {
+		fresh = p.ReturnTo
+	}
+	if _, err := h.Sessions.Create(ctx, w, user, []string{"pwd"}, false, fresh); err != nil {
+		h.Log.ErrorContext(ctx, "create session", "err", err)
+		h.render(w, r, messageTmpl, http.StatusInternalServerError, page{TitleKey: "error_title", BodyKey: "error"})
+		return
+	}
+	http.Redirect(w, r, p.ReturnTo, http.StatusSeeOther)
+}
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	s, _, ok := h.Sessions.Current(r)
+	if !ok {
+		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
+		return
+	}
+	u, err := h.Directory.Store.GetUser(r.Context(), s.UserID)
+	if err != nil {
+		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
+		return
+	}
+	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_in_title", Username: u.UPN})
+}
+
+func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
+	// GET shows a confirmation button, so a cross-site image cannot sign a user out.
+	if _, _, ok := h.Sessions.Current(r); ok {
+		h.home(w, r)
+		return
+	}
+	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_out_title", BodyKey: "signed_out"})
+}
+
+func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	_ = r.ParseForm()
+	if !CheckCSRF(r) {
+		h.render(w, r, messageTmpl, http.StatusForbidden, page{TitleKey: "error_title", ErrorKey: "csrf"})
+		return
+	}
+	if _, err := h.Sessions.End(r.Context(), w, r); err != nil {
+		h.Log.ErrorContext(r.Context(), "sign out", "err", err)
+	}
+	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_out_title", BodyKey: "signed_out"})
+}
+
+// RenderDenied renders the denial page for an outcome: the reason the admin allows users
+// to see and the reference ID that matches the sign-in log.
+func RenderDenied(w http.ResponseWriter, r *http.Request, o signin.Outcome) {
+	h := &Handler{Log: slog.Default()}
+	key := "denied"
+	switch o.Reason {
+	case "disabled":
+		key = "disabled"
+	case "locked":
+		key = "locked"
+	}
+	h.render(w, r, messageTmpl, http.StatusForbidden, page{TitleKey: "denied_title", BodyKey: key, Reason: o.Message, Reference: o.EventID})
+}
+
+// RenderError renders a plain error page with a reference ID (may be empty).
+func RenderError(w http.ResponseWriter, r *http.Request, status int, reference string) {
+	h := &Handler{Log: slog.Default()}
+	h.render(w, r, messageTmpl, status, page{TitleKey: "error_title", BodyKey: "error", Reference: reference})
+}

@@ -1,0 +1,88 @@
+// Package wiring composes an opened instance into the running identity provider: the gate,
+// sessions, sign-in pages and every protocol adapter, mounted on the server's mux. Both
+// `sekisho serve` and the end-to-end tests build the server here.
+package wiring
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/audit"
+	"github.com/sekisho/sekisho/internal/authn"
+	"github.com/sekisho/sekisho/internal/clientctx"
+	"github.com/sekisho/sekisho/internal/gate"
+	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/server"
+	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/web"
+)
+
+// Services are the composed parts, exposed for tests and background jobs.
+type Services struct {
+	Instance *setup.Instance
+	Server   *server.Server
+	Gate     *gate.Gate
+	Sessions *authn.Manager
+	Audit    *audit.Recorder
+	Policies *gate.PolicySource
+}
+
+// Build composes the server for an opened instance.
+func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
+	cfg := in.Config
+	srv := server.New(in.Log, in.Store)
+	rec := audit.NewRecorder(in.Store, in.Log)
+	sessions := authn.NewManager(in.Store, cfg.Session.Idle.D(), cfg.Session.Absolute.D(), in.Log)
+	pols := gate.NewPolicySource(in.Store, in.Log)
+	cc := newClientConfig(in, pols)
+	g := &gate.Gate{Store: in.Store, Directory: in.Directory, Sessions: sessions, Audit: rec, Policies: pols,
+		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
+	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols}
+
+	web.NewHandler(in.Directory, sessions, g, in.Log).Mount(srv.Mux)
+	for _, m := range mounters {
+		if err := m(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// mounters lets protocol wiring files register themselves.
+var mounters []func(ctx context.Context, s *Services) error
+
+// clientConfig builds clientctx.Config from the config (trusted proxies) and the stored
+// Exchange Online network, following the policy source's cache so edits take effect.
+type clientConfig struct {
+	in      *setup.Instance
+	pols    *gate.PolicySource
+	proxies *policy.IPSet
+
+	mu      sync.Mutex
+	last    *gate.Compiled
+	current clientctx.Config
+}
+
+func newClientConfig(in *setup.Instance, pols *gate.PolicySource) *clientConfig {
+	return &clientConfig{in: in, pols: pols, proxies: policy.NewIPSet(in.Config.TrustedProxyPrefixes())}
+}
+
+func (c *clientConfig) get(ctx context.Context) clientctx.Config {
+	comp, err := c.pols.Current(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || comp == nil {
+		return clientctx.Config{TrustedProxies: c.proxies, ExchangeOnline: policy.NewIPSet([]netip.Prefix{})}
+	}
+	if comp != c.last {
+		exo, ok := comp.Networks.Network(c.in.Config.Network.ExchangeOnlineNetwork)
+		if !ok {
+			exo = policy.NewIPSet(nil)
+		}
+		c.current = clientctx.Config{TrustedProxies: c.proxies, ExchangeOnline: exo}
+		c.last = comp
+	}
+	return c.current
+}
