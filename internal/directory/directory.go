@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,14 +31,20 @@ type Directory struct {
 	Policy PasswordPolicy
 	Now    func() time.Time
 
+	dummyOnce sync.Once
 	dummyHash string
 }
 
 // New returns a Directory. dummyHash lets Authenticate spend the same time on unknown users.
 func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
-	d := &Directory{Store: s, Params: p, Policy: pp, Now: time.Now}
-	d.dummyHash, _ = p.Hash("sekisho-dummy-password-for-timing")
-	return d
+	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now}
+}
+
+// burn spends one verification's worth of time, so unknown users cost what known ones do.
+// The dummy hash is made lazily: start-up does not pay for it.
+func (d *Directory) burn(password string) {
+	d.dummyOnce.Do(func() { d.dummyHash, _ = d.Params.Hash("sekisho-dummy-password-for-timing") })
+	_, _, _ = d.Params.Verify(password, d.dummyHash)
 }
 
 // NewUser is the input for AddUser.
@@ -180,13 +187,13 @@ func (d *Directory) Authenticate(ctx context.Context, upn, password string) (sto
 	u, err := d.Store.GetUserByUPN(ctx, strings.TrimSpace(upn))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			_, _, _ = d.Params.Verify(password, d.dummyHash)
+			d.burn(password)
 			return store.User{}, fmt.Errorf("unknown user: %w", ErrBadCredentials)
 		}
 		return store.User{}, fmt.Errorf("look up %s: %w", upn, err)
 	}
 	if u.PasswordHash == "" {
-		_, _, _ = d.Params.Verify(password, d.dummyHash)
+		d.burn(password)
 		return u, fmt.Errorf("no password set: %w", ErrBadCredentials)
 	}
 	ok, rehash, err := d.Params.Verify(password, u.PasswordHash)
