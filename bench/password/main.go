@@ -25,7 +25,9 @@ func main() {
 		os.Exit(1)
 	}
 	salt := []byte("0123456789abcdef")
-	raw := rate(*dur, func() { argon2.IDKey([]byte("correct horse battery staple"), salt, p.Iterations, p.MemoryKiB, p.Parallelism, 32) })
+	raw := rate(*dur, func() {
+		argon2.IDKey([]byte("correct horse battery staple"), salt, p.Iterations, p.MemoryKiB, p.Parallelism, 32)
+	})
 	verify := rate(*dur, func() {
 		if ok, _, _ := p.Verify("correct horse battery staple", hash); !ok {
 			panic("verification failed")

@@ -1,0 +1,221 @@
+// Command legacy-report measures the Basic-auth retirement report on a 1,000,000-row Entra
+// sign-in CSV: rows per second and peak RSS. The reference, measured in the same run on the
+// same file, is the physical limit of reading it: plain encoding/csv (ReuseRecord, as the
+// report's reader) doing nothing with the rows. Each side runs in its own child process so
+// that each peak RSS (getrusage ru_maxrss) is its own.
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sekisho/sekisho/bench/benchjson"
+	"github.com/sekisho/sekisho/internal/report"
+)
+
+type childResult struct {
+	Rows    int     `json:"rows"`
+	Seconds float64 `json:"seconds"`
+	Pairs   int     `json:"pairs,omitempty"`
+}
+
+func main() {
+	rows := flag.Int("rows", 1_000_000, "rows in the generated export")
+	child := flag.String("child", "", "internal: run one side (csv|report) on -file")
+	file := flag.String("file", "", "internal: the export to read")
+	flag.Parse()
+	if *child != "" {
+		if err := runChild(*child, *file); err != nil {
+			fmt.Fprintln(os.Stderr, "legacy-report:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*rows); err != nil {
+		fmt.Fprintln(os.Stderr, "legacy-report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int) error {
+	dir, err := os.MkdirTemp("", "legacy-report-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "InteractiveSignIns.csv")
+	if err := generate(path, n); err != nil {
+		return err
+	}
+	st, _ := os.Stat(path)
+	fmt.Printf("generated %s: %d rows, %.1f MB\n", path, n, float64(st.Size())/1e6)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// Warm the page cache so that both sides read from memory.
+	if _, err := measure(self, "csv", path); err != nil {
+		return err
+	}
+	ref, err := measure(self, "csv", path)
+	if err != nil {
+		return err
+	}
+	rep, err := measure(self, "report", path)
+	if err != nil {
+		return err
+	}
+	refRate := float64(ref.Rows) / ref.Seconds
+	rate := float64(rep.Rows) / rep.Seconds
+	fmt.Printf("encoding/csv only: %d rows in %.2fs = %.0f rows/s, peak RSS %.1f MB\n", ref.Rows, ref.Seconds, refRate, ref.rssMB)
+	fmt.Printf("report:            %d rows in %.2fs = %.0f rows/s, peak RSS %.1f MB, %d (user, client) pairs\n",
+		rep.Rows, rep.Seconds, rate, rep.rssMB, rep.Pairs)
+	benchjson.Print(benchjson.Result{Bench: "legacy-report", Value: rate, Unit: "rows/s",
+		Reference: "encoding/csv reading the same file, no work (physical limit, same run)", ReferenceValue: refRate,
+		Extra: map[string]any{"rows": rep.Rows, "file_mb": round1(float64(st.Size()) / 1e6),
+			"peak_rss_mb": round1(rep.rssMB), "reference_peak_rss_mb": round1(ref.rssMB), "pairs": rep.Pairs}})
+	return nil
+}
+
+func round1(v float64) float64 { return float64(int(v*10+0.5)) / 10 }
+
+type measured struct {
+	childResult
+	rssMB float64
+}
+
+func measure(self, side, path string) (measured, error) {
+	cmd := exec.Command(self, "-child", side, "-file", path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return measured{}, fmt.Errorf("%s child: %w", side, err)
+	}
+	var m measured
+	if err := json.Unmarshal(out, &m.childResult); err != nil {
+		return measured{}, fmt.Errorf("%s child output %q: %w", side, out, err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rssMB = float64(ru.Maxrss) / 1024 // Linux: kilobytes
+	}
+	return m, nil
+}
+
+func runChild(side, path string) error {
+	start := time.Now()
+	var res childResult
+	switch side {
+	case "csv":
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r := csv.NewReader(bufio.NewReaderSize(f, 256<<10))
+		r.ReuseRecord = true
+		r.FieldsPerRecord = -1
+		if _, err := r.Read(); err != nil { // header
+			return err
+		}
+		for {
+			_, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			res.Rows++
+		}
+	case "report":
+		b := report.NewBuilder(report.Options{Now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
+			Networks: map[string][]netip.Prefix{"office": {netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8:10::/48")}}})
+		if err := b.AddEntraFile(path); err != nil {
+			return err
+		}
+		rep := b.Finish()
+		if err := rep.WriteJSON(io.Discard); err != nil {
+			return err
+		}
+		if err := rep.WriteHTML(io.Discard, "ja"); err != nil {
+			return err
+		}
+		res.Rows = rep.Sources[0].Rows
+		res.Pairs = len(rep.Rows)
+		if rep.MalformedTotal != 0 {
+			return fmt.Errorf("%d malformed rows in a generated file", rep.MalformedTotal)
+		}
+	default:
+		return fmt.Errorf("unknown side %q", side)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// generate writes a portal-style interactive export (UTF-8 with BOM) of n rows: 2,000 users,
+// every client-app value, IPv4 and IPv6, three statuses, 30 days.
+func generate(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	bw.WriteString("\ufeff")
+	w := csv.NewWriter(bw)
+	w.Write([]string{"Date (UTC)", "Request ID", "User agent", "Correlation ID", "User ID", "User", "Username",
+		"User type", "Incoming token type", "Application", "Application ID", "IP address", "Location", "Status",
+		"Sign-in error code", "Failure reason", "Client app", "Token issuer type", "IP address (seen by resource)"})
+	apps := report.EntraClientApps
+	uas := []string{"Apple-iPhone9C1/1602.92", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0",
+		"Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328)", "RICOH MP C3004", "Thunderbird/115.0"}
+	status := []string{"Success", "Success", "Failure", "Interrupted"}
+	codes := []string{"0", "0", "50126", "50074"}
+	base := time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC)
+	rec := make([]string, 19)
+	for i := 0; i < n; i++ {
+		u := (i / 16 * 7919) % 2000
+		var ip string
+		switch {
+		case i%3 == 0:
+			ip = fmt.Sprintf("2001:db8:%x::%x", 0x10+i%2*0xef, i%4000+1)
+		case i%5 < 2:
+			ip = fmt.Sprintf("203.0.113.%d", i%250+1)
+		default:
+			ip = fmt.Sprintf("198.51.%d.%d", i%200, i%250+1)
+		}
+		rec[0] = base.Add(time.Duration(i) * 30 * 24 * time.Hour / time.Duration(n)).Format("2006-01-02T15:04:05Z")
+		rec[1] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		rec[2] = uas[i%len(uas)]
+		rec[3] = fmt.Sprintf("c%07x", i)
+		rec[4] = fmt.Sprintf("%08x-1111-4000-8000-000000000000", u)
+		rec[5] = fmt.Sprintf("User %d", u)
+		rec[6] = fmt.Sprintf("user%d@contoso.example", u)
+		rec[7], rec[8] = "Member", "None"
+		rec[9], rec[10] = "Office 365 Exchange Online", "00000002-0000-0ff1-ce00-000000000000"
+		rec[11], rec[12] = ip, "Tokyo, Tokyo, JP"
+		rec[13], rec[14], rec[15] = status[i%4], codes[i%4], ""
+		rec[16] = apps[i%len(apps)].Name
+		rec[17], rec[18] = "AzureAD", ip
+		if err := w.Write(rec); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI in-process with stdin and returns stdout and the error.
+func run(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := run(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("sekisho %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func TestCLIUsersGroupsPolicy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	d := "--data=" + dir
+	if _, err := run(t, "", "user", "list", d); err == nil || !strings.Contains(err.Error(), "sekisho init") {
+		t.Fatalf("uninitialised folder: %v", err)
+	}
+	mustRun(t, "", "init", d)
+	mustRun(t, "", "group", "add", "staff", d)
+	out := mustRun(t, "a very long passphrase\n", "user", "add", "Dave@Example.com", "--password-stdin", "--group", "staff",
+		"--immutable-id", "AAECAwQFBgcICQoLDA0ODw==", d)
+	if !strings.Contains(out, "ImmutableID AAECAwQFBgcICQoLDA0ODw==") {
+		t.Fatalf("add output %q", out)
+	}
+	if _, err := run(t, "another long passphrase\n", "user", "add", "dave@example.com", "--password-stdin", d); err == nil ||
+		!strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate UPN: %v", err)
+	}
+	if _, err := run(t, "short\n", "user", "add", "erin@example.com", "--password-stdin", d); err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("weak password: %v", err)
+	}
+	out = mustRun(t, "", "user", "list", d)
+	if !strings.Contains(out, "Dave@Example.com") || !strings.Contains(out, "staff") || strings.Contains(out, "erin@") {
+		t.Fatalf("list:\n%s", out)
+	}
+	mustRun(t, "", "user", "disable", "dave@example.com", d)
+	if out := mustRun(t, "", "user", "show", "dave@example.com", d); !strings.Contains(out, `"status": "disabled"`) || strings.Contains(out, "argon2") {
+		t.Fatalf("show:\n%s", out)
+	}
+
+	csv := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(csv, []byte("userPrincipalName,displayName,mail,onPremisesImmutableId\nfrank@example.com,Frank,frank@example.com,\nbad row,,,\n"), 0o600)
+	out, err := run(t, "", "user", "import", "--csv", csv, d)
+	if err == nil || !strings.Contains(out, "created 1, skipped 0, errors 1") || !strings.Contains(out, "line 3: error") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+
+	mustRun(t, "", "network", "set", "office", "192.0.2.0/24", d)
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(pol, []byte("version: 1\ndefault: deny\nrules:\n  - name: office\n    networks: [office]\n    action: allow\n"), 0o600)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("version: 1\ndefault: deny\nrules:\n  - name: office\n    networks: [ofice]\n    action: allow\n"), 0o600)
+	if _, err := run(t, "", "policy", "import", bad, d); err == nil || !strings.Contains(err.Error(), ":5") {
+		t.Fatalf("bad policy: %v", err)
+	}
+	mustRun(t, "", "policy", "import", pol, d)
+	out = mustRun(t, "", "policy", "test", "--user", "frank@example.com", "--ip", "192.0.2.9", "--app", "m365", d)
+	if !strings.HasPrefix(out, "decision: allow (rule office, policy version 1)") {
+		t.Fatalf("policy test:\n%s", out)
+	}
+	out = mustRun(t, "", "policy", "test", "--user", "frank@example.com", "--ip", "198.51.100.1", "--format", "json", d)
+	if !strings.Contains(out, `"decision": "deny"`) {
+		t.Fatalf("policy test json:\n%s", out)
+	}
+	os.WriteFile(pol, []byte("version: 1\ndefault: allow\nrules: []\n"), 0o600)
+	mustRun(t, "", "policy", "import", pol, "--comment", "open up", d)
+	mustRun(t, "", "policy", "rollback", "1", d)
+	out = mustRun(t, "", "policy", "history", d)
+	if !strings.Contains(out, "rollback to version 1") || !strings.Contains(out, "open up") {
+		t.Fatalf("history:\n%s", out)
+	}
+	if out := mustRun(t, "", "policy", "export", d); !strings.Contains(out, "networks: [office]") {
+		t.Fatalf("rollback did not restore version 1:\n%s", out)
+	}
+	if _, err := run(t, "", "policy", "rollback", "99", d); err == nil {
+		t.Fatal("rollback to a missing version succeeded")
+	}
+}
