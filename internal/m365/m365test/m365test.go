@@ -1,0 +1,189 @@
+// Package m365test provides in-memory fakes of the sign-in gate and the SSO session for
+// tests of the Microsoft 365 adapters (wsfed, wstrust) and their interop tests.
+package m365test
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// Account is a user the fake gate knows.
+type Account struct {
+	User     store.User
+	Password string
+	MFA      bool   // the gate reports a second factor
+	Deny     string // non-empty: the policy denies with this reason
+}
+
+// Call is one gate call as the gate saw it (the request's headers and peer are copied,
+// since the request is gone once the handler returns).
+type Call struct {
+	Attempt    signin.Attempt
+	Header     http.Header
+	RemoteAddr string
+	Path       string // the endpoint the request arrived at
+	Outcome    signin.Outcome
+}
+
+// Gate is a fake signin.Gate: passwords from an in-memory map, a fixed network list.
+type Gate struct {
+	mu       sync.Mutex
+	accounts map[string]Account // lower-case UPN → account
+	byID     map[string]Account
+	// Networks is reported as Outcome.InsideNetworks for every allowed attempt.
+	Networks []string
+	// Err, when set, makes Check fail as a broken gate would.
+	Err   error
+	calls []Call
+	seq   int
+}
+
+// NewGate returns a gate knowing accounts.
+func NewGate(accounts ...Account) *Gate {
+	g := &Gate{accounts: map[string]Account{}, byID: map[string]Account{}}
+	for _, a := range accounts {
+		if a.User.Status == "" {
+			a.User.Status = store.UserActive
+		}
+		g.accounts[strings.ToLower(a.User.UPN)] = a
+		g.byID[a.User.ID] = a
+	}
+	return g
+}
+
+// Check implements signin.Gate.
+func (g *Gate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.Err != nil {
+		return signin.Outcome{}, g.Err
+	}
+	g.seq++
+	out := signin.Outcome{EventID: fmt.Sprintf("evt-%d", g.seq), Decision: "deny"}
+	var acc Account
+	var ok bool
+	if a.Session != nil {
+		acc, ok = g.byID[a.Session.UserID]
+		out.MFA = a.Session.MFA
+		out.AuthnInstant = a.Session.AuthnInstant
+	} else {
+		acc, ok = g.accounts[strings.ToLower(a.Username)]
+		if ok && subtle.ConstantTimeCompare([]byte(acc.Password), []byte(a.Password)) != 1 {
+			out.Reason = "wrong_password"
+			ok = false
+		}
+		out.MFA = acc.MFA
+		out.AuthnInstant = time.Now()
+	}
+	switch {
+	case !ok && out.Reason == "":
+		out.Reason = "unknown_user"
+	case !ok:
+	case acc.User.Status == store.UserDisabled:
+		out.Reason = "disabled"
+	case acc.Deny != "":
+		out.Reason = acc.Deny
+	default:
+		out.Allowed, out.Decision, out.Reason = true, "allow", "ok"
+		out.User = acc.User
+		out.InsideNetworks = g.Networks
+	}
+	c := Call{Attempt: a, Outcome: out}
+	if a.HTTP != nil {
+		c.Header = a.HTTP.Header.Clone()
+		c.RemoteAddr = a.HTTP.RemoteAddr
+		c.Path = a.HTTP.URL.Path
+	}
+	c.Attempt.HTTP = nil
+	g.calls = append(g.calls, c)
+	return out, nil
+}
+
+// Calls returns the calls so far.
+func (g *Gate) Calls() []Call {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]Call(nil), g.calls...)
+}
+
+// Sessions is a fake signin.Sessions holding at most one browser session.
+type Sessions struct {
+	mu sync.Mutex
+	// Current is the session Require returns; nil sends the browser to LoginURL.
+	Current  *signin.Session
+	LoginURL string // default "/login"
+	required []signin.SessionOptions
+	ended    int
+	touched  []string
+}
+
+// Require implements signin.Sessions. A ForceAuthn request without a fresh session is
+// treated as "no session" (the real sign-in page asks for the password again).
+func (s *Sessions) Require(w http.ResponseWriter, r *http.Request, opts signin.SessionOptions) (*signin.Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.required = append(s.required, opts)
+	if s.Current == nil || (opts.ForceAuthn && time.Since(s.Current.AuthnInstant) > time.Minute) {
+		login := s.LoginURL
+		if login == "" {
+			login = "/login"
+		}
+		http.Redirect(w, r, login+"?return="+urlQueryEscape(opts.ReturnTo), http.StatusFound)
+		return nil, false
+	}
+	cp := *s.Current
+	return &cp, true
+}
+
+// End implements signin.Sessions.
+func (s *Sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended++
+	apps := s.touched
+	s.Current, s.touched = nil, nil
+	return apps, nil
+}
+
+// Touch implements signin.Sessions.
+func (s *Sessions) Touch(_ context.Context, _ string, app string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.touched = append(s.touched, app)
+	return nil
+}
+
+// Required returns the options of every Require call.
+func (s *Sessions) Required() []signin.SessionOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]signin.SessionOptions(nil), s.required...)
+}
+
+// Ended reports how many times End was called.
+func (s *Sessions) Ended() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// Touched returns the applications recorded by Touch since the last End.
+func (s *Sessions) Touched() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.touched...)
+}
+
+var _ signin.Gate = (*Gate)(nil)
+var _ signin.Sessions = (*Sessions)(nil)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -1,0 +1,6 @@
+package wsfed
+
+import "net/url"
+
+// ParseValues exposes the parameter parser to the fuzz test.
+func ParseValues(v url.Values) (Request, error) { return parseValues(v) }
