@@ -1,0 +1,113 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+const groupCols = `id, name, description, created_at`
+
+func scanGroup(r rowScanner) (store.Group, error) {
+	var g store.Group
+	err := r.Scan(&g.ID, &g.Name, &g.Description, tc(&g.CreatedAt))
+	return g, err
+}
+
+// CreateGroup stores g; an empty ID is replaced by a random one (groups are addressed by name).
+func (s *Store) CreateGroup(ctx context.Context, g store.Group) error {
+	if strings.TrimSpace(g.Name) == "" {
+		return fmt.Errorf("%s: create group: empty name", s.d.Name)
+	}
+	if g.ID == "" {
+		g.ID = rand.Text()
+	}
+	_, err := s.exec(ctx, `INSERT INTO user_groups (id, name, name_lower, description, created_at)
+		VALUES (?, ?, ?, ?, ?)`, g.ID, g.Name, strings.ToLower(g.Name), g.Description, s.tv(orNow(g.CreatedAt)))
+	if err != nil {
+		return s.fail(err, "create group %q", g.Name)
+	}
+	return nil
+}
+
+func (s *Store) GetGroup(ctx context.Context, name string) (store.Group, error) {
+	g, err := scanGroup(s.queryRow(ctx, `SELECT `+groupCols+` FROM user_groups WHERE name_lower = ?`, strings.ToLower(name)))
+	if err != nil {
+		return g, s.fail(err, "get group %q", name)
+	}
+	return g, nil
+}
+
+// ListGroups returns every group ordered by name, case-insensitively.
+func (s *Store) ListGroups(ctx context.Context) ([]store.Group, error) {
+	rows, err := s.query(ctx, `SELECT `+groupCols+` FROM user_groups ORDER BY name_lower`)
+	if err != nil {
+		return nil, s.fail(err, "list groups")
+	}
+	gs, err := collect(rows, scanGroup)
+	if err != nil {
+		return nil, s.fail(err, "list groups")
+	}
+	return gs, nil
+}
+
+// DeleteGroup deletes the group and its memberships.
+func (s *Store) DeleteGroup(ctx context.Context, name string) error {
+	res, err := s.exec(ctx, `DELETE FROM user_groups WHERE name_lower = ?`, strings.ToLower(name))
+	return s.mustAffect(res, err, "delete group %q", name)
+}
+
+// AddMember adds the user to the group; adding an existing member is not an error. A missing
+// group or user is ErrNotFound.
+func (s *Store) AddMember(ctx context.Context, group, userID string) error {
+	g, err := s.GetGroup(ctx, group)
+	if err != nil {
+		return fmt.Errorf("add member: %w", err)
+	}
+	_, err = s.exec(ctx, `INSERT INTO group_members (group_id, user_id) VALUES (?, ?)
+		ON CONFLICT (group_id, user_id) DO NOTHING`, g.ID, userID)
+	if err != nil {
+		return s.fail(err, "add user %q to group %q", userID, group)
+	}
+	return nil
+}
+
+// RemoveMember removes the user from the group; ErrNotFound if the user was not a member.
+func (s *Store) RemoveMember(ctx context.Context, group, userID string) error {
+	res, err := s.exec(ctx, `DELETE FROM group_members WHERE user_id = ? AND group_id =
+		(SELECT id FROM user_groups WHERE name_lower = ?)`, userID, strings.ToLower(group))
+	return s.mustAffect(res, err, "remove user %q from group %q", userID, group)
+}
+
+// ListMembers returns the group's users ordered by UPN, with their Groups filled.
+func (s *Store) ListMembers(ctx context.Context, group string) ([]store.User, error) {
+	g, err := s.GetGroup(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	rows, err := s.query(ctx, `SELECT `+prefixCols("u.", userCols)+` FROM users u
+		JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.upn_lower`, g.ID)
+	if err != nil {
+		return nil, s.fail(err, "list members of %q", group)
+	}
+	users, err := collect(rows, scanUser)
+	if err == nil {
+		err = s.fillGroups(ctx, users)
+	}
+	if err != nil {
+		return nil, s.fail(err, "list members of %q", group)
+	}
+	return users, nil
+}
+
+// prefixCols qualifies every column of a list with a table alias.
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
