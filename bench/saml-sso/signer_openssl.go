@@ -1,0 +1,12 @@
+//go:build openssl && cgo
+
+package main
+
+import (
+	"crypto"
+	"crypto/rsa"
+
+	"github.com/sekisho/sekisho/internal/protocol/saml/osslsign"
+)
+
+func opensslSigner(k *rsa.PrivateKey) (crypto.Signer, error) { return osslsign.New(k) }

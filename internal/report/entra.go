@@ -1,0 +1,495 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Entra sign-in exports (M365.md §6): the portal's CSV download (interactive and
+// non-interactive exports share the columns we read), the portal's JSON download (an array of
+// Graph signIn objects), a Graph page ({"value": [...]}) and newline-delimited JSON (one
+// signIn per line, as Log Analytics exports). Every reader streams: memory does not grow with
+// the file.
+
+// csvColumns lists, per field, the header names accepted (compared case-insensitively).
+var csvColumns = map[string][]string{
+	"date":   {"Date (UTC)", "Date", "CreatedDateTime", "TimeGenerated"},
+	"upn":    {"Username", "UserPrincipalName", "User principal name"},
+	"user":   {"User", "UserDisplayName"},
+	"userid": {"User ID", "UserId"},
+	"client": {"Client app", "ClientAppUsed"},
+	"ip":     {"IP address", "IPAddress"},
+	"ua":     {"User agent", "UserAgent"},
+	"status": {"Status"},
+	"code":   {"Sign-in error code", "ErrorCode"},
+}
+
+// interruptedCodes are error codes the portal shows as "Interrupted" (a further step such as
+// MFA or "stay signed in" was needed) rather than "Failure". Inferred from the portal's
+// behaviour; used to compare JSON exports (which only carry the code) with CSV exports.
+var interruptedCodes = map[int]bool{50055: false, 50072: true, 50074: true, 50076: true,
+	50079: true, 50097: true, 50125: true, 50140: true, 50158: true}
+
+func statusFromCode(code int) string {
+	switch {
+	case code == 0:
+		return "success"
+	case interruptedCodes[code]:
+		return "interrupted"
+	}
+	return "failure"
+}
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04:05Z07:00", "1/2/2006 3:04:05 PM", "1/2/2006, 3:04:05 PM", "1/2/2006 15:04:05"}
+
+// parseTime reads the export's timestamps; values without a zone are UTC (the CSV column is
+// "Date (UTC)").
+func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unrecognised date %q", s)
+}
+
+// skipBOM drops a UTF-8 byte-order mark (the portal's CSV starts with one).
+func skipBOM(br *bufio.Reader) {
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
+		br.Discard(3)
+	}
+}
+
+// AddEntraFile reads an Entra export from a file, detecting CSV or JSON from its content.
+func (b *Builder) AddEntraFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		s := b.source(filepath.Base(path), "entra")
+		s.Error = err.Error()
+		return fmt.Errorf("entra export: %w", err)
+	}
+	defer f.Close()
+	return b.AddEntra(f, filepath.Base(path))
+}
+
+// AddEntra reads an Entra export, detecting CSV or JSON from the first byte.
+func (b *Builder) AddEntra(r io.Reader, name string) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	skipBOM(br)
+	for {
+		c, err := br.Peek(1)
+		if err != nil || !isSpace(c[0]) {
+			if err == nil && (c[0] == '[' || c[0] == '{') {
+				return b.AddEntraJSON(br, name)
+			}
+			return b.AddEntraCSV(br, name)
+		}
+		br.Discard(1)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// AddEntraCSV reads the portal's CSV export. Malformed rows are counted and listed with their
+// line; the returned error means the file could not be read at all (no usable header, I/O).
+func (b *Builder) AddEntraCSV(r io.Reader, name string) error {
+	s := b.source(name, "entra-csv")
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	skipBOM(br)
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("empty file")
+		}
+		s.Error = "header: " + err.Error()
+		return fmt.Errorf("entra csv %s: header: %w", name, err)
+	}
+	col := map[string]int{}
+	lower := map[string]int{}
+	for i, h := range header {
+		lower[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	for field, names := range csvColumns {
+		col[field] = -1
+		for _, n := range names {
+			if i, ok := lower[strings.ToLower(n)]; ok {
+				col[field] = i
+				break
+			}
+		}
+	}
+	var missing []string
+	if col["date"] < 0 {
+		missing = append(missing, `"Date (UTC)"`)
+	}
+	if col["client"] < 0 {
+		missing = append(missing, `"Client app"`)
+	}
+	if col["upn"] < 0 && col["user"] < 0 && col["userid"] < 0 {
+		missing = append(missing, `"Username"`)
+	}
+	if len(missing) > 0 {
+		s.Error = "missing columns " + strings.Join(missing, ", ")
+		return fmt.Errorf("entra csv %s: not a sign-in export: missing columns %s", name, strings.Join(missing, ", "))
+	}
+	nCols := len(header)
+	get := func(rec []string, field string) string {
+		if i := col[field]; i >= 0 && i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				s.Rows++
+				b.addMalformed(s, Malformed{Line: pe.StartLine, Reason: pe.Err.Error()})
+				continue
+			}
+			s.Error = err.Error()
+			return fmt.Errorf("entra csv %s: %w", name, err)
+		}
+		s.Rows++
+		line, _ := cr.FieldPos(0)
+		if len(rec) != nCols {
+			b.addMalformed(s, Malformed{Line: line, Reason: fmt.Sprintf("%d fields, header has %d", len(rec), nCols)})
+			continue
+		}
+		status := strings.ToLower(strings.TrimSpace(get(rec, "status")))
+		if status == "" {
+			if c, err := strconv.Atoi(strings.TrimSpace(get(rec, "code"))); err == nil {
+				status = statusFromCode(c)
+			}
+		}
+		user := get(rec, "upn")
+		if user == "" {
+			user = get(rec, "user")
+		}
+		if user == "" {
+			user = get(rec, "userid")
+		}
+		if reason := b.addEntra(s, get(rec, "date"), user, get(rec, "client"), get(rec, "ip"), get(rec, "ua"), status); reason != "" {
+			b.addMalformed(s, Malformed{Line: line, Reason: reason})
+		}
+	}
+}
+
+// addEntra normalises one export row; it returns why the row is unusable, or "".
+func (b *Builder) addEntra(s *SourceSummary, date, user, client, ip, ua, status string) string {
+	t, err := parseTime(date)
+	if err != nil {
+		return err.Error()
+	}
+	user = strings.TrimSpace(user)
+	if user == "" {
+		return "no user"
+	}
+	var addr netip.Addr
+	if ip = strings.TrimSpace(ip); ip != "" {
+		if addr, err = netip.ParseAddr(ip); err != nil {
+			return fmt.Sprintf("bad IP address %q", ip)
+		}
+		addr = addr.Unmap()
+	}
+	c, known := ClassifyEntra(client)
+	if !known {
+		if _, ok := b.unknownApps[c.Name]; ok {
+			b.unknownApps[c.Name]++
+		} else if len(b.unknownApps) < MaxAgentsPerPair*4 {
+			b.unknownApps[strings.Clone(c.Name)] = 1
+		}
+	}
+	b.add(s, Record{Source: "entra", Time: t, User: user, Client: c, IP: addr, UserAgent: ua, Status: status})
+	return ""
+}
+
+// graphSignIn holds the Graph signIn fields the report reads. encoding/json matches names
+// case-insensitively, so Log Analytics' PascalCase (UserPrincipalName, IPAddress…) also fits.
+type graphSignIn struct {
+	CreatedDateTime   string          `json:"createdDateTime"`
+	TimeGenerated     string          `json:"TimeGenerated"`
+	UserPrincipalName string          `json:"userPrincipalName"`
+	UserDisplayName   string          `json:"userDisplayName"`
+	UserID            string          `json:"userId"`
+	ClientAppUsed     string          `json:"clientAppUsed"`
+	IPAddress         string          `json:"ipAddress"`
+	UserAgent         string          `json:"userAgent"`
+	Status            json.RawMessage `json:"status"`
+}
+
+func (g *graphSignIn) status() (string, error) {
+	st := bytes.TrimSpace(g.Status)
+	if len(st) == 0 || string(st) == "null" {
+		return "", nil
+	}
+	if st[0] == '"' { // a string: "Success", or an embedded JSON object (Log Analytics)
+		var v string
+		if err := json.Unmarshal(st, &v); err != nil {
+			return "", fmt.Errorf("status: %w", err)
+		}
+		if strings.HasPrefix(strings.TrimSpace(v), "{") {
+			st = []byte(v)
+		} else {
+			return strings.ToLower(strings.TrimSpace(v)), nil
+		}
+	}
+	var o struct {
+		ErrorCode *int `json:"errorCode"`
+	}
+	if err := json.Unmarshal(st, &o); err != nil {
+		return "", fmt.Errorf("status: %w", err)
+	}
+	if o.ErrorCode == nil {
+		return "", nil
+	}
+	return statusFromCode(*o.ErrorCode), nil
+}
+
+func (b *Builder) addGraph(s *SourceSummary, g *graphSignIn) string {
+	st, err := g.status()
+	if err != nil {
+		return err.Error()
+	}
+	date := g.CreatedDateTime
+	if date == "" {
+		date = g.TimeGenerated
+	}
+	user := g.UserPrincipalName
+	if user == "" {
+		user = g.UserDisplayName
+	}
+	if user == "" {
+		user = g.UserID
+	}
+	return b.addEntra(s, date, user, g.ClientAppUsed, g.IPAddress, g.UserAgent, st)
+}
+
+// lineReader counts newlines in what the JSON decoder has read, so that a decoder offset can
+// be turned into a line number. It keeps only the newline offsets the decoder has read ahead.
+type lineReader struct {
+	r       io.Reader
+	off     int64   // bytes read so far
+	pending []int64 // offsets of newlines not yet passed
+	line    int     // 1-based line of the last offset asked for
+}
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		if p[i] == '\n' {
+			l.pending = append(l.pending, l.off+int64(i))
+		}
+	}
+	l.off += int64(n)
+	return n, err
+}
+
+// lineAt returns the line of offset off; offsets must not decrease between calls.
+func (l *lineReader) lineAt(off int64) int {
+	i := 0
+	for i < len(l.pending) && l.pending[i] < off {
+		i++
+	}
+	l.line += i
+	l.pending = l.pending[i:]
+	if len(l.pending) == 0 {
+		l.pending = nil
+	}
+	return l.line
+}
+
+// AddEntraJSON reads a JSON export: an array of signIn objects, a Graph page with a "value"
+// array, or one object per line. Elements that do not fit are malformed rows; a syntax error
+// ends the file (the rest cannot be framed) and is reported with its line.
+func (b *Builder) AddEntraJSON(r io.Reader, name string) error {
+	s := b.source(name, "entra-json")
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	skipBOM(br)
+	for {
+		c, err := br.Peek(1)
+		if err != nil {
+			s.Error = "empty file"
+			return fmt.Errorf("entra json %s: empty file", name)
+		}
+		if !isSpace(c[0]) {
+			break
+		}
+		br.Discard(1)
+	}
+	if c, _ := br.Peek(1); c[0] == '{' && isNDJSON(br) {
+		return b.readNDJSON(br, s)
+	}
+	lr := &lineReader{r: br, line: 1}
+	dec := json.NewDecoder(lr)
+	fail := func(err error) error {
+		line := lr.lineAt(dec.InputOffset())
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line = lr.lineAt(se.Offset)
+		}
+		s.Error = fmt.Sprintf("line %d: %v; the rest of the file was skipped", line, err)
+		s.Rows++ // the unreadable rest counts as one malformed row
+		b.addMalformed(s, Malformed{Line: line, Reason: s.Error})
+		return fmt.Errorf("entra json %s: line %d: %w", name, line, err)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return fail(err)
+	}
+	if tok == json.Delim('{') { // Graph page: find "value"
+		found := false
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return fail(err)
+			}
+			if k == "value" {
+				found = true
+				if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+					if err == nil {
+						err = errors.New(`"value" is not an array`)
+					}
+					return fail(err)
+				}
+				if err := b.readJSONArray(dec, lr, s); err != nil {
+					return fail(err)
+				}
+				continue
+			}
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fail(err)
+			}
+		}
+		if !found {
+			return fail(errors.New(`no "value" array: not a sign-in export`))
+		}
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fail(fmt.Errorf("expected an array of sign-ins, found %v", tok))
+	}
+	if err := b.readJSONArray(dec, lr, s); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// readJSONArray decodes the elements of an array whose '[' has been read, and its ']'.
+func (b *Builder) readJSONArray(dec *json.Decoder, lr *lineReader, s *SourceSummary) error {
+	idx := 0
+	for dec.More() {
+		idx++
+		start := dec.InputOffset()
+		if rest, err := io.ReadAll(io.LimitReader(dec.Buffered(), 64)); err == nil {
+			start += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n,")))
+		}
+		line := lr.lineAt(start)
+		s.Rows++
+		var g graphSignIn
+		if err := dec.Decode(&g); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				b.addMalformed(s, Malformed{Line: line, Record: idx, Reason: err.Error()})
+				continue
+			}
+			s.Rows--
+			return err
+		}
+		if reason := b.addGraph(s, &g); reason != "" {
+			b.addMalformed(s, Malformed{Line: line, Record: idx, Reason: reason})
+		}
+	}
+	_, err := dec.Token() // ']'
+	return err
+}
+
+// isNDJSON reports whether the input is one JSON object per line: the first line is a
+// complete object on its own and not a Graph page (an object holding a "value" array).
+func isNDJSON(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Size())
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		return false
+	}
+	first := bytes.TrimSpace(buf[:nl])
+	if len(first) == 0 || first[0] != '{' || !json.Valid(first) {
+		return false
+	}
+	if bytes.Contains(first, []byte(`"value"`)) {
+		var page map[string]json.RawMessage
+		if json.Unmarshal(first, &page) == nil {
+			if v := bytes.TrimSpace(page["value"]); len(v) > 0 && v[0] == '[' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (b *Builder) readNDJSON(br *bufio.Reader, s *SourceSummary) error {
+	line := 0
+	for {
+		buf, err := br.ReadSlice('\n')
+		line++
+		if err == bufio.ErrBufferFull {
+			// Longer than the buffer: skip to the end of the line without keeping it.
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			s.Rows++
+			b.addMalformed(s, Malformed{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", br.Size())})
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil && err != io.EOF {
+				s.Error = err.Error()
+				return fmt.Errorf("entra json %s: %w", s.Name, err)
+			}
+			continue
+		}
+		if t := bytes.TrimSpace(buf); len(t) > 0 {
+			s.Rows++
+			var g graphSignIn
+			if uerr := json.Unmarshal(t, &g); uerr != nil {
+				b.addMalformed(s, Malformed{Line: line, Reason: uerr.Error()})
+			} else if reason := b.addGraph(s, &g); reason != "" {
+				b.addMalformed(s, Malformed{Line: line, Reason: reason})
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			s.Error = err.Error()
+			return fmt.Errorf("entra json %s: %w", s.Name, err)
+		}
+	}
+}

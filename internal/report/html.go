@@ -1,0 +1,248 @@
+package report
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+//go:embed report.html.tmpl
+var htmlTemplate string
+
+var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pct": func(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" },
+}).Parse(htmlTemplate))
+
+// bar is one bar of an inline SVG chart, geometry precomputed.
+type bar struct {
+	X, Y, W, H float64
+	Class      string
+	Label      string
+	Title      string
+	TX, TY     float64 // label position
+}
+
+type chart struct {
+	W, H   float64
+	Bars   []bar
+	Labels []bar // text-only entries (axes)
+}
+
+type htmlRow struct {
+	Row
+	FamilyName   string
+	DecisionText string
+	Share        string
+	ShareV       string
+	IPsText      string
+	First, Last  string
+	Agents       []string
+	AfterClass   string
+}
+
+type htmlView struct {
+	Lang, Title string
+	R           *Report
+	T           func(key string, args ...any) string
+	Period      string
+	Generated   string
+	Rows        []htmlRow
+	Mix         chart
+	Daily       chart
+	InOut       chart
+	OutsidePct  string
+	Checklist   []string
+	Families    []FamilySummary
+	Script      template.JS
+}
+
+// sortScript makes table.sortable sortable by clicking a heading (cells may carry data-v).
+const sortScript = `(function(){
+document.querySelectorAll("table.sortable").forEach(function(t){
+  var ths=t.tHead.rows[0].cells;
+  Array.prototype.forEach.call(ths,function(th,i){
+    th.addEventListener("click",function(){
+      var asc=th.getAttribute("aria-sort")!=="ascending";
+      Array.prototype.forEach.call(ths,function(h){h.removeAttribute("aria-sort");});
+      th.setAttribute("aria-sort",asc?"ascending":"descending");
+      var num=th.dataset.type==="num", body=t.tBodies[0];
+      var rows=Array.prototype.slice.call(body.rows);
+      var key=function(r){var c=r.cells[i];var v=c.dataset.v!==undefined?c.dataset.v:c.textContent.trim();return num?parseFloat(v)||0:v.toLowerCase();};
+      rows.sort(function(a,b){var x=key(a),y=key(b);var d=x<y?-1:x>y?1:0;return asc?d:-d;});
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  });
+});
+})();`
+
+// ScriptHash is the CSP hash of the report's only script ("script-src 'sha256-…'").
+var ScriptHash = func() string {
+	h := sha256.Sum256([]byte(sortScript))
+	return "sha256-" + base64.StdEncoding.EncodeToString(h[:])
+}()
+
+// WriteHTML writes the report as one self-contained HTML page (inline CSS, SVG and script; no
+// external assets) in lang ("ja" or "en").
+func (r *Report) WriteHTML(w io.Writer, lang string) error {
+	if lang != "ja" {
+		lang = "en"
+	}
+	t := func(key string, args ...any) string { return T(lang, key, args...) }
+	v := htmlView{Lang: lang, Title: t("ui.title"), R: r, T: t, Script: template.JS(sortScript),
+		Generated: r.GeneratedAt.Format("2006-01-02 15:04 UTC")}
+	switch {
+	case r.Since.IsZero() && r.Until.IsZero():
+		v.Period = t("ui.unbounded")
+	default:
+		from, to := "…", r.GeneratedAt.Format("2006-01-02")
+		if !r.Since.IsZero() {
+			from = r.Since.UTC().Format("2006-01-02")
+		}
+		if !r.Until.IsZero() {
+			to = r.Until.UTC().Format("2006-01-02")
+		}
+		v.Period = from + " – " + to
+	}
+	for i := 1; i <= 8; i++ {
+		v.Checklist = append(v.Checklist, t("chk."+strconv.Itoa(i)))
+	}
+	for _, f := range r.Summary.ByFamily {
+		f.Name = t("fam." + string(f.Family))
+		v.Families = append(v.Families, f)
+	}
+	if n := r.Summary.LegacyInside + r.Summary.LegacyOutside; n > 0 {
+		v.OutsidePct = strconv.FormatFloat(float64(r.Summary.LegacyOutside)*100/float64(n), 'f', 1, 64) + "%"
+	} else {
+		v.OutsidePct = "—"
+	}
+	for _, row := range r.Rows {
+		h := htmlRow{Row: row, FamilyName: t("fam." + string(row.Family)),
+			DecisionText: t("ui.decision." + row.CurrentDecision),
+			First:        row.FirstSeen.Format("2006-01-02 15:04"), Last: row.LastSeen.Format("2006-01-02 15:04"),
+			IPsText: strconv.Itoa(row.DistinctIPs), Share: "—", ShareV: "-1", AfterClass: string(row.After)}
+		if strings.HasPrefix(h.DecisionText, "ui.decision.") {
+			h.DecisionText = row.CurrentDecision
+		}
+		if row.IPsCapped {
+			h.IPsText = t("ui.more", row.DistinctIPs)
+		}
+		if row.InsideShare != nil {
+			h.Share = strconv.FormatFloat(*row.InsideShare*100, 'f', 0, 64) + "%"
+			h.ShareV = strconv.FormatFloat(*row.InsideShare, 'f', 3, 64)
+		}
+		// Translate texts computed in the builder's language into the page's language.
+		h.RetirementText = t("status." + row.Retirement)
+		h.MigrationText = t("mig." + row.Migration)
+		h.AfterText = t("enf." + string(row.After))
+		h.Alternatives = append([]Alternative(nil), row.Alternatives...)
+		for i, a := range h.Alternatives {
+			h.Alternatives[i].Text = t("mig."+a.Migration) + " — " + t("enf."+string(a.After))
+		}
+		h.Risks = append([]Risk(nil), row.Risks...)
+		for i, k := range h.Risks {
+			h.Risks[i].Text = T(lang, "risk."+k.Code, k.args...)
+		}
+		for _, ua := range row.UserAgents {
+			h.Agents = append(h.Agents, fmt.Sprintf("%s (%d)", ua.Name, ua.Count))
+		}
+		if row.AgentsCapped {
+			h.Agents = append(h.Agents, "…")
+		}
+		v.Rows = append(v.Rows, h)
+	}
+	v.Mix = mixChart(v.Families)
+	v.Daily = dailyChart(r.Summary.Daily)
+	v.InOut = inOutChart(v.Families, t)
+	if err := tmpl.Execute(w, v); err != nil {
+		return fmt.Errorf("report html: %w", err)
+	}
+	return nil
+}
+
+func maxInt(xs ...int) int {
+	m := 0
+	for _, x := range xs {
+		if x > m {
+			m = x
+		}
+	}
+	return m
+}
+
+func mixChart(fams []FamilySummary) chart {
+	c := chart{W: 640, H: float64(24*len(fams) + 10)}
+	peak := 1
+	for _, f := range fams {
+		peak = maxInt(peak, f.Records)
+	}
+	for i, f := range fams {
+		w := 380 * float64(f.Records) / float64(peak)
+		cls := "bar modern"
+		if f.Legacy {
+			cls = "bar legacy"
+		}
+		y := float64(24*i + 5)
+		c.Bars = append(c.Bars, bar{X: 200, Y: y, W: math.Max(w, 1), H: 18, Class: cls,
+			Label: f.Name, Title: fmt.Sprintf("%s: %d", f.Name, f.Records), TX: 590, TY: y + 14})
+		c.Labels = append(c.Labels, bar{X: 195, Y: y + 14, Label: f.Name})
+	}
+	return c
+}
+
+func dailyChart(days []Day) chart {
+	c := chart{W: 640, H: 200}
+	peak := 1
+	for _, d := range days {
+		peak = maxInt(peak, d.Legacy)
+	}
+	if len(days) == 0 {
+		return c
+	}
+	bw := 600 / float64(len(days))
+	for i, d := range days {
+		h := 160 * float64(d.Legacy) / float64(peak)
+		x := 30 + bw*float64(i)
+		c.Bars = append(c.Bars, bar{X: x, Y: 170 - h, W: math.Max(bw-1, 0.5), H: h, Class: "bar legacy",
+			Title: fmt.Sprintf("%s: %d", d.Date, d.Legacy)})
+	}
+	c.Labels = append(c.Labels, bar{X: 30, Y: 190, Label: days[0].Date},
+		bar{X: 630, Y: 190, Label: days[len(days)-1].Date}, bar{X: 26, Y: 16, Label: strconv.Itoa(peak)})
+	return c
+}
+
+func inOutChart(fams []FamilySummary, t func(string, ...any) string) chart {
+	var legacy []FamilySummary
+	for _, f := range fams {
+		if f.Legacy {
+			legacy = append(legacy, f)
+		}
+	}
+	c := chart{W: 640, H: float64(24*len(legacy) + 34)}
+	for i, f := range legacy {
+		total := f.Inside + f.Outside + f.NoIP
+		if total == 0 {
+			continue
+		}
+		y := float64(24*i + 5)
+		x := 200.0
+		for _, part := range []struct {
+			n          int
+			cls, label string
+		}{{f.Inside, "bar inside", t("ui.inside")}, {f.Outside, "bar outside", t("ui.outside")}, {f.NoIP, "bar noip", t("ui.noip")}} {
+			w := 380 * float64(part.n) / float64(total)
+			if part.n > 0 {
+				c.Bars = append(c.Bars, bar{X: x, Y: y, W: w, H: 18, Class: part.cls,
+					Title: fmt.Sprintf("%s — %s: %d", f.Name, part.label, part.n)})
+			}
+			x += w
+		}
+		c.Labels = append(c.Labels, bar{X: 195, Y: y + 14, Label: f.Name})
+	}
+	return c
+}

@@ -1,0 +1,82 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WriteJSON writes the whole report as one JSON document (texts in the report's language).
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("report json: %w", err)
+	}
+	return nil
+}
+
+// CSVHeader is the header of WriteCSV: one line per (user, client).
+var CSVHeader = []string{"user", "client", "family", "legacy", "retirement_status", "count",
+	"count_sekisho", "count_entra", "success", "failure", "interrupted", "first_seen", "last_seen",
+	"distinct_ips", "ips_capped", "inside", "outside", "no_ip", "inside_share", "user_agents",
+	"devices", "current_decision", "decisions", "migration", "after_migration", "cannot_migrate",
+	"risk_codes", "risks"}
+
+// WriteCSV writes one line per (user, client) pair; lists are joined with "; ".
+func (r *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return fmt.Errorf("report csv: %w", err)
+	}
+	for _, row := range r.Rows {
+		share := ""
+		if row.InsideShare != nil {
+			share = strconv.FormatFloat(*row.InsideShare, 'f', 3, 64)
+		}
+		var uas, decs, codes, risks []string
+		for _, ua := range row.UserAgents {
+			uas = append(uas, ua.Name)
+		}
+		for _, d := range sortedCounts(row.Decisions) {
+			decs = append(decs, d.Name+"="+strconv.Itoa(d.Count))
+		}
+		for _, k := range row.Risks {
+			codes = append(codes, k.Code)
+			risks = append(risks, k.Text)
+		}
+		rec := []string{row.User, row.Client, string(row.Family), strconv.FormatBool(row.Legacy),
+			row.Retirement, strconv.Itoa(row.Count), strconv.Itoa(row.BySource["sekisho"]),
+			strconv.Itoa(row.BySource["entra"]), strconv.Itoa(row.Statuses["success"]),
+			strconv.Itoa(row.Statuses["failure"]), strconv.Itoa(row.Statuses["interrupted"]),
+			row.FirstSeen.Format(time.RFC3339), row.LastSeen.Format(time.RFC3339),
+			strconv.Itoa(row.DistinctIPs), strconv.FormatBool(row.IPsCapped), strconv.Itoa(row.Inside),
+			strconv.Itoa(row.Outside), strconv.Itoa(row.NoIP), share, strings.Join(uas, "; "),
+			strings.Join(row.Devices, "; "), row.CurrentDecision, strings.Join(decs, "; "),
+			row.Migration, string(row.After), strconv.FormatBool(row.CannotMigrate),
+			strings.Join(codes, "; "), strings.Join(risks, " | ")}
+		for i, v := range rec {
+			rec[i] = csvSafe(v)
+		}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("report csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report csv: %w", err)
+	}
+	return nil
+}
+
+// csvSafe defuses spreadsheet formulas: user names and user agents come from the network.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
