@@ -217,15 +217,15 @@ func (g *Gate) RecordPasswordFailure(ctx context.Context, r *http.Request, usern
 	return rec.ID
 }
 
-// RecordRejected writes a record for a protocol message rejected before authentication
+// RecordRejectedFor writes a record for a protocol message rejected before authentication
 // (malformed, unsigned, replayed, unknown application) and returns its reference ID.
-func (g *Gate) RecordRejected(ctx context.Context, r *http.Request, protocol, app, reason string) string {
+func (g *Gate) RecordRejectedFor(ctx context.Context, r *http.Request, protocol, app, username, reason string) string {
 	ep := clientctx.EndpointPassive
 	if protocol == "wstrust" {
 		ep = clientctx.EndpointActive
 	}
 	c := g.Client(ctx, r, ep)
-	ev := baseEvent(signin.Attempt{Application: limit(app, 200), Protocol: protocol}, c)
+	ev := baseEvent(signin.Attempt{Application: limit(app, 200), Protocol: protocol, Username: limit(username, 254)}, c)
 	ev.Decision, ev.Reason = "error", ReasonRejected+": "+limit(reason, 300)
 	rec, err := g.Audit.Record(ctx, ev)
 	if err != nil {

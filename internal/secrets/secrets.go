@@ -9,6 +9,7 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -29,8 +30,9 @@ var ErrWrongKey = errors.New("sealed with a different master key")
 
 // Sealer seals and opens values under one master key.
 type Sealer struct {
-	aead  cipher.AEAD
-	keyID [4]byte
+	aead    cipher.AEAD
+	keyID   [4]byte
+	derived [32]byte // HMAC key for Derive, itself derived so the master key is used for one purpose each
 }
 
 // New returns a Sealer for a 32-byte master key.
@@ -49,7 +51,18 @@ func New(key []byte) (*Sealer, error) {
 	s := &Sealer{aead: aead}
 	sum := sha256.Sum256(append([]byte("sekisho-key-id:"), key...))
 	copy(s.keyID[:], sum[:4])
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("sekisho-derive"))
+	copy(s.derived[:], mac.Sum(nil))
 	return s, nil
+}
+
+// Derive returns a 32-byte key for one named purpose (e.g. authenticating state carried by
+// browsers), the same on every node sharing the master key, independent of every other label.
+func (s *Sealer) Derive(label string) []byte {
+	mac := hmac.New(sha256.New, s.derived[:])
+	mac.Write([]byte(label))
+	return mac.Sum(nil)
 }
 
 // KeyID identifies the master key (first bytes of a hash of it); safe to store and show.

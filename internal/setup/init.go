@@ -15,6 +15,7 @@ import (
 	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -224,6 +225,10 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 			Comment: "demo policy", CreatedAt: now}); err != nil {
 			return err
 		}
+	}
+	if err := m365.PutDomain(ctx, s, m365.DomainSettings{Domain: m365.Domain{Name: "example.com", InsideNetworks: []string{"office"},
+		EmitMFA: true}}); err != nil {
+		return err
 	}
 	res.AdminUPN, res.AdminPassword, res.DemoPassword = "admin@example.com", adminPW, demoPW
 	return nil

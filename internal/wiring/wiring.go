@@ -27,6 +27,7 @@ type Services struct {
 	Sessions *authn.Manager
 	Audit    *audit.Recorder
 	Policies *gate.PolicySource
+	M365     *m365Mount
 }
 
 // Build composes the server for an opened instance.

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/m365/federation"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+func init() { extraCommands = append(extraCommands, newM365Cmd) }
+
+func readCertB64(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read certificate: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return base64.StdEncoding.EncodeToString(blk.Bytes), nil
+}
+
+func newM365Cmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "m365", Short: "Federate Microsoft 365 domains to Sekisho (docs/microsoft-365.md)"}
+	domain := &cobra.Command{Use: "domain", Short: "Federated Microsoft 365 domains"}
+	var ds m365.DomainSettings
+	var protocol string
+	add := &cobra.Command{Use: "add DOMAIN", Short: "Add (or update) a federated domain", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ds.Name = args[0]
+			switch strings.ToLower(protocol) {
+			case "", "wsfed":
+				ds.Protocol = m365.WSFed
+			case "saml":
+				ds.Protocol = m365.SAML
+			default:
+				return fmt.Errorf("--protocol %q must be wsFed or saml", protocol)
+			}
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			for _, n := range ds.InsideNetworks {
+				if _, err := in.Store.GetNetwork(cmd.Context(), n); err != nil {
+					return fmt.Errorf("--inside-network %s: %w (create it with sekisho network set)", n, err)
+				}
+			}
+			if err := m365.PutDomain(cmd.Context(), in.Store, ds); err != nil {
+				return err
+			}
+			d, _ := m365.GetDomain(cmd.Context(), in.Store, ds.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "domain %s federated by %s with issuer %s; next: sekisho m365 federate --domain %s\n",
+				d.Name, d.Protocol, d.IssuerURI, d.Name)
+			return nil
+		}}
+	f := add.Flags()
+	f.StringVar(&ds.IssuerURI, "issuer-uri", "", "issuerUri, unique per federated domain (default http://DOMAIN/adfs/services/trust/)")
+	f.StringVar(&protocol, "protocol", "wsFed", "wsFed or saml")
+	f.StringVar(&ds.Application, "app", "", "application name used in policies (default microsoft365)")
+	f.StringSliceVar(&ds.InsideNetworks, "inside-network", nil, "network whose clients get insidecorporatenetwork=true (repeatable)")
+	f.BoolVar(&ds.EmitMFA, "emit-mfa", true, "report a second factor done at Sekisho as multipleauthn")
+	f.StringVar(&ds.PromptLoginBehavior, "prompt-login", "", "promptLoginBehavior told to Entra")
+	f.StringVar(&ds.MFABehavior, "mfa-behavior", "", "federatedIdpMfaBehavior told to Entra")
+	list := &cobra.Command{Use: "list", Short: "List federated domains", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			all, err := m365.LoadDomains(cmd.Context(), in.Store)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DOMAIN\tPROTOCOL\tISSUER URI\tAPPLICATION\tINSIDE NETWORKS")
+			for _, d := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.IssuerURI, d.App(), strings.Join(d.InsideNetworks, ","))
+			}
+			return tw.Flush()
+		}}
+	show := &cobra.Command{Use: "show DOMAIN", Short: "Show a domain's settings (JSON)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			d, err := m365.GetDomain(cmd.Context(), in.Store, args[0])
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), d)
+		}}
+	remove := &cobra.Command{Use: "remove DOMAIN", Short: "Stop federating a domain here (convert it in Entra first)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			if err := m365.DeleteDomain(cmd.Context(), in.Store, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+			return nil
+		}}
+	domain.AddCommand(add, list, show, remove)
+
+	var fedDomain, format string
+	federate := &cobra.Command{Use: "federate --domain DOMAIN", Short: "Print the Entra ID federation settings for a domain", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			d, err := m365.GetDomain(cmd.Context(), in.Store, fedDomain)
+			if err != nil {
+				return err
+			}
+			cur, err := in.Keys.Current(cmd.Context(), keys.PurposeToken)
+			if err != nil {
+				return err
+			}
+			cfg := federation.Settings(d, in.Config.BaseURL, cur.Cert, nextCert(cmd, in.Keys))
+			out := cmd.OutOrStdout()
+			switch format {
+			case "graph-json":
+				return writeJSON(out, cfg)
+			case "powershell":
+				_, err := fmt.Fprint(out, federation.PowerShell(d.Name, cfg))
+				return err
+			case "msol":
+				_, err := fmt.Fprint(out, federation.Msol(d.Name, cfg))
+				return err
+			}
+			return fmt.Errorf("--format %q must be powershell, graph-json or msol", format)
+		}}
+	federate.Flags().StringVar(&fedDomain, "domain", "", "the federated domain")
+	federate.Flags().StringVar(&format, "format", "powershell", "powershell, graph-json or msol")
+	_ = federate.MarkFlagRequired("domain")
+
+	var checkDomain string
+	check := &cobra.Command{Use: "check --domain DOMAIN", Short: "List what would break federation for a domain", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			in, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			d, err := m365.GetDomain(ctx, in.Store, checkDomain)
+			if err != nil {
+				return err
+			}
+			all, err := m365.LoadDomains(ctx, in.Store)
+			if err != nil {
+				return err
+			}
+			var users []store.User
+			page := store.Page{Limit: 1000}
+			for {
+				us, next, err := in.Store.ListUsers(ctx, page)
+				if err != nil {
+					return err
+				}
+				users = append(users, us...)
+				if next == "" {
+					break
+				}
+				page.After = next
+			}
+			certs, err := in.Keys.Keys(ctx, keys.PurposeToken)
+			if err != nil {
+				return err
+			}
+			problems := federation.Check(federation.CheckInput{Domain: d, All: all, Users: users, Keys: certs,
+				BaseURL: in.Config.BaseURL, Now: time.Now()})
+			for _, p := range problems {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", p.Severity, p.Text)
+			}
+			if len(problems) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %s is ready to federate\n", d.Name)
+				return nil
+			}
+			for _, p := range problems {
+				if p.Severity == "error" {
+					return errors.New("federation would fail; fix the errors above")
+				}
+			}
+			return nil
+		}}
+	check.Flags().StringVar(&checkDomain, "domain", "", "the federated domain")
+	_ = check.MarkFlagRequired("domain")
+	cmd.AddCommand(domain, federate, check)
+	return cmd
+}
+
+func nextCert(cmd *cobra.Command, m *keys.Manager) *x509.Certificate {
+	k, ok, err := m.Next(cmd.Context(), keys.PurposeToken)
+	if err != nil || !ok {
+		return nil
+	}
+	return k.Cert
+}

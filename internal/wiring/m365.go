@@ -1,0 +1,123 @@
+package wiring
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/protocol/wsfed"
+	"github.com/sekisho/sekisho/internal/protocol/wstrust"
+)
+
+func init() { mounters = append(mounters, mountM365) }
+
+// m365Mount serves the WS-Fed and WS-Trust endpoints for the federated domains in the store.
+// The domain list is re-read at most every ReloadEvery, so a `sekisho m365 domain add` on
+// any node is in force on every node without a restart.
+type m365Mount struct {
+	s           *Services
+	keys        *tokenKeys
+	ReloadEvery time.Duration
+	// ReplyURL overrides Entra's login.srf (tests point it at a fake Entra).
+	ReplyURL string
+
+	mu      sync.Mutex
+	checked time.Time
+	last    string
+	cur     atomic.Pointer[http.ServeMux]
+}
+
+func mountM365(ctx context.Context, s *Services) error {
+	m := &m365Mount{s: s, keys: newTokenKeys(s.Instance.Keys), ReloadEvery: 10 * time.Second}
+	s.M365 = m
+	if err := m.reload(ctx); err != nil {
+		return err
+	}
+	for _, p := range []string{"/adfs/", wsfed.PathMetadata} {
+		s.Server.Mux.Handle(p, m)
+	}
+	return nil
+}
+
+func (m *m365Mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	stale := time.Since(m.checked) > m.ReloadEvery
+	m.mu.Unlock()
+	if stale {
+		if err := m.reload(r.Context()); err != nil {
+			m.s.Instance.Log.ErrorContext(r.Context(), "reload Microsoft 365 domains", "err", err)
+		}
+	}
+	mux := m.cur.Load()
+	if mux == nil {
+		http.Error(w, "No Microsoft 365 domain is federated to this Sekisho (sekisho m365 domain add).", http.StatusNotFound)
+		return
+	}
+	mux.ServeHTTP(w, r)
+}
+
+// Reload forces the domain list to be read again (after a change made in-process).
+func (m *m365Mount) Reload(ctx context.Context) error {
+	m.mu.Lock()
+	m.last = ""
+	m.mu.Unlock()
+	return m.reload(ctx)
+}
+
+// SetReplyURL points the WS-Fed response at another login.srf (tests use a fake Entra).
+func (m *m365Mount) SetReplyURL(ctx context.Context, u string) error {
+	m.mu.Lock()
+	m.ReplyURL = u
+	m.mu.Unlock()
+	return m.Reload(ctx)
+}
+
+func (m *m365Mount) reload(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.checked = time.Now()
+	ds, err := m365.LoadDomains(ctx, m.s.Instance.Store)
+	if err != nil {
+		return err
+	}
+	sig, _ := json.Marshal(ds)
+	if string(sig) == m.last && m.cur.Load() != nil {
+		return nil
+	}
+	if len(ds) == 0 {
+		m.cur.Store(nil)
+		m.last = string(sig)
+		return nil
+	}
+	in := m.s.Instance
+	domains := m365.Plain(ds)
+	reject := func(ctx context.Context, rj m365.Rejection) {
+		if rj.EventID != "" {
+			in.Log.WarnContext(ctx, "Microsoft 365 sign-in refused after the gate", "event", rj.EventID, "reason", rj.Reason, "detail", rj.Detail)
+			return
+		}
+		r := &http.Request{RemoteAddr: rj.Remote, Header: http.Header{}}
+		m.s.Gate.RecordRejectedFor(ctx, r, rj.Protocol, m365.DefaultApplication, rj.Username, rj.Reason+": "+rj.Detail)
+	}
+	wf, err := wsfed.New(wsfed.Config{BaseURL: in.Config.BaseURL, Domains: domains, Keys: m.keys, Gate: m.s.Gate,
+		Sessions: m.s.Sessions, ReplyURL: m.ReplyURL, ClockSkew: in.Config.SAML.ClockSkew.D(), Logger: in.Log, OnReject: reject})
+	if err != nil {
+		return err
+	}
+	wt, err := wstrust.New(wstrust.Config{BaseURL: in.Config.BaseURL, Domains: domains, Keys: m.keys, Gate: m.s.Gate,
+		Logger: in.Log, OnReject: reject})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	wf.Register(mux)
+	wt.Register(mux)
+	m.cur.Store(mux)
+	m.last = string(sig)
+	in.Log.InfoContext(ctx, "Microsoft 365 domains loaded", "count", len(ds))
+	return nil
+}

@@ -1,0 +1,112 @@
+package wiring
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/gate"
+	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/report"
+	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/simulate"
+	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/web"
+)
+
+func init() { mounters = append(mounters, mountReport) }
+
+// AdminGroup is the group whose members may use the admin pages.
+const AdminGroup = "sekisho-admins"
+
+// ReportOptions builds the legacy-auth report options: the organisation's own networks (all
+// stored networks except the Exchange Online ranges) and a simulator that asks the policy in
+// force how a sign-in would be judged.
+func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, error) {
+	comp, err := gate.Load(ctx, in.Store, nil)
+	if err != nil {
+		return report.Options{}, err
+	}
+	ns, err := in.Store.ListNetworks(ctx)
+	if err != nil {
+		return report.Options{}, err
+	}
+	nets := map[string][]netip.Prefix{}
+	for _, n := range ns {
+		if strings.EqualFold(n.Name, in.Config.Network.ExchangeOnlineNetwork) {
+			continue
+		}
+		for _, c := range n.CIDRs {
+			if p, err := policy.ParsePrefix(c); err == nil {
+				nets[n.Name] = append(nets[n.Name], p)
+			}
+		}
+	}
+	opts := report.Options{Networks: nets}
+	if comp.Policy != nil {
+		groups := map[string][]string{}
+		opts.Simulate = func(e store.SignInEvent) string {
+			key := strings.ToLower(e.Username)
+			g, ok := groups[key]
+			if !ok {
+				if u, err := in.Store.GetUserByUPN(ctx, e.Username); err == nil {
+					g = u.Groups
+				}
+				groups[key] = g
+			}
+			ip, _ := netip.ParseAddr(e.EffectiveIP)
+			d := comp.Policy.Evaluate(policy.Input{User: e.Username, Groups: g, Application: e.Application, Protocol: e.Protocol,
+				ClientType: e.ClientType, LegacyApp: e.LegacyApp, IP: ip.Unmap(), MFA: e.MFA, Time: e.Time})
+			return simulate.Outcome(d.Action)
+		}
+	}
+	return opts, nil
+}
+
+// requireAdmin lets only signed-in members of AdminGroup through; others are sent to the
+// sign-in page (no session) or refused (not an admin).
+func (s *Services) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, _, ok := s.Sessions.Current(r)
+		if !ok {
+			http.Redirect(w, r, "/login?return_to="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		u, err := s.Instance.Store.GetUser(r.Context(), sess.UserID)
+		if err != nil || u.Status != store.UserActive || !slices.Contains(u.Groups, AdminGroup) {
+			web.RenderError(w, r, http.StatusForbidden, "")
+			return
+		}
+		// Uploads are multipart and streamed by the handler, so CSRF is judged on headers that
+		// browsers always send with a POST and pages cannot forge: Origin / Sec-Fetch-Site.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+			web.RenderError(w, r, http.StatusForbidden, "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func mountReport(ctx context.Context, s *Services) error {
+	h := report.NewHandler(report.HandlerConfig{
+		Events:  report.StoreSource(s.Instance.Store),
+		Options: func(ctx context.Context) (report.Options, error) { return ReportOptions(ctx, s.Instance) },
+		Log:     s.Instance.Log,
+	})
+	s.Server.Mux.Handle("/admin/reports/legacy-auth", s.requireAdmin(h))
+	s.Server.Mux.Handle("GET /admin/{$}", s.requireAdmin(http.RedirectHandler("/admin/reports/legacy-auth", http.StatusSeeOther)))
+	return nil
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err == nil && u.Host == r.Host
+	}
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+}
