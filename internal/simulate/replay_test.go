@@ -41,13 +41,13 @@ rules:
 			ClientType: client, LegacyApp: legacy, EffectiveIP: ip, Decision: decision, Rule: "old", PolicyVersion: 1}
 	}
 	log := []store.SignInEvent{
-		ev("1", "bob@example.com", "legacy-proxied", "ActiveSync", "198.51.100.7", "allow"), // → deny
-		ev("2", "bob@example.com", "legacy-proxied", "ActiveSync", "198.51.100.8", "allow"), // → deny (same group)
-		ev("3", "bob@example.com", "legacy-proxied", "ActiveSync", "203.0.113.5", "allow"),  // unchanged
-		ev("4", "alice@example.com", "browser", "", "198.51.100.9", "allow"),                // → mfa (sales)
-		ev("5", "carol@example.com", "browser", "", "198.51.100.9", "deny"),                 // → allow
-		ev("6", "carol@example.com", "browser", "", "203.0.113.1", "allow"),                 // unchanged
-		{ID: "7", Time: at, Username: "mallory@example.com", Decision: "deny", Reason: "wrong_password"},   // not a policy decision
+		ev("1", "bob@example.com", "legacy-proxied", "ActiveSync", "198.51.100.7", "allow"),                 // → deny
+		ev("2", "bob@example.com", "legacy-proxied", "ActiveSync", "198.51.100.8", "allow"),                 // → deny (same group)
+		ev("3", "bob@example.com", "legacy-proxied", "ActiveSync", "203.0.113.5", "allow"),                  // unchanged
+		ev("4", "alice@example.com", "browser", "", "198.51.100.9", "allow"),                                // → mfa (sales)
+		ev("5", "carol@example.com", "browser", "", "198.51.100.9", "deny"),                                 // → allow
+		ev("6", "carol@example.com", "browser", "", "203.0.113.1", "allow"),                                 // unchanged
+		{ID: "7", Time: at, Username: "mallory@example.com", Decision: "deny", Reason: "wrong_password"},    // not a policy decision
 		{ID: "8", Time: at, Protocol: "saml", Decision: "error", Reason: "rejected_request: bad signature"}, // not a policy decision
 	}
 	groups := map[string][]string{"alice@example.com": {"staff", "sales"}}
