@@ -230,3 +230,42 @@ func TestGateClientContextAndPolicy(t *testing.T) {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+func (e *env) login(t *testing.T, user, pw string) {
+	t.Helper()
+	_, body := e.get(t, "/login")
+	m := csrfRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no CSRF token")
+	}
+	r := e.post(t, "/login", url.Values{"csrf": {m[1]}, "step": {"password"}, "username": {user}, "password": {pw}, "return_to": {"/"}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login %s: status %d", user, r.StatusCode)
+	}
+}
+
+func TestAdminReportNeedsAdmin(t *testing.T) {
+	e := newEnv(t)
+	if code, _ := e.get(t, "/admin/reports/legacy-auth"); code != http.StatusSeeOther {
+		t.Fatalf("anonymous: %d, want redirect to sign-in", code)
+	}
+	e.login(t, "alice@example.com", e.res.DemoPassword)
+	if code, _ := e.get(t, "/admin/reports/legacy-auth"); code != http.StatusForbidden {
+		t.Fatalf("non-admin: %d, want 403", code)
+	}
+	e.login(t, e.res.AdminUPN, e.res.AdminPassword)
+	code, body := e.get(t, "/admin/reports/legacy-auth?format=json")
+	if code != http.StatusOK || !strings.Contains(body, `"summary"`) {
+		t.Fatalf("admin: %d %.300s", code, body)
+	}
+	req, _ := http.NewRequest("POST", e.ts.URL+"/admin/reports/legacy-auth", strings.NewReader(""))
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST: %d, want 403", resp.StatusCode)
+	}
+}
