@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/store/sqlite"
+)
+
+func TestRecordExportPrune(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := NewRecorder(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.Now = func() time.Time { return now }
+	old, err := r.Record(ctx, store.SignInEvent{Time: now.Add(-100 * 24 * time.Hour), Username: "old@example.com", Decision: "allow"})
+	if err != nil || old.ID == "" {
+		t.Fatalf("record: %+v %v", old, err)
+	}
+	e, err := r.Record(ctx, store.SignInEvent{Username: "=cmd|' /C calc'!A0", Application: "microsoft365", ClientType: "legacy-proxied",
+		LegacyApp: "ActiveSync", EffectiveIP: "203.0.113.5", Decision: "deny", Rule: "block", Trace: []byte(`{"rule":"block"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Time.Equal(now) {
+		t.Fatalf("time %v", e.Time)
+	}
+
+	var buf bytes.Buffer
+	n, err := Export(ctx, s, store.SignInFilter{Since: now.Add(-time.Hour)}, "csv", &buf)
+	if err != nil || n != 1 {
+		t.Fatalf("csv export n=%d err=%v", n, err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 2 || len(rows[0]) != len(CSVHeader) {
+		t.Fatalf("csv rows %v %v", rows, err)
+	}
+	if rows[1][2] != "'=cmd|' /C calc'!A0" {
+		t.Fatalf("formula not defused: %q", rows[1][2])
+	}
+	buf.Reset()
+	if n, err := Export(ctx, s, store.SignInFilter{}, "json", &buf); err != nil || n != 2 {
+		t.Fatalf("json export n=%d err=%v", n, err)
+	}
+	var js []JSONEvent
+	if err := json.Unmarshal(buf.Bytes(), &js); err != nil || len(js) != 2 || string(js[1].Trace) != `{"rule":"block"}` {
+		t.Fatalf("json %s: %v", buf.String(), err)
+	}
+	if _, err := Export(ctx, s, store.SignInFilter{}, "xml", &buf); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+	if n, err := r.Prune(ctx, 90*24*time.Hour); err != nil || n != 1 {
+		t.Fatalf("prune = %d, %v", n, err)
+	}
+	if _, err := s.GetSignIn(ctx, old.ID); err == nil {
+		t.Fatal("old record survived pruning")
+	}
+}
