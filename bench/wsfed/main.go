@@ -1,0 +1,137 @@
+// Command wsfed measures WS-Federation sign-in responses per second on one core for a user
+// with an existing SSO session (gate stubbed as a trivial allow), through the real passive
+// handler: request parsing, domain match, SAML 1.1 assertion building, RSA-2048/RSA-SHA256
+// enveloped signature with exclusive c14n, the RSTR and the auto-post form. The reference is
+// OpenSSL's RSA-2048 sign rate in the same run (`openssl speed -seconds 3 rsa2048`), since
+// one signature per response is the floor of the cost. Rates are per CPU-second with
+// GOMAXPROCS=1, as `openssl speed` divides by CPU time.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"flag"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sekisho/sekisho/bench/benchjson"
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/protocol/wsfed"
+	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+var user = store.User{ID: "u1", UPN: "alice@example.com", ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", Status: store.UserActive}
+
+type sessions struct{}
+
+var session = &signin.Session{ID: "_s1", UserID: "u1", AuthnInstant: time.Now()}
+
+func (sessions) Require(http.ResponseWriter, *http.Request, signin.SessionOptions) (*signin.Session, bool) {
+	return session, true
+}
+func (sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
+	return nil, nil
+}
+func (sessions) Touch(context.Context, string, string) error { return nil }
+
+type allow struct{}
+
+func (allow) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error) {
+	return signin.Outcome{Allowed: true, Decision: "allow", User: user, AuthnInstant: session.AuthnInstant,
+		InsideNetworks: []string{"office"}}, nil
+}
+
+type discard struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) WriteHeader(c int)           { d.code = c }
+func (d *discard) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
+
+func main() {
+	dur := flag.Duration("duration", 5*time.Second, "measuring time")
+	flag.Parse()
+	runtime.GOMAXPROCS(1)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	check(err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	check(err)
+	cert, _ := x509.ParseCertificate(der)
+	signer, err := saml11.NewSigner(key, cert)
+	check(err)
+	h, err := wsfed.New(wsfed.Config{BaseURL: "https://idp.example.com",
+		Domains: m365.Domains{{Name: "example.com", IssuerURI: "http://example.com/adfs/services/trust/", InsideNetworks: []string{"office"}}},
+		Keys:    saml11.StaticKeys{Current: signer}, Gate: allow{}, Sessions: sessions{}})
+	check(err)
+	mux := http.NewServeMux()
+	h.Register(mux)
+	target := wsfed.PathPassive + "?wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=LoginOptions%3D3%26estsredirect%3D2&username=alice%40example.com"
+	one := func() {
+		r := httptest.NewRequest("GET", "https://idp.example.com"+target, nil)
+		w := &discard{h: http.Header{}}
+		mux.ServeHTTP(w, r)
+		if (w.code != 0 && w.code != http.StatusOK) || w.n < 2000 {
+			fmt.Fprintf(os.Stderr, "wsfed answered %d\n", w.code)
+			os.Exit(1)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		one()
+	}
+	ossl, err := opensslSign()
+	check(err)
+	n, c0, start := 0, cpuTime(), time.Now()
+	for time.Since(start) < *dur {
+		one()
+		n++
+	}
+	rate := float64(n) / (cpuTime() - c0).Seconds()
+	fmt.Printf("wsfed responses per CPU-second: %.0f; openssl rsa2048 sign/s: %.0f\n", rate, ossl)
+	benchjson.Print(benchjson.Result{Bench: "wsfed", Value: rate, Unit: "responses/s", Reference: "openssl-rsa2048-sign",
+		ReferenceValue: ossl, Extra: map[string]any{"signer": "go-crypto-rsa", "gate": "stub-allow"}})
+}
+
+func opensslSign() (float64, error) {
+	out, err := exec.Command("openssl", "speed", "-seconds", "3", "rsa2048").Output()
+	if err != nil {
+		return 0, fmt.Errorf("openssl speed: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 7 && f[0] == "rsa" && f[1] == "2048" && f[2] == "bits" {
+			return strconv.ParseFloat(f[5], 64)
+		}
+	}
+	return 0, fmt.Errorf("no rsa 2048 line in openssl output")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
