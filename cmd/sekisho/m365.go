@@ -17,6 +17,7 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newM365Cmd) }
@@ -64,6 +65,15 @@ func newM365Cmd(g *globals) *cobra.Command {
 			}
 			if err := m365.PutDomain(cmd.Context(), in.Store, ds); err != nil {
 				return err
+			}
+			if ds.Protocol == m365.SAML {
+				created, err := wiring.EnsureM365SAMLApp(cmd.Context(), in.Store)
+				if err != nil {
+					return err
+				}
+				if created {
+					fmt.Fprintf(cmd.OutOrStdout(), "registered Microsoft 365 (%s) as SAML application %s\n", m365.Realm, m365.DefaultApplication)
+				}
 			}
 			d, _ := m365.GetDomain(cmd.Context(), in.Store, ds.Name)
 			fmt.Fprintf(cmd.OutOrStdout(), "domain %s federated by %s with issuer %s; next: sekisho m365 federate --domain %s\n",

@@ -11,6 +11,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
 )
 
 func init() { mounters = append(mounters, mountM365) }
@@ -29,11 +31,13 @@ type m365Mount struct {
 	checked time.Time
 	last    string
 	cur     atomic.Pointer[http.ServeMux]
+	domains atomic.Pointer[m365.Domains]
 }
 
 func mountM365(ctx context.Context, s *Services) error {
 	m := &m365Mount{s: s, keys: newTokenKeys(s.Instance.Keys), ReloadEvery: 10 * time.Second}
 	s.M365 = m
+	s.Gate.Eligible = m.eligible
 	if err := m.reload(ctx); err != nil {
 		return err
 	}
@@ -58,6 +62,29 @@ func (m *m365Mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mux.ServeHTTP(w, r)
+}
+
+// eligible is the gate's Eligible hook for the WS-Fed and WS-Trust adapters: the checks
+// they would otherwise make after an allowing gate (the adapters keep them as a backstop),
+// moved before the record is written so that the sign-in log names the true reason.
+func (m *m365Mount) eligible(_ context.Context, a signin.Attempt, u store.User) string {
+	if a.Protocol != "wsfed" && a.Protocol != "wstrust" {
+		return ""
+	}
+	ds := m.domains.Load()
+	if ds == nil {
+		return ""
+	}
+	d, ok := ds.Match(u.UPN)
+	switch {
+	case !ok:
+		return "domain_not_federated"
+	case d.App() != a.Application:
+		return "application_mismatch"
+	case u.ImmutableID == "":
+		return "no_immutable_id"
+	}
+	return ""
 }
 
 // Reload forces the domain list to be read again (after a change made in-process).
@@ -90,6 +117,7 @@ func (m *m365Mount) reload(ctx context.Context) error {
 	}
 	if len(ds) == 0 {
 		m.cur.Store(nil)
+		m.domains.Store(nil)
 		m.last = string(sig)
 		return nil
 	}
@@ -117,6 +145,7 @@ func (m *m365Mount) reload(ctx context.Context) error {
 	wf.Register(mux)
 	wt.Register(mux)
 	m.cur.Store(mux)
+	m.domains.Store(&domains)
 	m.last = string(sig)
 	in.Log.InfoContext(ctx, "Microsoft 365 domains loaded", "count", len(ds))
 	return nil

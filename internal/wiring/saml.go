@@ -2,7 +2,14 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/store"
 
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 )
@@ -29,10 +36,45 @@ func mountSAML(ctx context.Context, s *Services) error {
 		StateKey:  in.Sealer.Derive("saml-state"),
 		Logger:    in.Log,
 		Skew:      in.Config.SAML.ClockSkew.D(),
+		IssuerFor: func(ctx context.Context, sp saml.ServiceProvider, u store.User) (string, error) {
+			if sp.EntityID != m365.Realm {
+				return "", nil
+			}
+			ds, err := m365.LoadDomains(ctx, in.Store)
+			if err != nil {
+				return "", err
+			}
+			d, ok := m365.Plain(ds).Match(u.UPN)
+			if !ok {
+				return "", fmt.Errorf("%s is not in a federated Microsoft 365 domain", u.UPN)
+			}
+			return d.IssuerURI, nil
+		},
 	})
 	if err != nil {
 		return err
 	}
 	s.Server.Mux.Handle("/saml/", h)
 	return nil
+}
+
+// EnsureM365SAMLApp registers Entra ID as a SAML 2.0 SP (entity urn:federation:MicrosoftOnline,
+// NameID persistent = ImmutableID, IDPEmail = UPN) the first time a domain uses SAML-P, under the
+// application name Microsoft 365 policies use for WS-Fed too. It reports whether it created it.
+func EnsureM365SAMLApp(ctx context.Context, st store.Store) (bool, error) {
+	if _, err := st.GetApplicationByEntityID(ctx, "saml", m365.Realm); err == nil {
+		return false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	cfg, err := json.Marshal(saml.Microsoft365())
+	if err != nil {
+		return false, err
+	}
+	now := time.Now().UTC()
+	if err := st.CreateApplication(ctx, store.Application{Name: m365.DefaultApplication, Protocol: "saml",
+		EntityID: m365.Realm, Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return false, fmt.Errorf("register Microsoft 365 as a SAML service provider: %w", err)
+	}
+	return true, nil
 }

@@ -269,3 +269,5 @@ func TestAdminReportNeedsAdmin(t *testing.T) {
 		t.Fatalf("cross-site POST: %d, want 403", resp.StatusCode)
 	}
 }
+
+func storeFilterApp(app string) store.SignInFilter { return store.SignInFilter{Application: app} }

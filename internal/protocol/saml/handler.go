@@ -52,6 +52,10 @@ type HandlerConfig struct {
 	Replay    ReplayCache
 	Audit     Audit     // optional
 	Directory Directory // optional; without it SLO is not propagated to other SPs
+	// IssuerFor, when set, may name another Issuer for one SP and user: Microsoft 365 wants
+	// the federated domain's own issuerUri (one per domain) instead of the IdP's entity ID.
+	// "" keeps the IdP's; an error refuses the sign-in.
+	IssuerFor func(ctx context.Context, sp ServiceProvider, u store.User) (string, error)
 	// StateKey authenticates the resume and logout-chain state carried by the browser
 	// (at least 32 random bytes, the same on every node).
 	StateKey []byte
@@ -417,7 +421,18 @@ func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState,
 	if authnInstant.IsZero() {
 		authnInstant = sess.AuthnInstant
 	}
-	xmlBytes, err := BuildResponse(h.cfg.IdP, key, ResponseParams{SP: sp, ACS: st.ACS, InResponseTo: st.ReqID,
+	idp := h.cfg.IdP
+	if h.cfg.IssuerFor != nil {
+		iss, err := h.cfg.IssuerFor(ctx, sp, out.User)
+		if err != nil {
+			h.fail(w, r, st.SP, fmt.Errorf("issuer for %s: %w", out.User.UPN, err))
+			return
+		}
+		if iss != "" {
+			idp.EntityID = iss
+		}
+	}
+	xmlBytes, err := BuildResponse(idp, key, ResponseParams{SP: sp, ACS: st.ACS, InResponseTo: st.ReqID,
 		User: out.User, SessionIndex: sess.ID, AuthnInstant: authnInstant, MFA: out.MFA,
 		Now: h.cfg.Clock(), Skew: h.cfg.Skew, Lifetime: h.cfg.AssertionLifetime})
 	if err != nil {
