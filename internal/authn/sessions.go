@@ -150,6 +150,9 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 	if opts.Application != "" {
 		q.Set("app", opts.Application)
 	}
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" && s.ID == "" {
+		q.Set("expired", "1") // the browser had a session that has ended: say so on the page
+	}
 	http.Redirect(w, r, m.LoginPath+"?"+q.Encode(), http.StatusSeeOther)
 	return nil, false
 }

@@ -121,8 +121,8 @@ func TestRequireLifetimesAndForceAuthn(t *testing.T) {
 		t.Fatal("session expired before the idle timeout")
 	}
 	clk.now = clk.now.Add(61 * time.Minute)
-	if s, _ := require(m, c, opts); s != nil {
-		t.Fatal("session outlived the idle timeout")
+	if s, w := require(m, c, opts); s != nil || !strings.Contains(w.Header().Get("Location"), "expired=1") {
+		t.Fatal("session outlived the idle timeout, or the sign-in page is not told it expired")
 	}
 	c2 := login(t, m, u, "")
 	for i := 0; i < 9; i++ { // keep it busy past the absolute lifetime

@@ -132,6 +132,9 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 	if p.Username != "" {
 		p.Step = "password"
 	}
+	if r.URL.Query().Get("expired") == "1" {
+		p.ErrorKey = "expired"
+	}
 	h.render(w, r, loginTmpl, http.StatusOK, p)
 }
 
