@@ -50,6 +50,10 @@ type Manager struct {
 	LoginPath string // sign-in page, default /login
 	Now       func() time.Time
 	Log       *slog.Logger
+	// StepUp reports whether the policy will demand a second factor from this user for this
+	// application at this request; Require then sends the browser to the second-factor step
+	// before the adapter runs (so the adapter's own single-use state is not spent).
+	StepUp func(r *http.Request, userID, application string) bool
 }
 
 var _ signin.Sessions = (*Manager)(nil)
@@ -126,15 +130,24 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 	if ok && opts.ForceAuthn {
 		// Accept only a sign-in made just now for this very request, and only once.
 		ok = d.FreshFor != "" && d.FreshFor == opts.ReturnTo && m.Now().Sub(d.FreshAt) < freshWindow
-		if ok {
-			_, _ = m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
-				var od SessionData
-				_ = json.Unmarshal(old.Data, &od)
-				od.FreshFor = ""
-				old.Data, _ = json.Marshal(od)
-				return old, nil
-			})
+	}
+	if ok && !s.MFA && m.StepUp != nil && m.StepUp(r, s.UserID, opts.Application) {
+		// The policy will ask this session for a second factor: ask for it now, then come back.
+		q := url.Values{"return_to": {SafeReturnTo(opts.ReturnTo)}}
+		if opts.Application != "" {
+			q.Set("app", opts.Application)
 		}
+		http.Redirect(w, r, m.LoginPath+"/mfa?"+q.Encode(), http.StatusSeeOther)
+		return nil, false
+	}
+	if ok && opts.ForceAuthn {
+		_, _ = m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
+			var od SessionData
+			_ = json.Unmarshal(old.Data, &od)
+			od.FreshFor = ""
+			old.Data, _ = json.Marshal(od)
+			return old, nil
+		})
 	}
 	if ok {
 		return &signin.Session{ID: d.Ref, UserID: s.UserID, AuthnInstant: d.AuthnInstant, MFA: s.MFA}, true
@@ -216,4 +229,27 @@ func SafeReturnTo(s string) string {
 		return "/"
 	}
 	return s
+}
+
+// MarkMFA records on the request's session that a second factor was used now.
+func (m *Manager) MarkMFA(r *http.Request, method string) error {
+	s, _, ok := m.Current(r)
+	if !ok {
+		return errors.New("no session")
+	}
+	now := m.Now().UTC()
+	_, err := m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
+		var d SessionData
+		_ = json.Unmarshal(old.Data, &d)
+		if !slices.Contains(d.Methods, method) {
+			d.Methods = append(d.Methods, method)
+		}
+		if d.FreshFor != "" {
+			d.FreshAt = now // the forced sign-in is completed by this step
+		}
+		old.Data, _ = json.Marshal(d)
+		old.MFA = true
+		return old, nil
+	})
+	return err
 }

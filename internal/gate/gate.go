@@ -25,6 +25,7 @@ import (
 // Reason codes of outcomes that the policy did not decide.
 const (
 	ReasonWrongPassword = "wrong_password"
+	ReasonUnknownUser   = "unknown_user"
 	ReasonDisabled      = "disabled"
 	ReasonNoSession     = "no_session"
 	ReasonNoPolicy      = "no_policy"
@@ -42,8 +43,13 @@ type Gate struct {
 	// ClientConfig returns the trusted proxies and the Exchange Online ranges; called per
 	// request so that edits to the stored network take effect.
 	ClientConfig func(ctx context.Context) clientctx.Config
-	Now          func() time.Time
-	Log          *slog.Logger
+	// Eligible, when set, names why user cannot be issued a token for attempt a (a
+	// Microsoft 365 user without ImmutableID, a UPN outside every federated domain…), or ""
+	// when nothing stands in the way. The gate then denies with that reason, so the sign-in
+	// record states the true cause instead of an "allow" that the adapter refuses afterwards.
+	Eligible func(ctx context.Context, a signin.Attempt, user store.User) string
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 var _ signin.Gate = (*Gate)(nil)
@@ -141,6 +147,9 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 			if u.ID != "" {
 				ev.UserID = u.ID
 			}
+			if errors.Is(err, directory.ErrBadCredentials) && u.ID == "" {
+				o.Reason = ReasonUnknownUser // the directory returns the user for every other failure
+			}
 			if errors.Is(err, directory.ErrDisabled) {
 				o.Reason = ReasonDisabled
 			} else if !errors.Is(err, directory.ErrBadCredentials) {
@@ -152,6 +161,11 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 		user = u
 	}
 	ev.UserID, ev.Username = user.ID, user.UPN
+	if g.Eligible != nil {
+		if reason := g.Eligible(ctx, a, user); reason != "" {
+			return finish(signin.Outcome{Decision: "deny", Reason: reason, User: user})
+		}
+	}
 
 	// 2. Policy.
 	comp, err := g.Policies.Current(ctx)
@@ -232,4 +246,23 @@ func (g *Gate) RecordRejectedFor(ctx context.Context, r *http.Request, protocol,
 		return ""
 	}
 	return rec.ID
+}
+
+// NeedsMFA reports whether the policy in force would ask this user for a second factor for
+// application at this request (client context, time), judged without writing a record. The
+// session manager uses it to run the second-factor step before the adapter resumes.
+func (g *Gate) NeedsMFA(r *http.Request, userID, application string) bool {
+	ctx := r.Context()
+	u, err := g.Store.GetUser(ctx, userID)
+	if err != nil {
+		return false
+	}
+	comp, err := g.Policies.Current(ctx)
+	if err != nil || comp.Policy == nil {
+		return false
+	}
+	c := g.Client(ctx, r, clientctx.EndpointPassive)
+	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: application, Time: g.Now()})
+	in.Device = policy.Device{Present: c.ClientCert != nil}
+	return comp.Policy.Evaluate(in).Action.NeedsMFA()
 }

@@ -34,6 +34,13 @@ var messages = map[string]map[string]string{
 		"error_title":      "Something went wrong",
 		"error":            "The request could not be processed.",
 		"force_note":       "The application asks you to enter your password again.",
+		"mfa_title":        "Second factor",
+		"mfa_prompt":       "Your organisation asks for a second factor for this sign-in. Enter the 6-digit code from your authenticator app, or an emergency code.",
+		"mfa_code":         "Code",
+		"mfa_verify":       "Verify",
+		"mfa_wrong":        "The code is incorrect or was already used.",
+		"mfa_limited":      "Too many attempts. Wait a few minutes and try again.",
+		"mfa_none":         "A second factor is required, but none is enrolled for your account. Contact your administrator.",
 	},
 	"ja": {
 		"title":            "サインイン",
@@ -62,6 +69,13 @@ var messages = map[string]map[string]string{
 		"error_title":      "エラーが発生しました",
 		"error":            "要求を処理できませんでした。",
 		"force_note":       "アプリケーションがパスワードの再入力を求めています。",
+		"mfa_title":        "2 段階目の認証",
+		"mfa_prompt":       "このサインインには 2 段階目の認証が必要です。認証アプリに表示される 6 桁のコード、または緊急用コードを入力してください。",
+		"mfa_code":         "コード",
+		"mfa_verify":       "確認",
+		"mfa_wrong":        "コードが正しくないか、既に使用されています。",
+		"mfa_limited":      "試行回数が上限に達しました。数分待ってから再度お試しください。",
+		"mfa_none":         "2 段階目の認証が必要ですが、このアカウントには登録されていません。管理者にお問い合わせください。",
 	},
 }
 

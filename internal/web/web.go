@@ -40,6 +40,7 @@ type Handler struct {
 	Directory *directory.Directory
 	Sessions  *authn.Manager
 	Failures  FailureRecorder
+	Factors   SecondFactors // nil until second factors are configured
 	Log       *slog.Logger
 	mux       *http.ServeMux
 }
@@ -51,6 +52,8 @@ func NewHandler(d *directory.Directory, s *authn.Manager, f FailureRecorder, log
 	h.mux.HandleFunc("POST /login", h.postLogin)
 	h.mux.HandleFunc("GET /logout", h.getLogout)
 	h.mux.HandleFunc("POST /logout", h.postLogout)
+	h.mux.HandleFunc("GET /login/mfa", h.getMFA)
+	h.mux.HandleFunc("POST /login/mfa", h.postMFA)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h
@@ -58,7 +61,7 @@ func NewHandler(d *directory.Directory, s *authn.Manager, f FailureRecorder, log
 
 // Mount registers the pages on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
-	for _, p := range []string{"GET /login", "POST /login", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
+	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
 		mux.Handle(p, h.mux)
 	}
 }
@@ -246,3 +249,8 @@ func RenderError(w http.ResponseWriter, r *http.Request, status int, reference s
 	h := &Handler{Log: slog.Default()}
 	h.render(w, r, messageTmpl, status, page{TitleKey: "error_title", BodyKey: "error", Reference: reference})
 }
+
+// SafeReturn keeps only local paths (see authn.SafeReturnTo).
+func SafeReturn(s string) string { return authn.SafeReturnTo(s) }
+
+func urlQuery(s string) string { return url.QueryEscape(s) }

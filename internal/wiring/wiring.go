@@ -41,6 +41,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	g := &gate.Gate{Store: in.Store, Directory: in.Directory, Sessions: sessions, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols}
+	sessions.StepUp = g.NeedsMFA
 
 	web.NewHandler(in.Directory, sessions, g, in.Log).Mount(srv.Mux)
 	for _, m := range mounters {
