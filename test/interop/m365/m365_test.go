@@ -31,9 +31,9 @@ import (
 func TestMSALGoUsernamePassword(t *testing.T) {
 	s := newStack(t)
 	client, err := public.New("00000000-0000-0000-0000-00000000c11e",
-		public.WithAuthority(s.entra.srv.URL+"/organizations"),
+		public.WithAuthority(s.entra.URL+"/organizations"),
 		public.WithInstanceDiscovery(false),
-		public.WithHTTPClient(s.entra.srv.Client()))
+		public.WithHTTPClient(s.entra.Srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestMSALGoUsernamePassword(t *testing.T) {
 	if res.AccessToken != "entra-token-for:alice@example.com" {
 		t.Errorf("access token %q", res.AccessToken)
 	}
-	assertions, grants := s.entra.received()
+	assertions, grants := s.entra.Received()
 	if len(assertions) != 1 || grants[0] != "urn:ietf:params:oauth:grant-type:saml1_1-bearer" {
 		t.Fatalf("fake Entra got %d assertions, grants %v", len(assertions), grants)
 	}
@@ -63,7 +63,7 @@ func TestMSALGoUsernamePassword(t *testing.T) {
 	if _, err := client.AcquireTokenByUsernamePassword(ctx, []string{"User.Read"}, "alice@example.com", "wrong"); err == nil {
 		t.Error("MSAL obtained a token with a wrong password")
 	}
-	if a, _ := s.entra.received(); len(a) != 1 {
+	if a, _ := s.entra.Received(); len(a) != 1 {
 		t.Errorf("fake Entra received %d assertions after a failed sign-in", len(a))
 	}
 	// A user without ImmutableID gets no assertion either.
@@ -121,20 +121,20 @@ func TestADALNodeUsernamePassword(t *testing.T) {
 		endpoint              string
 	}{
 		{"1.3 via full MEX", s.sekisho.URL + wstrust.PathMEX, "bob@contoso.test", "pw-bob", true, wstrust.Path13},
-		{"2005 via 2005-only MEX", s.entra.srv.URL + "/mex2005", "alice@example.com", "correct horse battery", true, wstrust.Path2005},
-		{"2005 wrong password", s.entra.srv.URL + "/mex2005", "alice@example.com", "nope", false, wstrust.Path2005},
+		{"2005 via 2005-only MEX", s.entra.URL + "/mex2005", "alice@example.com", "correct horse battery", true, wstrust.Path2005},
+		{"2005 wrong password", s.entra.URL + "/mex2005", "alice@example.com", "nope", false, wstrust.Path2005},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s.entra.setMEX(tc.mex)
-			before, _ := s.entra.received()
+			s.entra.SetMEX(tc.mex)
+			before, _ := s.entra.Received()
 			calls := len(s.gate.Calls())
-			r := runNode(t, s, dir, node, nil, "adal-usernamepassword.js", s.entra.srv.URL+"/organizations",
+			r := runNode(t, s, dir, node, nil, "adal-usernamepassword.js", s.entra.URL+"/organizations",
 				"https://outlook.office365.com", "00000000-0000-0000-0000-00000000c11e", tc.user, tc.pass)
 			if r.OK != tc.ok {
 				t.Fatalf("adal-node ok=%v (want %v): %s", r.OK, tc.ok, r.Error)
 			}
-			after, _ := s.entra.received()
+			after, _ := s.entra.Received()
 			if tc.ok {
 				if r.AccessToken != "entra-token-for:"+tc.user || len(after) != len(before)+1 {
 					t.Fatalf("token %q, assertions %d→%d", r.AccessToken, len(before), len(after))
@@ -173,7 +173,7 @@ func TestPassportWSFedAcceptsWResult(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(body), `action="`+s.entra.srv.URL+`/login.srf"`) {
+		if !strings.Contains(string(body), `action="`+s.entra.URL+`/login.srf"`) {
 			t.Fatalf("form does not post to the registered login.srf: %s", body)
 		}
 		f := map[string]string{}
