@@ -38,10 +38,20 @@ func (h *Handler) getMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.mfaPage(r)
-	if h.Factors == nil {
+	var methods []string
+	if h.Factors != nil {
+		methods, _ = h.Factors.Methods(r.Context(), s.UserID)
+	}
+	if len(methods) == 0 {
+		// The policy asks for a factor the user cannot give: that is a refusal, and it is logged.
 		p.Step, p.BodyKey = "", "mfa_none"
-	} else if ms, err := h.Factors.Methods(r.Context(), s.UserID); err != nil || len(ms) == 0 {
-		p.Step, p.BodyKey = "", "mfa_none"
+		if h.Failures != nil {
+			if u, err := h.Directory.Store.GetUser(r.Context(), s.UserID); err == nil {
+				p.Reference = h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, "mfa_not_enrolled")
+			}
+		}
+		h.render(w, r, mfaTmpl, http.StatusForbidden, p)
+		return
 	}
 	h.render(w, r, mfaTmpl, http.StatusOK, p)
 }
