@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -76,12 +78,7 @@ func newAppCmd(g *globals) *cobra.Command {
 		}}
 	_ = name
 	list := &cobra.Command{Use: "list", Short: "List applications", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			apps, err := in.Store.ListApplications(cmd.Context())
 			if err != nil {
 				return err
@@ -92,34 +89,24 @@ func newAppCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Name, a.Protocol, a.EntityID)
 			}
 			return tw.Flush()
-		}}
+		})}
 	show := &cobra.Command{Use: "show NAME", Short: "Show an application's settings (JSON)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			a, err := in.Store.GetApplication(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("application %s: %w", args[0], err)
 			}
 			return writeJSON(cmd.OutOrStdout(), map[string]any{"name": a.Name, "protocol": a.Protocol, "entityId": a.EntityID,
 				"config": json.RawMessage(a.Config), "updatedAt": a.UpdatedAt})
-		}}
+		})}
 	remove := &cobra.Command{Use: "remove NAME", Short: "Remove an application", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			if err := in.Store.DeleteApplication(cmd.Context(), args[0]); err != nil {
 				return fmt.Errorf("application %s: %w", args[0], err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 			return nil
-		}}
+		})}
 	cmd.AddCommand(add, imp, list, show, remove)
 	return cmd
 }

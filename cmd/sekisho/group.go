@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -15,12 +17,7 @@ func newGroupCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "Manage groups"}
 	var desc string
 	add := &cobra.Command{Use: "add NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			name := strings.TrimSpace(args[0])
 			if name == "" || strings.ContainsAny(name, ",\n") {
 				return fmt.Errorf("%q is not a valid group name", args[0])
@@ -30,15 +27,10 @@ func newGroupCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created group %s\n", name)
 			return nil
-		}}
+		})}
 	add.Flags().StringVar(&desc, "description", "", "what the group is for")
 	list := &cobra.Command{Use: "list", Short: "List groups with their members", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			gs, err := in.Store.ListGroups(cmd.Context())
 			if err != nil {
 				return err
@@ -53,16 +45,11 @@ func newGroupCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%d\t%s\n", gr.Name, len(ms), gr.Description)
 			}
 			return tw.Flush()
-		}}
+		})}
 	member := func(use string, add bool) *cobra.Command {
 		return &cobra.Command{Use: use + " GROUP UPN", Short: map[bool]string{true: "Add a user to a group", false: "Remove a user from a group"}[add],
 			Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				in, err := g.open(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer in.Close()
+			RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 				u, err := in.Store.GetUserByUPN(cmd.Context(), args[1])
 				if err != nil {
 					return fmt.Errorf("user %s: %w", args[1], err)
@@ -77,7 +64,7 @@ func newGroupCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, u.UPN)
 				return nil
-			}}
+			})}
 	}
 	cmd.AddCommand(add, list, member("add-member", true), member("remove-member", false))
 	return cmd

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
@@ -89,12 +91,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 	f.StringVar(&ds.PromptLoginBehavior, "prompt-login", "", "promptLoginBehavior told to Entra")
 	f.StringVar(&ds.MFABehavior, "mfa-behavior", "", "federatedIdpMfaBehavior told to Entra")
 	list := &cobra.Command{Use: "list", Short: "List federated domains", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			all, err := m365.LoadDomains(cmd.Context(), in.Store)
 			if err != nil {
 				return err
@@ -105,43 +102,28 @@ func newM365Cmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.IssuerURI, d.App(), strings.Join(d.InsideNetworks, ","))
 			}
 			return tw.Flush()
-		}}
+		})}
 	show := &cobra.Command{Use: "show DOMAIN", Short: "Show a domain's settings (JSON)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			d, err := m365.GetDomain(cmd.Context(), in.Store, args[0])
 			if err != nil {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), d)
-		}}
+		})}
 	remove := &cobra.Command{Use: "remove DOMAIN", Short: "Stop federating a domain here (convert it in Entra first)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			if err := m365.DeleteDomain(cmd.Context(), in.Store, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 			return nil
-		}}
+		})}
 	domain.AddCommand(add, list, show, remove)
 
 	var fedDomain, format string
 	federate := &cobra.Command{Use: "federate --domain DOMAIN", Short: "Print the Entra ID federation settings for a domain", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			d, err := m365.GetDomain(cmd.Context(), in.Store, fedDomain)
 			if err != nil {
 				return err
@@ -163,7 +145,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 				return err
 			}
 			return fmt.Errorf("--format %q must be powershell, graph-json or msol", format)
-		}}
+		})}
 	federate.Flags().StringVar(&fedDomain, "domain", "", "the federated domain")
 	federate.Flags().StringVar(&format, "format", "powershell", "powershell, graph-json or msol")
 	_ = federate.MarkFlagRequired("domain")

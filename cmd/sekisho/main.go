@@ -70,19 +70,26 @@ func newVersionCmd() *cobra.Command {
 
 func newMigrateCmd(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "migrate", Short: "Apply pending database migrations", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			n, err := setup.Migrate(cmd.Context(), in.Store)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "migrations applied: %d (schema up to date)\n", n)
 			return nil
-		}}
+		})}
 }
 
 var errUsage = errors.New("usage")
+
+// withInstance wraps a command body that needs the opened data folder, closing it after.
+func (g *globals) withInstance(fn func(cmd *cobra.Command, args []string, in *setup.Instance) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		in, err := g.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		return fn(cmd, args, in)
+	}
+}

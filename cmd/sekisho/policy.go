@@ -48,12 +48,7 @@ func author() string {
 
 func policyShow(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "show", Short: "Print the policy in force with its version", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			v, err := in.Store.LatestPolicyVersion(cmd.Context())
 			if errors.Is(err, store.ErrNotFound) {
 				return errors.New("no policy is stored: every sign-in is denied; import one with `sekisho policy import FILE`")
@@ -64,18 +59,14 @@ func policyShow(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "# version %d by %s at %s: %s\n", v.Version, v.Author, v.CreatedAt.Format(time.RFC3339), v.Comment)
 			_, err = cmd.OutOrStdout().Write(v.Document)
 			return err
-		}}
+		})}
 }
 
 func policyExport(g *globals) *cobra.Command {
 	var version int64
 	cmd := &cobra.Command{Use: "export", Short: "Write the policy YAML (latest or --version N) to standard output", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
+			var err error
 			var v store.PolicyVersion
 			if version > 0 {
 				v, err = in.Store.GetPolicyVersion(cmd.Context(), version)
@@ -87,7 +78,7 @@ func policyExport(g *globals) *cobra.Command {
 			}
 			_, err = cmd.OutOrStdout().Write(v.Document)
 			return err
-		}}
+		})}
 	cmd.Flags().Int64Var(&version, "version", 0, "version to export (default: latest)")
 	return cmd
 }
@@ -191,12 +182,7 @@ func policyEdit(g *globals) *cobra.Command {
 
 func policyHistory(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "history", Short: "List policy versions, newest first", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			vs, err := in.Store.ListPolicyVersions(cmd.Context())
 			if err != nil {
 				return err
@@ -207,7 +193,7 @@ func policyHistory(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Author, v.Comment)
 			}
 			return tw.Flush()
-		}}
+		})}
 }
 
 func policyRollback(g *globals) *cobra.Command {

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/report"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
@@ -14,19 +16,14 @@ func newReportCmd(g *globals) *cobra.Command {
 	var job report.Job
 	legacy := &cobra.Command{Use: "legacy-auth", Short: "Basic-auth retirement impact report from the sign-in log and Entra sign-in exports",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			opts, err := wiring.ReportOptions(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
 			opts.Lang = job.Lang
 			return job.Run(cmd.Context(), opts, report.StoreSource(in.Store), cmd.OutOrStdout(), in.Log)
-		}}
+		})}
 	f := legacy.Flags()
 	f.StringVar(&job.Since, "since", "30d", "how far back (30d, 2w, 12h, a date or an RFC 3339 time)")
 	f.StringSliceVar(&job.EntraFiles, "entra-signins", nil, "Entra ID sign-in export (CSV or JSON; repeatable)")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/policy"
@@ -143,19 +145,14 @@ func newSigninsCmd(g *globals) *cobra.Command {
 	export.Flags().StringVar(&format, "format", "csv", "csv or json")
 	export.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")
 	prune := &cobra.Command{Use: "prune", Short: "Delete sign-ins older than the configured retention", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			n, err := audit.NewRecorder(in.Store, in.Log).Prune(cmd.Context(), in.Config.SignIns.Retention.D())
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d sign-ins older than %s\n", n, in.Config.SignIns.Retention.D())
 			return nil
-		}}
+		})}
 	cmd.AddCommand(list, export, prune)
 	return cmd
 }
@@ -202,12 +199,7 @@ func newNetworkCmd(g *globals) *cobra.Command {
 	set.Flags().StringVar(&desc, "description", "", "what the network is")
 	set.Flags().StringVar(&file, "file", "", "read CIDRs from this file")
 	list := &cobra.Command{Use: "list", Short: "List networks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			ns, err := in.Store.ListNetworks(cmd.Context())
 			if err != nil {
 				return err
@@ -222,20 +214,15 @@ func newNetworkCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Name, shown, n.Description)
 			}
 			return tw.Flush()
-		}}
+		})}
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete a network", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			if err := in.Store.DeleteNetwork(cmd.Context(), args[0]); err != nil {
 				return fmt.Errorf("network %s: %w", args[0], err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted network %s\n", args[0])
 			return nil
-		}}
+		})}
 	cmd.AddCommand(set, list, del)
 	return cmd
 }

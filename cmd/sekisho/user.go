@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/setup"
+
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -73,12 +75,7 @@ func userAdd(g *globals) *cobra.Command {
 func userList(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{Use: "list", Short: "List users", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			var all []store.User
 			page := store.Page{Limit: 500}
 			for {
@@ -101,7 +98,7 @@ func userList(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.UPN, u.DisplayName, u.Status, u.ImmutableID, strings.Join(u.Groups, ","))
 			}
 			return tw.Flush()
-		}}
+		})}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -140,18 +137,13 @@ func writeJSON(w io.Writer, v any) error {
 
 func userShow(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "show UPN", Short: "Show one user (JSON)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("user %s: %w", args[0], err)
 			}
 			return writeJSON(cmd.OutOrStdout(), publicUsers([]store.User{u})[0])
-		}}
+		})}
 }
 
 func userSetPassword(g *globals) *cobra.Command {
@@ -179,28 +171,18 @@ func userSetPassword(g *globals) *cobra.Command {
 
 func userStatus(g *globals, verb string, status store.UserStatus) *cobra.Command {
 	return &cobra.Command{Use: verb + " UPN", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a user", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			if err := in.Directory.SetStatus(cmd.Context(), args[0], status); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s\n", args[0], status)
 			return nil
-		}}
+		})}
 }
 
 func userDelete(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "delete UPN", Short: "Delete a user and end their sessions", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("user %s: %w", args[0], err)
@@ -213,7 +195,7 @@ func userDelete(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", u.UPN)
 			return nil
-		}}
+		})}
 }
 
 func userImport(g *globals) *cobra.Command {
