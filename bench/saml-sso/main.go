@@ -29,15 +29,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sekisho/sekisho/bench/benchjson"
+	"github.com/sekisho/sekisho/bench/benchutil"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -96,17 +93,6 @@ func (r *replay) UseOnce(_ context.Context, k string, _ time.Time) (bool, error)
 	return true, nil
 }
 
-// discard is a minimal ResponseWriter (httptest.ResponseRecorder would measure its buffer).
-type discard struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) WriteHeader(c int)           { d.code = c }
-func (d *discard) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
-
 func main() {
 	dur := flag.Duration("d", 3*time.Second, "measurement time per phase")
 	flag.Parse()
@@ -136,7 +122,7 @@ func main() {
 		return h
 	}
 
-	opensslRate, err := opensslSign()
+	opensslRate, err := benchutil.OpenSSLRSA2048Sign()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "openssl speed:", err)
 		os.Exit(1)
@@ -152,20 +138,20 @@ func main() {
 	measure := func(name string, h http.Handler) float64 {
 		serve := func(i int) {
 			r := httptest.NewRequest(http.MethodGet, reqs[i], nil)
-			w := &discard{h: http.Header{}}
+			w := benchutil.NewDiscard()
 			h.ServeHTTP(w, r)
-			if w.code != http.StatusOK || w.n < 3000 {
-				fmt.Fprintf(os.Stderr, "request %d: status %d, %d bytes\n", i, w.code, w.n)
+			if w.Code != http.StatusOK || w.N < 3000 {
+				fmt.Fprintf(os.Stderr, "request %d: status %d, %d bytes\n", i, w.Code, w.N)
 				os.Exit(1)
 			}
 		}
 		serve(0) // warm-up
-		count, start, cpu0 := 1, time.Now(), cpuTime()
+		count, start, cpu0 := 1, time.Now(), benchutil.CPUTime()
 		for time.Since(start) < *dur && count < n {
 			serve(count)
 			count++
 		}
-		rate := float64(count-1) / (cpuTime() - cpu0).Seconds()
+		rate := float64(count-1) / (benchutil.CPUTime() - cpu0).Seconds()
 		fmt.Printf("saml responses per CPU-second, %s signer (handler end to end): %.0f\n", name, rate)
 		return rate
 	}
@@ -178,13 +164,13 @@ func main() {
 	}
 
 	digest := sha256.Sum256([]byte("bench"))
-	signs, start, cpu0 := 0, time.Now(), cpuTime()
+	signs, start, cpu0 := 0, time.Now(), benchutil.CPUTime()
 	for time.Since(start) < *dur {
 		_, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
 		check(err)
 		signs++
 	}
-	goRate := float64(signs) / (cpuTime() - cpu0).Seconds()
+	goRate := float64(signs) / (benchutil.CPUTime() - cpu0).Seconds()
 	fmt.Printf("go crypto/rsa rsa2048 signs per CPU-second: %.0f (%.0f%% of openssl)\n", goRate, 100*goRate/opensslRate)
 
 	benchjson.Print(benchjson.Result{Bench: "saml-sso", Value: respRate, Unit: "responses/s",
@@ -201,34 +187,6 @@ func authnRequest(i int) string {
 	_, _ = io.WriteString(w, x)
 	_ = w.Close()
 	return "SAMLRequest=" + url.QueryEscape(base64.StdEncoding.EncodeToString(buf.Bytes())) + "&RelayState=ss%3Amem%3Aabc"
-}
-
-// opensslSign runs `openssl speed -seconds 3 rsa2048` and returns the sign/s column.
-func opensslSign() (float64, error) {
-	out, err := exec.Command("openssl", "speed", "-seconds", "3", "rsa2048").Output()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		// "rsa 2048 bits 0.000598s 0.000018s   1672.1  55555.0" (OpenSSL 3 may add
-		// encrypt/decrypt columns after sign/s and verify/s).
-		if len(f) >= 7 && f[0] == "rsa" && f[1] == "2048" && f[2] == "bits" {
-			return strconv.ParseFloat(f[5], 64)
-		}
-	}
-	return 0, fmt.Errorf("no rsa 2048 line in openssl output:\n%s", out)
-}
-
-// cpuTime is the process's user+system CPU time. Rates are divided by CPU time, as
-// `openssl speed` divides by user CPU time, so that other load on a shared machine does not
-// skew the comparison (GC and all threads count against us).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		check(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func check(err error) {

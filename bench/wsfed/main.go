@@ -19,14 +19,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sekisho/sekisho/bench/benchjson"
+	"github.com/sekisho/sekisho/bench/benchutil"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
 	"github.com/sekisho/sekisho/internal/saml11"
@@ -55,16 +52,6 @@ func (allow) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error) 
 		InsideNetworks: []string{"office"}}, nil
 }
 
-type discard struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) WriteHeader(c int)           { d.code = c }
-func (d *discard) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
-
 func main() {
 	dur := flag.Duration("duration", 5*time.Second, "measuring time")
 	flag.Parse()
@@ -87,46 +74,27 @@ func main() {
 	target := wsfed.PathPassive + "?wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=LoginOptions%3D3%26estsredirect%3D2&username=alice%40example.com"
 	one := func() {
 		r := httptest.NewRequest("GET", "https://idp.example.com"+target, nil)
-		w := &discard{h: http.Header{}}
+		w := benchutil.NewDiscard()
 		mux.ServeHTTP(w, r)
-		if (w.code != 0 && w.code != http.StatusOK) || w.n < 2000 {
-			fmt.Fprintf(os.Stderr, "wsfed answered %d\n", w.code)
+		if (w.Code != 0 && w.Code != http.StatusOK) || w.N < 2000 {
+			fmt.Fprintf(os.Stderr, "wsfed answered %d\n", w.Code)
 			os.Exit(1)
 		}
 	}
 	for i := 0; i < 50; i++ {
 		one()
 	}
-	ossl, err := opensslSign()
+	ossl, err := benchutil.OpenSSLRSA2048Sign()
 	check(err)
-	n, c0, start := 0, cpuTime(), time.Now()
+	n, c0, start := 0, benchutil.CPUTime(), time.Now()
 	for time.Since(start) < *dur {
 		one()
 		n++
 	}
-	rate := float64(n) / (cpuTime() - c0).Seconds()
+	rate := float64(n) / (benchutil.CPUTime() - c0).Seconds()
 	fmt.Printf("wsfed responses per CPU-second: %.0f; openssl rsa2048 sign/s: %.0f\n", rate, ossl)
 	benchjson.Print(benchjson.Result{Bench: "wsfed", Value: rate, Unit: "responses/s", Reference: "openssl-rsa2048-sign",
 		ReferenceValue: ossl, Extra: map[string]any{"signer": "go-crypto-rsa", "gate": "stub-allow"}})
-}
-
-func opensslSign() (float64, error) {
-	out, err := exec.Command("openssl", "speed", "-seconds", "3", "rsa2048").Output()
-	if err != nil {
-		return 0, fmt.Errorf("openssl speed: %w", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) >= 7 && f[0] == "rsa" && f[1] == "2048" && f[2] == "bits" {
-			return strconv.ParseFloat(f[5], 64)
-		}
-	}
-	return 0, fmt.Errorf("no rsa 2048 line in openssl output")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func check(err error) {

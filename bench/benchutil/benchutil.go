@@ -1,0 +1,54 @@
+// Package benchutil holds what several benchmarks measure the same way: OpenSSL's RSA-2048
+// signing rate as a same-run reference, process CPU time, and a ResponseWriter that costs
+// nothing.
+package benchutil
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// OpenSSLRSA2048Sign runs `openssl speed -seconds 3 rsa2048` and returns its sign/s column
+// (OpenSSL divides by CPU time).
+func OpenSSLRSA2048Sign() (float64, error) {
+	out, err := exec.Command("openssl", "speed", "-seconds", "3", "rsa2048").Output()
+	if err != nil {
+		return 0, fmt.Errorf("openssl speed: %w: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "rsa 2048 bits 0.000598s 0.000018s   1672.1  55555.0" (OpenSSL 3 may add columns).
+		if f := strings.Fields(line); len(f) >= 7 && f[0] == "rsa" && f[1] == "2048" && f[2] == "bits" {
+			return strconv.ParseFloat(f[5], 64)
+		}
+	}
+	return 0, fmt.Errorf("no rsa 2048 line in openssl output:\n%s", out)
+}
+
+// CPUTime is the process's user+system CPU time. Rates divided by it are comparable with
+// `openssl speed` on a shared machine (GC and every thread count against us).
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Discard is a minimal http.ResponseWriter (httptest.ResponseRecorder would measure its buffer).
+type Discard struct {
+	H    http.Header
+	Code int
+	N    int
+}
+
+// NewDiscard returns an empty Discard.
+func NewDiscard() *Discard { return &Discard{H: http.Header{}} }
+
+func (d *Discard) Header() http.Header         { return d.H }
+func (d *Discard) WriteHeader(c int)           { d.Code = c }
+func (d *Discard) Write(b []byte) (int, error) { d.N += len(b); return len(b), nil }
