@@ -238,6 +238,14 @@ type Store interface {
 	EachSignIn(ctx context.Context, f SignInFilter, fn func(SignInEvent) error) error
 	PruneSignIns(ctx context.Context, before time.Time) (int64, error)
 
+	// Per-user state documents. Second factors: one sealed document per user (nil deletes).
+	// Lockout: read-modify-write under a lock; fn gets nil when there is no state yet, and a
+	// nil result deletes it. Both are deleted with the user.
+	GetUserFactors(ctx context.Context, userID string) ([]byte, error)
+	PutUserFactors(ctx context.Context, userID string, sealed []byte) error
+	GetLockout(ctx context.Context, userID string) ([]byte, error)
+	UpdateLockout(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error
+
 	// UseOnce records key until expires and reports whether it was new: replay protection for
 	// SAML request IDs, TOTP codes, download tokens. Expired keys may be reused.
 	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)

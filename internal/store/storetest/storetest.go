@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SignIns", testSignIns},
 		{"SignInFilters", testSignInFilters},
 		{"PruneSignIns", testPruneSignIns},
+		{"UserFactors", testUserFactors},
+		{"LockoutConcurrent", testLockoutConcurrent},
 		{"UseOnce", testUseOnce},
 		{"UseOnceConcurrent", testUseOnceConcurrent},
 		{"TxCommit", testTxCommit},

@@ -1,0 +1,12 @@
+-- Per-user state documents: second factors (sealed) and smart-lockout counters.
+CREATE TABLE user_factors (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    data       BLOB NOT NULL,
+    updated_at INTEGER
+);
+
+CREATE TABLE lockout_state (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    data       BLOB NOT NULL,
+    updated_at INTEGER
+);
