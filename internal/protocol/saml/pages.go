@@ -29,7 +29,7 @@ var pages = template.Must(template.New("").Parse(`
 <h1 lang="ja">アクセスが拒否されました</h1>
 {{if .Message}}<p>{{.Message}}</p>{{end}}
 <p>Your sign-in to <code>{{.App}}</code> was not allowed.<br><span lang="ja"><code>{{.App}}</code> へのサインインは許可されませんでした。</span></p>
-{{if .EventID}}<p>Reference / 参照番号: <code>{{.EventID}}</code></p>{{end}}
+{{if .EventID}}<p>Reference / 参照番号: <code id="reference">{{.EventID}}</code></p>{{end}}
 <p>Give this reference to your administrator if you need help.<br><span lang="ja">お問い合わせの際は、この参照番号を管理者にお伝えください。</span></p>
 </body></html>{{end}}
 
