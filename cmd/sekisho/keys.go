@@ -36,12 +36,12 @@ func newKeysCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "next key %s created; promote it once relying parties have read the new metadata\n", k.ID)
 			return nil
 		})}
-	promote := &cobra.Command{Use: "promote", Short: "Make the next key current (the old one stays published until retire)", Args: cobra.NoArgs,
+	promote := &cobra.Command{Use: "promote", Short: "Make the next key current (relying parties already know it from the metadata)", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			if err := in.Keys.Promote(cmd.Context()); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "next key is now current; the previous key is retired but still published")
+			fmt.Fprintln(cmd.OutOrStdout(), "next key is now current and signs every new token; the previous key is retired (no longer signs; remove it with sekisho keys retire)")
 			return nil
 		})}
 	retire := &cobra.Command{Use: "retire", Short: "Remove retired keys from metadata and the store", Args: cobra.NoArgs,

@@ -3,9 +3,9 @@
 // Private keys are sealed with the master key before they reach the store.
 //
 // Rotation without failed sign-ins: `rotate` creates the next key, which metadata publishes
-// beside the current one so relying parties learn it; `promote` makes it current (the old key
-// stays published as retired, so tokens already issued still verify); `retire` removes retired
-// keys from metadata and the store.
+// beside the current one so relying parties learn it before it signs anything; `promote` makes
+// it current (the old key becomes retired: it no longer signs, and tokens it signed expire
+// within minutes); `retire` deletes retired keys.
 package keys
 
 import (
@@ -146,7 +146,7 @@ func (m *Manager) Next(ctx context.Context, purpose string) (Key, bool, error) {
 	return Key{}, false, nil
 }
 
-// Published returns the certificates relying parties should trust: current, next, retired.
+// Published returns every stored certificate of a purpose: current, next and retired.
 func (m *Manager) Published(ctx context.Context, purpose string) ([]*x509.Certificate, error) {
 	ks, err := m.Keys(ctx, purpose)
 	if err != nil {

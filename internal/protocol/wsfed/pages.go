@@ -36,7 +36,7 @@ var messagePage = template.Must(template.New("msg").Parse(`<!DOCTYPE html>
 <p>{{.TextJA}}</p>
 <p>{{.TextEN}}</p>
 {{if .Message}}<p>{{.Message}}</p>{{end}}
-{{if .EventID}}<p>参照番号 / Reference: <code>{{.EventID}}</code></p>{{end}}
+{{if .EventID}}<p>参照番号 / Reference: <code id="reference">{{.EventID}}</code></p>{{end}}
 </body></html>
 `))
 
