@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -42,11 +41,11 @@ func newServeCmd(g *globals) *cobra.Command {
 			if listen != "" {
 				addr = listen
 			}
-			tlsCfg, err := tlsConfig(cmd, in)
+			srv, svc, err := build(ctx, in)
 			if err != nil {
 				return err
 			}
-			srv, svc, err := build(ctx, in)
+			tlsCfg, err := svc.TLSConfig(ctx)
 			if err != nil {
 				return err
 			}
@@ -59,22 +58,4 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&demo, "demo", false, "initialise an empty data folder with a demo tenant first")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config)")
 	return cmd
-}
-
-func tlsConfig(cmd *cobra.Command, in *setup.Instance) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if in.Config.TLS.CertFile != "" {
-		c, err := tls.LoadX509KeyPair(in.Config.Resolve(in.Config.TLS.CertFile), in.Config.Resolve(in.Config.TLS.KeyFile))
-		if err != nil {
-			return nil, fmt.Errorf("load TLS certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{c}
-		return cfg, nil
-	}
-	c, err := in.Keys.ServerCertificate(cmd.Context())
-	if err != nil {
-		return nil, fmt.Errorf("managed TLS certificate: %w", err)
-	}
-	cfg.Certificates = []tls.Certificate{c}
-	return cfg, nil
 }

@@ -35,6 +35,7 @@ type Config struct {
 	Network       Network  `yaml:"network"`
 	SignIns       SignIns  `yaml:"signins"`
 	SAML          SAML     `yaml:"saml"`
+	Lockout       Lockout  `yaml:"lockout"`
 	Log           Log      `yaml:"log"`
 
 	dataDir string
@@ -44,6 +45,19 @@ type Config struct {
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// DeviceCertificates makes the listener ask browsers for a device certificate (optional:
+	// a browser without one still connects); a revoked or foreign one fails the handshake.
+	DeviceCertificates bool `yaml:"device_certificates"`
+}
+
+// Lockout holds the smart-lockout thresholds (docs/devices-and-mfa.md).
+type Lockout struct {
+	Enabled           bool     `yaml:"enabled"`
+	LogOnly           bool     `yaml:"log_only"`           // count and log, never refuse
+	Threshold         int      `yaml:"threshold"`          // failures from unfamiliar sources that lock them out
+	FamiliarThreshold int      `yaml:"familiar_threshold"` // failures from familiar sources that lock those
+	Window            Duration `yaml:"window"`             // observation window of the counters
+	Duration          Duration `yaml:"duration"`           // how long a lock lasts
 }
 
 // Store selects the backend.
@@ -102,7 +116,9 @@ func Default() Config {
 		Network:       Network{ExchangeOnlineNetwork: "exchange-online"},
 		SignIns:       SignIns{Retention: Duration(90 * 24 * time.Hour)},
 		SAML:          SAML{ClockSkew: Duration(2 * time.Minute)},
-		Log:           Log{Level: "info"},
+		Lockout: Lockout{Enabled: true, Threshold: 10, FamiliarThreshold: 10, Window: Duration(15 * time.Minute),
+			Duration: Duration(15 * time.Minute)},
+		Log: Log{Level: "info"},
 	}
 }
 
@@ -279,6 +295,12 @@ func (c *Config) validate() Errors {
 	}
 	if c.SAML.ClockSkew.D() < 0 || c.SAML.ClockSkew.D() > 15*time.Minute {
 		bad("saml.clock_skew", "must be between 0 and 15m")
+	}
+	if c.Lockout.Threshold < 1 || c.Lockout.FamiliarThreshold < 1 {
+		bad("lockout", "threshold and familiar_threshold must be at least 1")
+	}
+	if c.Lockout.Window.D() < time.Minute || c.Lockout.Duration.D() < time.Minute {
+		bad("lockout", "window and duration must be at least 1m")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -16,7 +16,9 @@ import (
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/clientctx"
+	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -31,6 +33,7 @@ const (
 	ReasonNoPolicy      = "no_policy"
 	ReasonPolicy        = "policy"
 	ReasonRejected      = "rejected_request"
+	ReasonLocked        = "locked"
 )
 
 // Gate implements signin.Gate.
@@ -43,6 +46,11 @@ type Gate struct {
 	// ClientConfig returns the trusted proxies and the Exchange Online ranges; called per
 	// request so that edits to the stored network take effect.
 	ClientConfig func(ctx context.Context) clientctx.Config
+	// Lockout, when set, applies smart lockout to every password attempt.
+	Lockout *lockout.Lockout
+	// Devices, when set, verifies TLS client certificates as device certificates; without it
+	// a presented certificate counts as present but never valid.
+	Devices *devicecert.CA
 	// Eligible, when set, names why user cannot be issued a token for attempt a (a
 	// Microsoft 365 user without ImmutableID, a UPN outside every federated domain…), or ""
 	// when nothing stands in the way. The gate then denies with that reason, so the sign-in
@@ -141,22 +149,15 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 			return finish(signin.Outcome{Decision: "deny", Reason: ReasonDisabled, User: user})
 		}
 	default:
-		u, err := g.Directory.Authenticate(ctx, a.Username, a.Password)
+		u, reason, err := g.Password(ctx, c, a.Username, a.Password)
 		if err != nil {
-			o := signin.Outcome{Decision: "deny", Reason: ReasonWrongPassword}
-			if u.ID != "" {
-				ev.UserID = u.ID
-			}
-			if errors.Is(err, directory.ErrBadCredentials) && u.ID == "" {
-				o.Reason = ReasonUnknownUser // the directory returns the user for every other failure
-			}
-			if errors.Is(err, directory.ErrDisabled) {
-				o.Reason = ReasonDisabled
-			} else if !errors.Is(err, directory.ErrBadCredentials) {
-				g.Log.ErrorContext(ctx, "authenticate", "err", err)
-				o.Decision, o.Reason = "error", "directory_error"
-			}
-			return finish(o)
+			g.Log.ErrorContext(ctx, "authenticate", "err", err)
+			ev.UserID = u.ID
+			return finish(signin.Outcome{Decision: "error", Reason: reason})
+		}
+		if reason != "" {
+			ev.UserID = u.ID
+			return finish(signin.Outcome{Decision: "deny", Reason: reason})
 		}
 		user = u
 	}
@@ -182,7 +183,20 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 	}
 	in := c.PolicyInput(policy.Input{User: user.UPN, Groups: user.Groups, Application: a.Application, Protocol: a.Protocol,
 		MFA: mfa, Time: start})
-	in.Device = policy.Device{Present: c.ClientCert != nil}
+	dev, err := g.device(ctx, c, user.ID, start)
+	if err != nil {
+		g.Log.ErrorContext(ctx, "device certificate check", "err", err)
+		return finish(signin.Outcome{Decision: "error", Reason: "device_check_unavailable", User: user})
+	}
+	in.Device = dev.Policy()
+	if dev.Present {
+		ev.DeviceName = dev.DeviceName
+		if dev.Reason != "" && !strings.HasPrefix(dev.Reason, "ok") {
+			// A certificate that does not count (another user's, revoked, foreign) is flagged.
+			ev.DeviceName = strings.TrimSpace(dev.DeviceName + " [" + dev.Reason + "]")
+			g.Log.WarnContext(ctx, "device certificate not accepted", "user", user.UPN, "serial", dev.Serial, "reason", dev.Reason)
+		}
+	}
 	d := comp.Policy.Evaluate(in)
 	ev.Rule, ev.PolicyVersion, ev.MFA = d.Rule, comp.Version, mfa
 	if tr, err := json.Marshal(d.Trace); err == nil {
@@ -262,7 +276,115 @@ func (g *Gate) NeedsMFA(r *http.Request, userID, application string) bool {
 		return false
 	}
 	c := g.Client(ctx, r, clientctx.EndpointPassive)
-	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: application, Time: g.Now()})
-	in.Device = policy.Device{Present: c.ClientCert != nil}
+	now := g.Now()
+	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: application, Time: now})
+	dev, err := g.device(ctx, c, u.ID, now)
+	if err != nil {
+		return false
+	}
+	in.Device = dev.Policy()
 	return comp.Policy.Evaluate(in).Action.NeedsMFA()
+}
+
+// Password checks a password attempt for the client c with smart lockout. It returns the user
+// (known even on most failures, for the record) and "" on success, or a reason code:
+// wrong_password, unknown_user, disabled, locked. An error means a component failed (fail
+// closed); reason is then a code for the record.
+func (g *Gate) Password(ctx context.Context, c clientctx.Client, username, password string) (store.User, string, error) {
+	now := g.Now()
+	if g.Lockout != nil {
+		if u, err := g.Store.GetUserByUPN(ctx, username); err == nil {
+			locked, err := g.Lockout.Check(ctx, u.ID, c.EffectiveIP, now)
+			if err != nil {
+				return u, "lockout_unavailable", err
+			}
+			if locked {
+				// Spend what a password check costs, so a lock cannot be told from a wrong
+				// password by timing; the answer to the caller is the same too.
+				_, _ = g.Directory.Authenticate(ctx, "", password)
+				return u, ReasonLocked, nil
+			}
+		}
+	}
+	u, err := g.Directory.Authenticate(ctx, username, password)
+	switch {
+	case err == nil:
+		if g.Lockout != nil {
+			if err := g.Lockout.Success(ctx, u.ID, c.EffectiveIP, now); err != nil {
+				g.Log.WarnContext(ctx, "lockout: record success", "err", err)
+			}
+		}
+		return u, "", nil
+	case errors.Is(err, directory.ErrDisabled):
+		return u, ReasonDisabled, nil
+	case errors.Is(err, directory.ErrBadCredentials):
+		if u.ID == "" {
+			return u, ReasonUnknownUser, nil // the directory returns the user for every other failure
+		}
+		if g.Lockout != nil {
+			if err := g.Lockout.Failure(ctx, u.ID, c.EffectiveIP, now); err != nil {
+				g.Log.WarnContext(ctx, "lockout: record failure", "err", err)
+			}
+		}
+		return u, ReasonWrongPassword, nil
+	}
+	return u, "directory_error", err
+}
+
+// CheckPassword is the sign-in page's password check (web.PasswordChecker): the same
+// lockout and reasons as every other door, and a sign-in record for each failure.
+func (g *Gate) CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (store.User, string, string) {
+	c := g.Client(ctx, r, clientctx.EndpointPassive)
+	u, reason, err := g.Password(ctx, c, username, password)
+	if err != nil {
+		g.Log.ErrorContext(ctx, "authenticate", "err", err)
+		if reason == "" {
+			reason = "error"
+		}
+	}
+	if reason == "" {
+		return u, "", ""
+	}
+	ev := baseEvent(signin.Attempt{Username: limit(username, 254), Application: limit(app, 200), Protocol: "web"}, c)
+	ev.UserID, ev.Decision, ev.Reason = u.ID, "deny", reason
+	if err != nil {
+		ev.Decision = "error"
+	}
+	rec, rerr := g.Audit.Record(ctx, ev)
+	if rerr != nil {
+		return u, "error", ""
+	}
+	return u, reason, rec.ID
+}
+
+// device verifies the client's TLS certificate as a device certificate of userID.
+func (g *Gate) device(ctx context.Context, c clientctx.Client, userID string, now time.Time) (devicecert.Result, error) {
+	if c.ClientCert == nil {
+		return devicecert.Result{}, nil
+	}
+	if g.Devices == nil {
+		return devicecert.Result{Present: true, Serial: fmt.Sprintf("%x", c.ClientCert.SerialNumber), Reason: "not_verified"}, nil
+	}
+	return g.Devices.Verify(ctx, c.ClientCert, nil, userID, now)
+}
+
+// AccountApplication is the application name policies use for the user's own security page
+// (enrolling a first second factor on the strength of the password alone).
+const AccountApplication = "sekisho-account"
+
+// AllowsEnrolment reports whether the policy allows this user, at this request, into the
+// account application outright (no further factor asked).
+func (g *Gate) AllowsEnrolment(r *http.Request, userID string) bool {
+	ctx := r.Context()
+	u, err := g.Store.GetUser(ctx, userID)
+	if err != nil || u.Status != store.UserActive {
+		return false
+	}
+	comp, err := g.Policies.Current(ctx)
+	if err != nil || comp.Policy == nil {
+		return false
+	}
+	c := g.Client(ctx, r, clientctx.EndpointPassive)
+	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: AccountApplication, Time: g.Now()})
+	return comp.Policy.Evaluate(in).Action == policy.Allow
 }

@@ -152,6 +152,12 @@ version: 1
 default: deny
 
 rules:
+  - name: enrol-second-factor-in-office
+    description: A first second factor (authenticator app, passkey) may be set up with the password alone, only in the office.
+    applications: [sekisho-account]
+    networks: [office]
+    action: allow
+
   - name: block-legacy-outside
     description: Basic-auth clients (proxied by Exchange Online, or calling WS-Trust directly) only from the office.
     client_types: [legacy-proxied, active-direct]

@@ -45,6 +45,9 @@ func (h *Handler) getMFA(w http.ResponseWriter, r *http.Request) {
 	if len(methods) == 0 {
 		// The policy asks for a factor the user cannot give: that is a refusal, and it is logged.
 		p.Step, p.BodyKey = "", "mfa_none"
+		if h.TOTP != nil {
+			p.Enrol = "/account/totp?return_to=" + urlQuery(p.ReturnTo)
+		}
 		if h.Failures != nil {
 			if u, err := h.Directory.Store.GetUser(r.Context(), s.UserID); err == nil {
 				p.Reference = h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, "mfa_not_enrolled")

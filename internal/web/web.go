@@ -5,7 +5,6 @@ package web
 import (
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
 )
 
 //go:embed templates/*.html
@@ -30,9 +30,15 @@ var (
 	messageTmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/message.html"))
 )
 
-// FailureRecorder writes a sign-in record for a failed password attempt at the sign-in page.
+// FailureRecorder writes a sign-in record for a failed step at the sign-in pages.
 type FailureRecorder interface {
 	RecordPasswordFailure(ctx context.Context, r *http.Request, username, app, reason string) (eventID string)
+}
+
+// PasswordChecker checks the password step with the same lockout and records as every other
+// door. reason is "" on success, else wrong_password, unknown_user, disabled, locked or error.
+type PasswordChecker interface {
+	CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (u store.User, reason, eventID string)
 }
 
 // Handler serves /login, /logout and /static/.
@@ -40,20 +46,32 @@ type Handler struct {
 	Directory *directory.Directory
 	Sessions  *authn.Manager
 	Failures  FailureRecorder
+	Passwords PasswordChecker
 	Factors   SecondFactors // nil until second factors are configured
-	Log       *slog.Logger
-	mux       *http.ServeMux
+	TOTP      TOTPEnroller  // nil: no self-service enrolment
+	// EnrolAllowed says whether a first second factor may be enrolled at this request.
+	EnrolAllowed func(r *http.Request, userID string) bool
+	Log          *slog.Logger
+	mux          *http.ServeMux
+}
+
+// Gate is what the pages need from the gate: password checks and failure records.
+type Gate interface {
+	FailureRecorder
+	PasswordChecker
 }
 
 // NewHandler builds the sign-in pages.
-func NewHandler(d *directory.Directory, s *authn.Manager, f FailureRecorder, log *slog.Logger) *Handler {
-	h := &Handler{Directory: d, Sessions: s, Failures: f, Log: log, mux: http.NewServeMux()}
+func NewHandler(d *directory.Directory, s *authn.Manager, g Gate, log *slog.Logger) *Handler {
+	h := &Handler{Directory: d, Sessions: s, Failures: g, Passwords: g, Log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /login", h.getLogin)
 	h.mux.HandleFunc("POST /login", h.postLogin)
 	h.mux.HandleFunc("GET /logout", h.getLogout)
 	h.mux.HandleFunc("POST /logout", h.postLogout)
 	h.mux.HandleFunc("GET /login/mfa", h.getMFA)
 	h.mux.HandleFunc("POST /login/mfa", h.postMFA)
+	h.mux.HandleFunc("GET /account/totp", h.getTOTP)
+	h.mux.HandleFunc("POST /account/totp", h.postTOTP)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h
@@ -61,7 +79,7 @@ func NewHandler(d *directory.Directory, s *authn.Manager, f FailureRecorder, log
 
 // Mount registers the pages on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
-	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
+	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /account/totp", "POST /account/totp", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
 		mux.Handle(p, h.mux)
 	}
 }
@@ -76,6 +94,9 @@ type page struct {
 	Force                             bool
 	BackURL                           string
 	Reason, Reference                 string
+	QR                                template.URL // data: URL of the enrolment QR code
+	Secret                            string       // the TOTP secret, for typing by hand
+	Enrol                             string       // link to the enrolment page
 }
 
 func langSwitch(r *http.Request, lang string) string {
@@ -100,7 +121,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	img := "'self'"
+	if p.QR != "" {
+		img += " data:" // the enrolment QR code is an inline PNG
+	}
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src "+img+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
 		h.Log.ErrorContext(r.Context(), "render page", "err", err)
@@ -163,20 +188,14 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Step = "password"
 	ctx := r.Context()
-	user, err := h.Directory.Authenticate(ctx, p.Username, r.PostFormValue("password"))
-	if err != nil {
-		reason, key := "wrong_password", "bad_credentials"
-		switch {
-		case errors.Is(err, directory.ErrDisabled):
-			reason, key = "disabled", "disabled"
-		case !errors.Is(err, directory.ErrBadCredentials):
-			h.Log.ErrorContext(ctx, "authenticate", "err", err)
-			reason = "error"
+	user, reason, _ := h.Passwords.CheckPassword(ctx, r, p.Username, r.PostFormValue("password"), p.App)
+	if reason != "" {
+		switch reason {
+		case "disabled", "locked":
+			p.ErrorKey = reason
+		default:
+			p.ErrorKey = "bad_credentials"
 		}
-		if h.Failures != nil {
-			h.Failures.RecordPasswordFailure(ctx, r, p.Username, p.App, reason)
-		}
-		p.ErrorKey = key
 		h.render(w, r, loginTmpl, http.StatusUnauthorized, p)
 		return
 	}

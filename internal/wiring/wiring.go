@@ -11,7 +11,9 @@ import (
 
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
+	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/clientctx"
+	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/server"
@@ -28,6 +30,8 @@ type Services struct {
 	Audit    *audit.Recorder
 	Policies *gate.PolicySource
 	M365     *m365Mount
+	TOTP     *totp.Manager
+	Devices  *devicecert.CA
 }
 
 // Build composes the server for an opened instance.
@@ -40,10 +44,15 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	cc := newClientConfig(in, pols)
 	g := &gate.Gate{Store: in.Store, Directory: in.Directory, Sessions: sessions, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
-	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols}
+	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
+		TOTP: NewTOTP(in), Devices: NewDeviceCA(in)}
+	g.Lockout, g.Devices = NewLockout(in), s.Devices
 	sessions.StepUp = g.NeedsMFA
 
-	web.NewHandler(in.Directory, sessions, g, in.Log).Mount(srv.Mux)
+	pages := web.NewHandler(in.Directory, sessions, g, in.Log)
+	pages.Factors = secondFactors{s.TOTP}
+	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, g.AllowsEnrolment
+	pages.Mount(srv.Mux)
 	for _, m := range mounters {
 		if err := m(ctx, s); err != nil {
 			return nil, err

@@ -71,12 +71,12 @@ func Start(t testing.TB, opts Options) *IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := in.Keys.ServerCertificate(ctx)
+	tlsCfg, err := svc.TLSConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: svc.Server.Handler()}}
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	ts.TLS = tlsCfg
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	caPEM, err := os.ReadFile(filepath.Join(dir, setup.DemoCAFile))

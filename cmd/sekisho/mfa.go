@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/wiring"
+)
+
+func init() { extraCommands = append(extraCommands, newMFACmd, newLockoutCmd) }
+
+func newMFACmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "mfa", Short: "Users' second factors: status, reset, emergency codes"}
+	status := &cobra.Command{Use: "status UPN", Short: "Show which second factors a user has", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			st, err := wiring.NewTOTP(in).Status(cmd.Context(), u.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: authenticator app %s, enrolment pending %s, emergency codes left %d\n",
+				u.UPN, yesNo(st.TOTP), yesNo(st.Pending), st.EmergencyLeft)
+			return nil
+		})}
+	reset := &cobra.Command{Use: "reset UPN", Short: "Remove all of a user's second factors (lost phone); ends their sessions", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			if err := wiring.NewTOTP(in).Reset(cmd.Context(), u.ID); err != nil {
+				return err
+			}
+			if _, err := in.Store.DeleteUserSessions(cmd.Context(), u.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "second factors of %s removed; they enrol again at /account/totp\n", u.UPN)
+			return nil
+		})}
+	var count int
+	codes := &cobra.Command{Use: "emergency-codes UPN", Short: "Issue single-use emergency codes (replaces earlier ones); shown once", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			cs, err := wiring.NewTOTP(in).IssueEmergencyCodes(cmd.Context(), u.ID, count)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "emergency codes for %s (each works once; give them to the user out of band):\n%s\n", u.UPN, strings.Join(cs, "\n"))
+			return nil
+		})}
+	codes.Flags().IntVar(&count, "count", 10, "how many codes")
+	cmd.AddCommand(status, reset, codes)
+	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func newLockoutCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "lockout", Short: "Smart lockout: status and unlock"}
+	status := &cobra.Command{Use: "status UPN", Short: "Show a user's lockout counters (JSON)", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			l := wiring.NewLockout(in)
+			if l == nil {
+				return fmt.Errorf("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
+			}
+			st, err := l.Status(cmd.Context(), u.ID)
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), st)
+		})}
+	unlock := &cobra.Command{Use: "unlock UPN", Short: "Lift a user's lock on both sides (familiar and unfamiliar sources)", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			l := wiring.NewLockout(in)
+			if l == nil {
+				return fmt.Errorf("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
+			}
+			if err := l.Unlock(cmd.Context(), u.ID, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s unlocked\n", u.UPN)
+			return nil
+		})}
+	cmd.AddCommand(status, unlock)
+	return cmd
+}

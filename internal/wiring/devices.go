@@ -1,0 +1,98 @@
+package wiring
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+
+	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/devicecert"
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/lockout"
+	"github.com/sekisho/sekisho/internal/setup"
+)
+
+// CRLPath and DeviceCAPath publish the device CA's revocation list and certificate.
+const (
+	CRLPath      = "/pki/device-ca.crl"
+	DeviceCAPath = "/pki/device-ca.pem"
+)
+
+// NewDeviceCA returns the instance's device certificate authority, with its CRL URL set.
+func NewDeviceCA(in *setup.Instance) *devicecert.CA {
+	ca := devicecert.New(in.Store, in.Keys, in.Sealer)
+	ca.Log = in.Log
+	ca.CRLURL = in.Config.BaseURL + CRLPath
+	return ca
+}
+
+// NewTOTP returns the instance's second-factor manager.
+func NewTOTP(in *setup.Instance) *totp.Manager {
+	return totp.New(factorStore{in.Store}, in.Store, in.Sealer, "Sekisho")
+}
+
+// NewLockout returns the instance's smart lockout, or nil when it is switched off.
+func NewLockout(in *setup.Instance) *lockout.Lockout {
+	c := in.Config.Lockout
+	if !c.Enabled {
+		return nil
+	}
+	return lockout.New(lockoutStore{in.Store}, lockout.Config{Threshold: c.Threshold, FamiliarThreshold: c.FamiliarThreshold,
+		Window: c.Window.D(), LockDuration: c.Duration.D(), LogOnly: c.LogOnly}, in.Log, nil)
+}
+
+func init() { mounters = append(mounters, mountPKI) }
+
+func mountPKI(ctx context.Context, s *Services) error {
+	s.Server.Mux.HandleFunc("GET "+CRLPath, func(w http.ResponseWriter, r *http.Request) {
+		crl, err := s.Devices.CRL(r.Context())
+		if err != nil {
+			s.Instance.Log.ErrorContext(r.Context(), "device CRL", "err", err)
+			http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write(crl)
+	})
+	s.Server.Mux.HandleFunc("GET "+DeviceCAPath, func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Devices.CACertificate(r.Context())
+		if err != nil {
+			http.Error(w, "device CA unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(keys.CertPEM(c))
+	})
+	return nil
+}
+
+// TLSConfig returns the listener's TLS configuration: the managed or configured server
+// certificate, and — with tls.device_certificates — an optional request for a device
+// certificate that must verify (chain, validity, revocation) when one is presented.
+func (s *Services) TLSConfig(ctx context.Context) (*tls.Config, error) {
+	in := s.Instance
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if in.Config.TLS.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(in.Config.Resolve(in.Config.TLS.CertFile), in.Config.Resolve(in.Config.TLS.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	} else {
+		c, err := in.Keys.ServerCertificate(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("managed TLS certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	if !in.Config.TLS.DeviceCertificates {
+		return cfg, nil
+	}
+	// The CA must exist before the config is built: its name is what browsers filter on.
+	if _, err := s.Devices.CACertificate(ctx); err != nil {
+		return nil, fmt.Errorf("device CA: %w", err)
+	}
+	return s.Devices.TLSConfig(cfg), nil
+}
