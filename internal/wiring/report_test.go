@@ -34,7 +34,7 @@ func TestLegacyReportFromOwnLog(t *testing.T) {
 		send("bob@example.com", "Microsoft.Exchange.ActiveSync", "Apple-iPhone9C1/1905.258", "203.0.113.5") // office: allowed
 	}
 	send("bob@example.com", "Microsoft.Exchange.ActiveSync", "Apple-iPhone9C1/1905.258", "198.51.100.7") // outside: denied
-	send("alice@example.com", "Microsoft.Exchange.Imap", "", "198.51.100.8")                           // outside: denied
+	send("alice@example.com", "Microsoft.Exchange.Imap", "", "198.51.100.8")                             // outside: denied
 
 	opts, err := wiring.ReportOptions(ctx, e.svc.Instance)
 	if err != nil {
