@@ -1,6 +1,8 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -12,9 +14,40 @@ import (
 
 // WriteJSON writes the whole report as one JSON document (texts in the report's language).
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	// The rows are streamed one at a time: encoding the whole report at once would hold a
+	// second copy of every row in memory (the largest part of a million-row report's peak).
+	head := *r
+	head.Rows = nil
+	b, err := json.MarshalIndent(&head, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report json: %w", err)
+	}
+	const hole = `"rows": null`
+	i := bytes.Index(b, []byte(hole))
+	if i < 0 {
+		return fmt.Errorf("report json: rows field not found")
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(b[:i])
+	bw.WriteString(`"rows": [`)
+	for n := range r.Rows {
+		rb, err := json.MarshalIndent(&r.Rows[n], "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("report json: row %d: %w", n, err)
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(rb)
+	}
+	if len(r.Rows) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteByte(']')
+	bw.Write(b[i+len(hole):])
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("report json: %w", err)
 	}
 	return nil
