@@ -6,7 +6,7 @@
 // signature per response is the floor of the cost; Go's crypto/rsa rate is reported beside it.
 // Rates are per CPU-second with GOMAXPROCS=1 (per core). Built with -tags openssl (run.sh does
 // so when cgo and the OpenSSL headers exist) the handler is also measured with the
-// OpenSSL-backed signer (internal/protocol/saml/osslsign), and that is the reported value.
+// OpenSSL-backed signer (internal/keys/osslsign), and that is the reported value.
 package main
 
 import (

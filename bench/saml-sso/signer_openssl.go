@@ -6,7 +6,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 
-	"github.com/sekisho/sekisho/internal/protocol/saml/osslsign"
+	"github.com/sekisho/sekisho/internal/keys/osslsign"
 )
 
 func opensslSigner(k *rsa.PrivateKey) (crypto.Signer, error) { return osslsign.New(k) }

@@ -115,7 +115,7 @@ func (m *Manager) open(r store.SigningKey) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("parse %s certificate %s: %w", r.Purpose, r.ID, err)
 	}
-	return Key{ID: r.ID, State: r.State, Signer: signer, Cert: cert}, nil
+	return Key{ID: r.ID, State: r.State, Signer: Accelerate(signer), Cert: cert}, nil
 }
 
 // Current returns the key that signs now.
