@@ -56,6 +56,7 @@ func (h *Handler) getMFA(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, mfaTmpl, http.StatusForbidden, p)
 		return
 	}
+	offerPasskey(&p, methods)
 	h.render(w, r, mfaTmpl, http.StatusOK, p)
 }
 
@@ -87,6 +88,9 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 			if u, uerr := h.Directory.Store.GetUser(r.Context(), s.UserID); uerr == nil {
 				h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, "mfa_failed")
 			}
+		}
+		if methods, err := h.Factors.Methods(r.Context(), s.UserID); err == nil {
+			offerPasskey(&p, methods)
 		}
 		h.render(w, r, mfaTmpl, http.StatusUnauthorized, p)
 		return

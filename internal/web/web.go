@@ -97,6 +97,9 @@ type page struct {
 	QR                                template.URL // data: URL of the enrolment QR code
 	Secret                            string       // the TOTP secret, for typing by hand
 	Enrol                             string       // link to the enrolment page
+	Script                            string       // script under /static/ the page loads (CSP then allows 'self')
+	Passkey                           bool         // second-factor step: offer "Use a passkey"
+	Account                           *accountView // the security page (passkey.go)
 }
 
 func langSwitch(r *http.Request, lang string) string {
@@ -125,7 +128,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	if p.QR != "" {
 		img += " data:" // the enrolment QR code is an inline PNG
 	}
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src "+img+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	script := ""
+	if p.Script != "" {
+		script = "; script-src 'self'; connect-src 'self'" // the passkey script and its fetch calls
+	}
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src "+img+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"+script)
 	w.WriteHeader(status)
 	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
 		h.Log.ErrorContext(r.Context(), "render page", "err", err)

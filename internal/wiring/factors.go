@@ -58,6 +58,9 @@ func (f secondFactors) Methods(ctx context.Context, userID string) ([]string, er
 	if st.EmergencyLeft > 0 {
 		out = append(out, "emergency")
 	}
+	if st.WebAuthn > 0 {
+		out = append(out, "webauthn")
+	}
 	return out, nil
 }
 

@@ -58,11 +58,12 @@ type OnceStore interface {
 	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
 }
 
-// Factors is the sealed document. WebAuthn credentials can join it later as another field.
+// Factors is the sealed document.
 type Factors struct {
 	TOTP      *Seed           `json:"totp,omitempty"`      // confirmed authenticator app
 	Pending   *Seed           `json:"pending,omitempty"`   // enrolled, waiting for its first code
 	Emergency []EmergencyCode `json:"emergency,omitempty"` // hashed single-use codes
+	WebAuthn  []Credential    `json:"webauthn,omitempty"`  // passkeys and security keys (webauthn.go)
 }
 
 // Seed is a TOTP secret (base32) and when it was set up.
@@ -89,6 +90,7 @@ type Status struct {
 	TOTP          bool
 	Pending       bool
 	EmergencyLeft int
+	WebAuthn      int // registered WebAuthn credentials
 }
 
 // Manager enrols and checks second factors.
@@ -154,7 +156,7 @@ func (m *Manager) Status(ctx context.Context, userID string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	s := Status{TOTP: f.TOTP != nil, Pending: f.Pending != nil}
+	s := Status{TOTP: f.TOTP != nil, Pending: f.Pending != nil, WebAuthn: len(f.WebAuthn)}
 	for _, c := range f.Emergency {
 		if c.UsedAt.IsZero() {
 			s.EmergencyLeft++
@@ -369,8 +371,8 @@ func (m *Manager) UseEmergencyCode(ctx context.Context, userID, code string, now
 	return m.save(ctx, userID, f)
 }
 
-// Reset removes every factor of the user (lost phone): TOTP, pending enrolment and emergency
-// codes.
+// Reset removes every factor of the user (lost phone): TOTP, pending enrolment, emergency
+// codes and WebAuthn credentials — the whole document.
 func (m *Manager) Reset(ctx context.Context, userID string) error {
 	if err := m.Factors.Put(ctx, userID, nil); err != nil {
 		return fmt.Errorf("reset factors of %s: %w", userID, err)
