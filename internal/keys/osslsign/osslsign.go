@@ -2,11 +2,9 @@
 
 // An RSA crypto.Signer backed by OpenSSL's libcrypto (cgo, build tag
 // "openssl", needs libssl-dev). Go's crypto/rsa signs RSA-2048 at about a third of OpenSSL's
-// rate on x86-64; token signing is the dominant cost of a SAML or WS-Fed response, so a
-// deployment that needs the throughput can plug this signer into saml.SigningKey.
+// rate on x86-64; token signing is the dominant cost of a SAML or WS-Fed response.
 //
-// It belongs with the key management (internal/keys) once that exists; it lives here so the
-// SAML benchmark can measure it.
+// internal/keys.Accelerate puts it behind every RSA token-signing key in builds with the tag.
 
 package osslsign
 
@@ -21,15 +19,21 @@ static EVP_PKEY *ossl_load_key(const unsigned char *der, long len) {
 	return d2i_AutoPrivateKey(NULL, &p, len);
 }
 
-static int ossl_sign(EVP_PKEY *k, int nid, const unsigned char *dg, size_t dglen, unsigned char *sig, size_t *siglen) {
+// A signing context set up once (padding, digest) and reused: with OpenSSL 3 creating and
+// initialising a context per signature costs about a third of the signature itself.
+static EVP_PKEY_CTX *ossl_ctx_new(EVP_PKEY *k, int nid) {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k, NULL);
-	if (ctx == NULL) return 0;
-	int ok = EVP_PKEY_sign_init(ctx) > 0 &&
+	if (ctx == NULL) return NULL;
+	if (EVP_PKEY_sign_init(ctx) > 0 &&
 		EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0 &&
-		EVP_PKEY_CTX_set_signature_md(ctx, EVP_get_digestbynid(nid)) > 0 &&
-		EVP_PKEY_sign(ctx, sig, siglen, dg, dglen) > 0;
+		EVP_PKEY_CTX_set_signature_md(ctx, EVP_get_digestbynid(nid)) > 0) {
+		return ctx;
+	}
 	EVP_PKEY_CTX_free(ctx);
-	return ok;
+	return NULL;
+}
+static int ossl_sign_ctx(EVP_PKEY_CTX *ctx, const unsigned char *dg, size_t dglen, unsigned char *sig, size_t *siglen) {
+	return EVP_PKEY_sign(ctx, sig, siglen, dg, dglen) > 0;
 }
 */
 import "C"
@@ -53,6 +57,20 @@ type Signer struct {
 	pub  *rsa.PublicKey
 	pkey *C.EVP_PKEY
 	size int
+	// idle holds initialised signing contexts per digest, each used by one goroutine at a
+	// time; a bounded channel (not sync.Pool) so that none is dropped without being freed.
+	idle map[C.int]chan *C.EVP_PKEY_CTX
+}
+
+var nids = []C.int{C.NID_sha256, C.NID_sha384, C.NID_sha512}
+
+func (s *Signer) free() {
+	for _, ch := range s.idle {
+		for len(ch) > 0 {
+			C.EVP_PKEY_CTX_free(<-ch)
+		}
+	}
+	C.EVP_PKEY_free(s.pkey)
 }
 
 // New loads key into OpenSSL.
@@ -66,8 +84,11 @@ func New(key *rsa.PrivateKey) (*Signer, error) {
 	if pk == nil {
 		return nil, errors.New("osslsign: OpenSSL could not load the key")
 	}
-	s := &Signer{pub: &key.PublicKey, pkey: pk, size: int(C.EVP_PKEY_get_size(pk))}
-	runtime.SetFinalizer(s, func(s *Signer) { C.EVP_PKEY_free(s.pkey) })
+	s := &Signer{pub: &key.PublicKey, pkey: pk, size: int(C.EVP_PKEY_get_size(pk)), idle: map[C.int]chan *C.EVP_PKEY_CTX{}}
+	for _, n := range nids {
+		s.idle[n] = make(chan *C.EVP_PKEY_CTX, 2*runtime.GOMAXPROCS(0))
+	}
+	runtime.SetFinalizer(s, (*Signer).free)
 	return s, nil
 }
 
@@ -92,10 +113,23 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 	if len(digest) != opts.HashFunc().Size() {
 		return nil, errors.New("osslsign: digest length does not match the hash")
 	}
+	var ctx *C.EVP_PKEY_CTX
+	select {
+	case ctx = <-s.idle[nid]:
+	default:
+		if ctx = C.ossl_ctx_new(s.pkey, nid); ctx == nil {
+			return nil, errors.New("osslsign: OpenSSL could not set up a signing context")
+		}
+	}
 	sig := make([]byte, s.size)
 	n := C.size_t(len(sig))
-	ok := C.ossl_sign(s.pkey, nid, (*C.uchar)(unsafe.Pointer(&digest[0])), C.size_t(len(digest)),
+	ok := C.ossl_sign_ctx(ctx, (*C.uchar)(unsafe.Pointer(&digest[0])), C.size_t(len(digest)),
 		(*C.uchar)(unsafe.Pointer(&sig[0])), &n)
+	select {
+	case s.idle[nid] <- ctx:
+	default:
+		C.EVP_PKEY_CTX_free(ctx)
+	}
 	runtime.KeepAlive(s)
 	if ok == 0 {
 		return nil, errors.New("osslsign: OpenSSL signing failed")

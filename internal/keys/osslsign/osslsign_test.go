@@ -39,3 +39,18 @@ func TestSignVerifies(t *testing.T) {
 		t.Fatal("PSS accepted")
 	}
 }
+
+func BenchmarkSign(b *testing.B) {
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	s, err := New(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Sign(nil, d[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
