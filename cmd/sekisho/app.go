@@ -23,7 +23,6 @@ func newAppCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Register applications (SAML service providers)"}
 	var sp saml.ServiceProvider
 	var acs, slo, certFiles, attrs []string
-	var name string
 	add := &cobra.Command{Use: "add saml NAME", Short: "Register a SAML 2.0 service provider", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] != "saml" {
@@ -76,7 +75,6 @@ func newAppCmd(g *globals) *cobra.Command {
 			}
 			return registerSP(cmd, g, args[0], sp)
 		}}
-	_ = name
 	list := &cobra.Command{Use: "list", Short: "List applications", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			apps, err := in.Store.ListApplications(cmd.Context())

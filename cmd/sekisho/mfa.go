@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
 
@@ -17,9 +18,9 @@ func newMFACmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "mfa", Short: "Users' second factors: status, reset, emergency codes"}
 	status := &cobra.Command{Use: "status UPN", Short: "Show which second factors a user has", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			u, err := userByUPN(cmd, in, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			st, err := wiring.NewTOTP(in).Status(cmd.Context(), u.ID)
 			if err != nil {
@@ -31,9 +32,9 @@ func newMFACmd(g *globals) *cobra.Command {
 		})}
 	reset := &cobra.Command{Use: "reset UPN", Short: "Remove all of a user's second factors (lost phone); ends their sessions", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			u, err := userByUPN(cmd, in, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			if err := wiring.NewTOTP(in).Reset(cmd.Context(), u.ID); err != nil {
 				return err
@@ -47,9 +48,9 @@ func newMFACmd(g *globals) *cobra.Command {
 	var count int
 	codes := &cobra.Command{Use: "emergency-codes UPN", Short: "Issue single-use emergency codes (replaces earlier ones); shown once", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			u, err := userByUPN(cmd, in, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			cs, err := wiring.NewTOTP(in).IssueEmergencyCodes(cmd.Context(), u.ID, count)
 			if err != nil {
@@ -74,9 +75,9 @@ func newLockoutCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "lockout", Short: "Smart lockout: status and unlock"}
 	status := &cobra.Command{Use: "status UPN", Short: "Show a user's lockout counters (JSON)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			u, err := userByUPN(cmd, in, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			l := wiring.NewLockout(in)
 			if l == nil {
@@ -90,9 +91,9 @@ func newLockoutCmd(g *globals) *cobra.Command {
 		})}
 	unlock := &cobra.Command{Use: "unlock UPN", Short: "Lift a user's lock on both sides (familiar and unfamiliar sources)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
+			u, err := userByUPN(cmd, in, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			l := wiring.NewLockout(in)
 			if l == nil {
@@ -106,4 +107,13 @@ func newLockoutCmd(g *globals) *cobra.Command {
 		})}
 	cmd.AddCommand(status, unlock)
 	return cmd
+}
+
+// userByUPN finds a user for a command, with the error the operator should see.
+func userByUPN(cmd *cobra.Command, in *setup.Instance, upn string) (store.User, error) {
+	u, err := in.Store.GetUserByUPN(cmd.Context(), upn)
+	if err != nil {
+		return store.User{}, fmt.Errorf("user %s: %w", upn, err)
+	}
+	return u, nil
 }
