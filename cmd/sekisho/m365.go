@@ -88,6 +88,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 	f.StringVar(&ds.Application, "app", "", "application name used in policies (default microsoft365)")
 	f.StringSliceVar(&ds.InsideNetworks, "inside-network", nil, "network whose clients get insidecorporatenetwork=true (repeatable)")
 	f.BoolVar(&ds.EmitMFA, "emit-mfa", true, "report a second factor done at Sekisho as multipleauthn")
+	f.StringSliceVar(&ds.Methods, "methods", nil, "sign-in methods allowed: passive (browsers, web views), active (WS-Trust: MSAL username/password, Exchange-proxied basic auth); default both")
 	f.StringVar(&ds.PromptLoginBehavior, "prompt-login", "", "promptLoginBehavior told to Entra")
 	f.StringVar(&ds.MFABehavior, "mfa-behavior", "", "federatedIdpMfaBehavior told to Entra")
 	list := &cobra.Command{Use: "list", Short: "List federated domains", Args: cobra.NoArgs,
@@ -97,9 +98,13 @@ func newM365Cmd(g *globals) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DOMAIN\tPROTOCOL\tISSUER URI\tAPPLICATION\tINSIDE NETWORKS")
+			fmt.Fprintln(tw, "DOMAIN\tPROTOCOL\tISSUER URI\tAPPLICATION\tINSIDE NETWORKS\tMETHODS")
 			for _, d := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.IssuerURI, d.App(), strings.Join(d.InsideNetworks, ","))
+				methods := "passive,active"
+				if len(d.Methods) > 0 {
+					methods = strings.Join(d.Methods, ",")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.IssuerURI, d.App(), strings.Join(d.InsideNetworks, ","), methods)
 			}
 			return tw.Flush()
 		})}

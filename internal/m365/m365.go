@@ -56,6 +56,29 @@ type Domain struct {
 	// EmitMFA reports a second factor done at Sekisho as multipleauthn (needed when the
 	// domain's federatedIdpMfaBehavior accepts or enforces MFA by the federated IdP).
 	EmitMFA bool
+	// Methods lists the sign-in methods the admin allows for the domain: MethodPassive
+	// (browsers and modern-auth web views) and MethodActive (WS-Trust: MSAL username/password
+	// and the basic-auth clients Exchange Online proxies). Empty allows both.
+	Methods []string
+}
+
+// Sign-in methods of a domain.
+const (
+	MethodPassive = "passive"
+	MethodActive  = "active"
+)
+
+// Allows reports whether the domain accepts the sign-in method.
+func (d Domain) Allows(method string) bool {
+	if len(d.Methods) == 0 {
+		return true
+	}
+	for _, m := range d.Methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
 }
 
 // App returns the application name of the domain.
@@ -107,6 +130,11 @@ func (ds Domains) Validate() error {
 			errs = append(errs, fmt.Errorf("m365 domain %q: issuer URI %q is used by another domain; Entra needs one per federated domain", d.Name, d.IssuerURI))
 		}
 		seenIssuer[d.IssuerURI] = true
+		for _, m := range d.Methods {
+			if m != MethodPassive && m != MethodActive {
+				errs = append(errs, fmt.Errorf("m365 domain %q: sign-in method %q must be passive or active", d.Name, m))
+			}
+		}
 		switch d.Protocol {
 		case "", WSFed, SAML:
 		default:

@@ -83,6 +83,8 @@ func (m *m365Mount) eligible(_ context.Context, a signin.Attempt, u store.User) 
 		return "application_mismatch"
 	case u.ImmutableID == "":
 		return "no_immutable_id"
+	case a.Protocol == "wstrust" && !d.Allows(m365.MethodActive), a.Protocol == "wsfed" && !d.Allows(m365.MethodPassive):
+		return "method_not_allowed"
 	}
 	return ""
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -271,3 +272,34 @@ func TestAdminReportNeedsAdmin(t *testing.T) {
 }
 
 func storeFilterApp(app string) store.SignInFilter { return store.SignInFilter{Application: app} }
+
+// TestDomainSignInMethods: a domain that allows only passive sign-in refuses WS-Trust (MSAL
+// username/password and Exchange-proxied basic auth) at the gate, with a record that says why.
+func TestDomainSignInMethods(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st := e.svc.Instance.Store
+	d, err := m365.GetDomain(ctx, st, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Methods = []string{m365.MethodPassive}
+	if err := m365.PutDomain(ctx, st, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.M365.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.svc.Gate.Check(ctx, signin.Attempt{Protocol: "wstrust", Application: "microsoft365", Endpoint: signin.Active,
+		HTTP: activeRequest("203.0.113.5:443", nil), Username: "bob@example.com", Password: e.res.DemoPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Allowed || o.Reason != "method_not_allowed" {
+		t.Fatalf("outcome %+v", o)
+	}
+	d.Methods = []string{"carrier-pigeon"}
+	if err := m365.PutDomain(ctx, st, d); err == nil {
+		t.Fatal("unknown sign-in method accepted")
+	}
+}
