@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/base32"
 	"crypto/rsa"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func TestInitDemoAndReopen(t *testing.T) {
@@ -47,7 +50,7 @@ func TestInitDemoAndReopen(t *testing.T) {
 }
 
 // TestNoSecretsInPlainForm opens the database files byte by byte and looks for every private
-// key Sekisho holds, in DER and PEM form.
+// key Sekisho holds (private scalars, PEM) and a TOTP seed (raw and base32).
 func TestNoSecretsInPlainForm(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -77,6 +80,20 @@ func TestNoSecretsInPlainForm(t *testing.T) {
 			}
 		}
 	}
+	// A TOTP seed and a passkey-capable factors document go to the store too.
+	alice, err := in.Store.GetUserByUPN(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := wiring.NewTOTP(in).Enroll(ctx, alice.ID, alice.UPN, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(en.Secret)
+	if err != nil || len(seed) < 10 {
+		t.Fatalf("seed %q: %v", en.Secret, err)
+	}
+	secretsDER = append(secretsDER, seed, []byte(en.Secret))
 	in.Close()
 	var db []byte
 	for _, f := range []string{"sekisho.db", "sekisho.db-wal"} {
