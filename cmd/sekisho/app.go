@@ -34,12 +34,8 @@ func newAppCmd(g *globals) *cobra.Command {
 			for _, u := range slo {
 				sp.SLO = append(sp.SLO, saml.Endpoint{Binding: "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect", Location: u})
 			}
-			for _, a := range attrs {
-				n, src, ok := strings.Cut(a, "=")
-				if !ok {
-					return fmt.Errorf("--attribute %q must be NAME=SOURCE (upn, email, displayName, immutableId, groups)", a)
-				}
-				sp.Attributes = append(sp.Attributes, saml.AttributeMapping{Name: n, Source: src})
+			if err := addAttributes(&sp, attrs); err != nil {
+				return err
 			}
 			for _, f := range certFiles {
 				c, err := readCertB64(f)
@@ -56,13 +52,14 @@ func newAppCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&slo, "slo", nil, "single logout URL (HTTP-Redirect)")
 	f.StringVar(&sp.NameIDFormat, "nameid-format", "", "persistent (default), emailAddress, unspecified or transient")
 	f.StringVar(&sp.NameIDSource, "nameid-source", "", "immutableId (default), upn, email")
-	f.StringSliceVar(&attrs, "attribute", nil, "attribute mapping NAME=SOURCE (repeatable)")
+	f.StringSliceVar(&attrs, "attribute", nil, "attribute mapping NAME=SOURCE[;FORMAT] (repeatable); FORMAT basic, uri or unspecified")
 	f.BoolVar(&sp.WantAuthnRequestsSigned, "require-signed-requests", false, "reject unsigned AuthnRequests and LogoutRequests")
 	f.StringSliceVar(&certFiles, "sp-cert", nil, "PEM file with the SP's signing certificate")
 	f.BoolVar(&sp.SignResponse, "sign-response", false, "sign the Response")
 	f.BoolVar(&sp.SignAssertion, "sign-assertion", true, "sign the Assertion")
 	f.BoolVar(&sp.AllowIdPInitiated, "allow-idp-initiated", false, "allow IdP-initiated sign-in (unsolicited responses)")
 
+	var impAttrs []string
 	imp := &cobra.Command{Use: "import-metadata NAME FILE", Short: "Register a SAML SP from its metadata XML", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := os.ReadFile(args[1])
@@ -73,8 +70,12 @@ func newAppCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[1], err)
 			}
+			if err := addAttributes(&sp, impAttrs); err != nil {
+				return err
+			}
 			return registerSP(cmd, g, args[0], sp)
 		}}
+	imp.Flags().StringSliceVar(&impAttrs, "attribute", nil, "attribute mapping NAME=SOURCE[;FORMAT] (repeatable; metadata does not say which attributes an SP wants)")
 	list := &cobra.Command{Use: "list", Short: "List applications", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			apps, err := in.Store.ListApplications(cmd.Context())
@@ -144,5 +145,33 @@ func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProv
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered SAML application %s (%s); IdP metadata: %s/saml/metadata\n", name, sp.EntityID, in.Config.BaseURL)
+	return nil
+}
+
+// attrFormats maps short attribute name formats to SAML URIs.
+var attrFormats = map[string]string{
+	"basic":       "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+	"uri":         "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
+	"unspecified": "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
+}
+
+// addAttributes parses NAME=SOURCE[;FORMAT] mappings onto sp.
+func addAttributes(sp *saml.ServiceProvider, specs []string) error {
+	for _, a := range specs {
+		n, rest, ok := strings.Cut(a, "=")
+		src, format, _ := strings.Cut(rest, ";")
+		if !ok || n == "" || src == "" {
+			return fmt.Errorf("--attribute %q must be NAME=SOURCE[;FORMAT] (sources: upn, email, displayName, immutableId, groups)", a)
+		}
+		m := saml.AttributeMapping{Name: n, Source: src}
+		if format != "" {
+			full, known := attrFormats[strings.ToLower(format)]
+			if !known {
+				full = format // a full URI
+			}
+			m.NameFormat = full
+		}
+		sp.Attributes = append(sp.Attributes, m)
+	}
 	return nil
 }

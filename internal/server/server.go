@@ -61,6 +61,12 @@ func New(log *slog.Logger, store Pinger) *Server {
 		fmt.Fprintln(w, "ready")
 	})
 	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Browsers ask for it on every page; answering "nothing here" (cacheable) keeps 404s out
+	// of the logs and metrics.
+	s.Mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	return s
 }
 

@@ -37,7 +37,7 @@ type m365Mount struct {
 func mountM365(ctx context.Context, s *Services) error {
 	m := &m365Mount{s: s, keys: newTokenKeys(s.Instance.Keys), ReloadEvery: 10 * time.Second}
 	s.M365 = m
-	s.Gate.Eligible = m.eligible
+	s.eligible = append(s.eligible, m.eligible)
 	if err := m.reload(ctx); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 
 	"github.com/sekisho/sekisho/internal/protocol/saml"
+	"github.com/sekisho/sekisho/internal/signin"
 )
 
 func init() { mounters = append(mounters, mountSAML) }
@@ -55,6 +56,20 @@ func mountSAML(ctx context.Context, s *Services) error {
 		return err
 	}
 	s.Server.Mux.Handle("/saml/", h)
+	sps := saml.StoreSPs{Apps: in.Store}
+	s.eligible = append(s.eligible, func(ctx context.Context, a signin.Attempt, u store.User) string {
+		if a.Protocol != "saml" {
+			return ""
+		}
+		sp, err := sps.LookupSPByApp(ctx, a.Application)
+		if err != nil {
+			return ""
+		}
+		if !saml.HasNameID(sp, u) {
+			return "no_nameid_value" // e.g. an SP keyed by email, a user without one
+		}
+		return ""
+	})
 	return nil
 }
 

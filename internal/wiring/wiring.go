@@ -18,6 +18,8 @@ import (
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
@@ -32,6 +34,11 @@ type Services struct {
 	M365     *m365Mount
 	TOTP     *totp.Manager
 	Devices  *devicecert.CA
+
+	// eligible are the adapters' checks that a user can be issued their token at all (run by
+	// the gate after authentication, before the policy), so the record never says "allow" for
+	// a sign-in the adapter must then refuse.
+	eligible []func(ctx context.Context, a signin.Attempt, u store.User) string
 }
 
 // Build composes the server for an opened instance.
@@ -57,6 +64,14 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 		if err := m(ctx, s); err != nil {
 			return nil, err
 		}
+	}
+	g.Eligible = func(ctx context.Context, a signin.Attempt, u store.User) string {
+		for _, check := range s.eligible {
+			if reason := check(ctx, a, u); reason != "" {
+				return reason
+			}
+		}
+		return ""
 	}
 	return s, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -301,5 +302,41 @@ func TestDomainSignInMethods(t *testing.T) {
 	d.Methods = []string{"carrier-pigeon"}
 	if err := m365.PutDomain(ctx, st, d); err == nil {
 		t.Fatal("unknown sign-in method accepted")
+	}
+}
+
+// TestSAMLNameIDValueMissing: an SP keyed by email and a user without one is refused at the
+// gate (and recorded so), instead of an "allow" record followed by a failed response.
+func TestSAMLNameIDValueMissing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st := e.svc.Instance.Store
+	cfg := []byte(`{"entityId":"https://wiki.example.com/sp","acs":[{"binding":"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST","location":"https://wiki.example.com/acs","isDefault":true}],"nameIdFormat":"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress","nameIdSource":"email"}`)
+	if err := st.CreateApplication(ctx, store.Application{Name: "wiki", Protocol: "saml", EntityID: "https://wiki.example.com/sp", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.svc.Instance.Directory.AddUser(ctx, directory.NewUser{UPN: "noemail@example.com", Groups: []string{"staff"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "https://idp.example/saml/sso", nil)
+	r.RemoteAddr = "203.0.113.9:1234"
+	o, err := e.svc.Gate.Check(ctx, signin.Attempt{Protocol: "saml", Application: "wiki", Endpoint: signin.Passive, HTTP: r,
+		Session: &signin.Session{ID: "_s", UserID: u.ID, AuthnInstant: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Allowed || o.Reason != "no_nameid_value" {
+		t.Fatalf("outcome %+v", o)
+	}
+	if ev, _ := st.GetSignIn(ctx, o.EventID); ev.Decision != "deny" || ev.Reason != "no_nameid_value" {
+		t.Fatalf("record %+v", ev)
+	}
+	// alice has an email: the same SP lets her in from the office.
+	alice, _ := st.GetUserByUPN(ctx, "alice@example.com")
+	o, err = e.svc.Gate.Check(ctx, signin.Attempt{Protocol: "saml", Application: "wiki", Endpoint: signin.Passive, HTTP: r,
+		Session: &signin.Session{ID: "_s", UserID: alice.ID, AuthnInstant: time.Now()}})
+	if err != nil || !o.Allowed {
+		t.Fatalf("alice: %+v %v", o, err)
 	}
 }

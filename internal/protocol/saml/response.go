@@ -152,6 +152,14 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 }
 
 // nameIDValue computes the Subject NameID for sp.
+// HasNameID reports whether u has the value sp's NameID is made of, so the gate can refuse a
+// sign-in the response could not be built for (and record it as a refusal, not an allow).
+func HasNameID(sp ServiceProvider, u store.User) bool {
+	sp.normalize()
+	_, err := nameIDValue(sp, u)
+	return err == nil
+}
+
 func nameIDValue(sp ServiceProvider, u store.User) (string, error) {
 	var v string
 	switch sp.NameIDSource {
