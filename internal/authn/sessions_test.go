@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,4 +149,21 @@ func TestEndRemovesSession(t *testing.T) {
 	if s, _ := require(m, c, signin.SessionOptions{ReturnTo: "/"}); s != nil {
 		t.Fatal("session survived End")
 	}
+}
+
+// FuzzSafeReturnTo: whatever comes in, the result is a local path a browser cannot read as
+// another origin.
+func FuzzSafeReturnTo(f *testing.F) {
+	for _, s := range []string{"/", "//evil", "/\\evil", "https://evil", "/a?b=//c", "/%2F%2Fevil", "\t/x", "/x\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := SafeReturnTo(s)
+		if got == "" || got[0] != '/' || strings.HasPrefix(got, "//") || strings.HasPrefix(got, "/\\") || strings.ContainsAny(got, "\r\n\t\\") {
+			t.Fatalf("SafeReturnTo(%q) = %q", s, got)
+		}
+		if u, err := url.Parse(got); err != nil || u.Host != "" || u.Scheme != "" {
+			t.Fatalf("SafeReturnTo(%q) = %q parses with a host or scheme", s, got)
+		}
+	})
 }

@@ -82,3 +82,18 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(c.Resolve("sekisho.db"))
 	}
 }
+
+// FuzzParse: any file content gives a config or an error, never a panic; a config that
+// parses is valid.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("store:\n  driver: postgres\n  dsn: postgres://x@h/db\n"))
+	f.Add([]byte("listen: [\n"))
+	f.Add([]byte("session:\n  idle: 30d\n  absolute: 1h\n"))
+	f.Add([]byte("network:\n  trusted_proxies: [10.0.0.0/8, '::1']\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse("f.yaml", b, "/d", nil)
+		if err == nil && len(c.validate()) != 0 {
+			t.Fatalf("Parse accepted an invalid config: %v", c.validate())
+		}
+	})
+}
