@@ -19,6 +19,7 @@ import (
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newDeviceCmd) }
@@ -37,14 +38,13 @@ func withCA(g *globals, cmd *cobra.Command, fn func(ctx context.Context, in *set
 		return err
 	}
 	defer in.Close()
-	ca := devicecert.New(in.Store, in.Keys, in.Sealer)
-	ca.Log = in.Log
-	return fn(cmd.Context(), in, ca)
+	return fn(cmd.Context(), in, wiring.NewDeviceCA(in))
 }
 
-func printIssued(w io.Writer, u store.User, d store.Device, token, pw string) {
+func printIssued(w io.Writer, in *setup.Instance, u store.User, d store.Device, token, pw string) {
 	fmt.Fprintf(w, "issued device certificate %q for %s (%s)\n", d.Name, u.UPN, d.Platform)
 	fmt.Fprintf(w, "  id:                 %s\n  serial:             %s\n  valid until:        %s\n", d.ID, d.Serial, d.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(w, "  download link:      %s%s%s\n", in.Config.BaseURL, wiring.DeviceDownloadPath, token)
 	fmt.Fprintf(w, "  download token:     %s\n  one-time password:  %s\n", token, pw)
 	fmt.Fprintln(w, "Give the token and the password to the user by different channels; the package can be downloaded once.")
 }
@@ -75,7 +75,7 @@ func deviceIssue(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				printIssued(cmd.OutOrStdout(), u, d, tok, pw)
+				printIssued(cmd.OutOrStdout(), in, u, d, tok, pw)
 				return nil
 			})
 		}}
@@ -281,7 +281,7 @@ func deviceRenew(g *globals) *cobra.Command {
 					return err
 				}
 				u, _ := in.Store.GetUser(ctx, d.UserID)
-				printIssued(cmd.OutOrStdout(), u, d, tok, pw)
+				printIssued(cmd.OutOrStdout(), in, u, d, tok, pw)
 				fmt.Fprintf(cmd.OutOrStdout(), "The old certificate %s keeps working for %s.\n", old.Serial, ca.ReplacedGrace)
 				return nil
 			})

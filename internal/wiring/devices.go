@@ -5,18 +5,25 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/web"
 )
 
 // CRLPath and DeviceCAPath publish the device CA's revocation list and certificate.
 const (
 	CRLPath      = "/pki/device-ca.crl"
 	DeviceCAPath = "/pki/device-ca.pem"
+	// DeviceDownloadPath + token is the link a user opens (signed in as the device's owner) to
+	// fetch the PKCS#12 once; the one-time password travels by another channel.
+	DeviceDownloadPath = "/devices/download/"
 )
 
 // NewDeviceCA returns the instance's device certificate authority, with its CRL URL set.
@@ -56,6 +63,7 @@ func mountPKI(ctx context.Context, s *Services) error {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write(crl)
 	})
+	s.Server.Mux.HandleFunc("GET "+DeviceDownloadPath+"{token}", s.downloadDevice)
 	s.Server.Mux.HandleFunc("GET "+DeviceCAPath, func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Devices.CACertificate(r.Context())
 		if err != nil {
@@ -95,4 +103,47 @@ func (s *Services) TLSConfig(ctx context.Context) (*tls.Config, error) {
 		return nil, fmt.Errorf("device CA: %w", err)
 	}
 	return s.Devices.TLSConfig(cfg), nil
+}
+
+// downloadDevice hands the PKCS#12 of a device to its owner, once. The link alone is not
+// enough: the browser must be signed in as the user the certificate was issued to.
+func (s *Services) downloadDevice(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := r.PathValue("token")
+	sess, _, ok := s.Sessions.Current(r)
+	if !ok {
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(DeviceDownloadPath+token), http.StatusSeeOther)
+		return
+	}
+	id, _, _ := strings.Cut(token, ".")
+	d, err := s.Instance.Store.GetDevice(ctx, id)
+	if err != nil || d.UserID != sess.UserID {
+		// Another user's link, or no such device: the same answer, and a record.
+		s.Gate.RecordRejectedFor(ctx, r, "device-download", "", "", "download link not valid for this user")
+		web.RenderError(w, r, http.StatusNotFound, "")
+		return
+	}
+	p12, err := s.Devices.Download(ctx, token, time.Now())
+	if err != nil {
+		s.Gate.RecordRejectedFor(ctx, r, "device-download", "", "", err.Error())
+		web.RenderError(w, r, http.StatusGone, "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pkcs12")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName(d.Name)+`.p12"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(p12)
+}
+
+func safeFileName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "device"
+	}
+	return string(b)
 }

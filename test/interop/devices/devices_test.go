@@ -234,3 +234,62 @@ func selfSigned(t *testing.T) tls.Certificate {
 	c, _ := x509.ParseCertificate(der)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k, Leaf: c}
 }
+
+// login signs c in with the password (no application involved) and returns c.
+func login(t *testing.T, p *idptest.IdP, c *http.Client, upn string) *http.Client {
+	t.Helper()
+	resp, err := c.Get(p.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRe.FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatal("no sign-in page")
+	}
+	resp, err = c.PostForm(p.URL+"/login", url.Values{"csrf": {m[1]}, "step": {"password"}, "username": {upn},
+		"password": {p.DemoPassword}, "return_to": {"/"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login %s: %v %v", upn, resp, err)
+	}
+	resp.Body.Close()
+	return c
+}
+
+func TestDownloadLink(t *testing.T) {
+	p := idptest.Start(t, idptest.Options{})
+	ctx := context.Background()
+	alice, _ := p.Services.Instance.Store.GetUserByUPN(ctx, "alice@example.com")
+	dev, token, pw, err := p.Services.Devices.Issue(ctx, alice.ID, "alice-mac", "macos", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := p.URL + "/devices/download/" + token
+	get := func(c *http.Client) (*http.Response, []byte) {
+		resp, err := c.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, b
+	}
+	if resp, _ := get(client(p, nil)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("anonymous: %d, want a redirect to sign in", resp.StatusCode)
+	}
+	if resp, _ := get(login(t, p, client(p, nil), "bob@example.com")); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another user's session: %d", resp.StatusCode)
+	}
+	owner := login(t, p, client(p, nil), "alice@example.com")
+	resp, body := get(owner)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-pkcs12" {
+		t.Fatalf("owner: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if _, cert, _, err := pkcs12.DecodeChain(body, pw); err != nil || cert.SerialNumber.Text(16) == "" || cert.Subject.CommonName != dev.Name {
+		t.Fatalf("package: %v", err)
+	}
+	if resp, _ := get(owner); resp.StatusCode != http.StatusGone {
+		t.Fatalf("second download: %d, want 410", resp.StatusCode)
+	}
+}
