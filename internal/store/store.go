@@ -243,6 +243,7 @@ type Store interface {
 	// nil result deletes it. Both are deleted with the user.
 	GetUserFactors(ctx context.Context, userID string) ([]byte, error)
 	PutUserFactors(ctx context.Context, userID string, sealed []byte) error
+	UpdateUserFactors(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error
 	GetLockout(ctx context.Context, userID string) ([]byte, error)
 	UpdateLockout(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error
 

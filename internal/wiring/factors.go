@@ -28,6 +28,10 @@ func (f factorStore) Put(ctx context.Context, userID string, sealed []byte) erro
 	return f.s.PutUserFactors(ctx, userID, sealed)
 }
 
+func (f factorStore) Update(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error {
+	return f.s.UpdateUserFactors(ctx, userID, fn)
+}
+
 // lockoutStore adapts store.Store to lockout.Store.
 type lockoutStore struct{ s store.Store }
 

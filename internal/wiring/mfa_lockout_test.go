@@ -14,6 +14,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 var secretRe = regexp.MustCompile(`id="secret">([A-Z2-7]+)<`)
@@ -173,5 +174,37 @@ func TestSmartLockoutThroughGate(t *testing.T) {
 	}
 	if locked < 10 {
 		t.Fatalf("only %d locked attempts recorded", locked)
+	}
+}
+
+// TestFactorsOnTheRealStore: emergency codes and concurrent changes on the SQL store (atomic
+// updates, replay protection outside the update's lock).
+func TestFactorsOnTheRealStore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m := wiring.NewTOTP(e.svc.Instance)
+	carol, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "carol@example.com")
+	codes, err := m.IssueEmergencyCodes(ctx, carol.ID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UseEmergencyCode(ctx, carol.ID, codes[0], time.Now()); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if err := m.UseEmergencyCode(ctx, carol.ID, codes[0], time.Now()); err == nil {
+		t.Fatal("emergency code accepted twice")
+	}
+	// Concurrent enrolments and code uses must not lose each other's changes.
+	done := make(chan error, 2)
+	go func() { _, err := m.Enroll(ctx, carol.ID, carol.UPN, time.Now()); done <- err }()
+	go func() { done <- m.UseEmergencyCode(ctx, carol.ID, codes[1], time.Now()) }()
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := m.Status(ctx, carol.ID)
+	if err != nil || !st.Pending || st.EmergencyLeft != 1 {
+		t.Fatalf("status after concurrent changes: %+v %v", st, err)
 	}
 }

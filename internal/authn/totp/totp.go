@@ -118,12 +118,59 @@ func aad(userID string) []byte { return []byte("factors:" + userID) }
 
 // Load opens the user's factors (empty when none).
 func (m *Manager) Load(ctx context.Context, userID string) (Factors, error) {
-	var f Factors
 	sealed, err := m.Factors.Get(ctx, userID)
-	if errors.Is(err, ErrNotFound) || (err == nil && len(sealed) == 0) {
-		return f, nil
+	if errors.Is(err, ErrNotFound) {
+		return Factors{}, nil
 	} else if err != nil {
-		return f, fmt.Errorf("factors of %s: %w", userID, err)
+		return Factors{}, fmt.Errorf("factors of %s: %w", userID, err)
+	}
+	return m.open(userID, sealed)
+}
+
+// Updater is a FactorStore that can change a document atomically (read-modify-write under a
+// lock), so two nodes changing one user's factors at once cannot lose either change.
+type Updater interface {
+	Update(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error
+}
+
+// update applies fn to the user's factors and stores the result, atomically when the store
+// is an Updater. An error from fn leaves the document unchanged.
+func (m *Manager) update(ctx context.Context, userID string, fn func(f *Factors) error) error {
+	u, ok := m.Factors.(Updater)
+	if !ok {
+		f, err := m.Load(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if err := fn(&f); err != nil {
+			return err
+		}
+		return m.save(ctx, userID, f)
+	}
+	var fnErr error
+	err := u.Update(ctx, userID, func(old []byte) ([]byte, error) {
+		f, err := m.open(userID, old)
+		if err != nil {
+			return nil, err
+		}
+		if fnErr = fn(&f); fnErr != nil {
+			return nil, fnErr
+		}
+		return m.seal(userID, f)
+	})
+	if fnErr != nil {
+		return fnErr // unwrapped, so callers can test for ErrReplay and friends
+	}
+	if err != nil {
+		return fmt.Errorf("store factors of %s: %w", userID, err)
+	}
+	return nil
+}
+
+func (m *Manager) open(userID string, sealed []byte) (Factors, error) {
+	var f Factors
+	if len(sealed) == 0 {
+		return f, nil
 	}
 	plain, err := m.Sealer.Open(sealed, aad(userID))
 	if err != nil {
@@ -135,14 +182,22 @@ func (m *Manager) Load(ctx context.Context, userID string) (Factors, error) {
 	return f, nil
 }
 
-func (m *Manager) save(ctx context.Context, userID string, f Factors) error {
+func (m *Manager) seal(userID string, f Factors) ([]byte, error) {
 	plain, err := json.Marshal(f)
 	if err != nil {
-		return fmt.Errorf("encode factors: %w", err)
+		return nil, fmt.Errorf("encode factors: %w", err)
 	}
 	sealed, err := m.Sealer.Seal(plain, aad(userID))
 	if err != nil {
-		return fmt.Errorf("seal factors: %w", err)
+		return nil, fmt.Errorf("seal factors: %w", err)
+	}
+	return sealed, nil
+}
+
+func (m *Manager) save(ctx context.Context, userID string, f Factors) error {
+	sealed, err := m.seal(userID, f)
+	if err != nil {
+		return err
 	}
 	if err := m.Factors.Put(ctx, userID, sealed); err != nil {
 		return fmt.Errorf("store factors of %s: %w", userID, err)
@@ -181,12 +236,10 @@ func (m *Manager) Enroll(ctx context.Context, userID, upn string, now time.Time)
 	if err := png.Encode(&buf, img); err != nil {
 		return Enrollment{}, fmt.Errorf("QR code: %w", err)
 	}
-	f, err := m.Load(ctx, userID)
-	if err != nil {
-		return Enrollment{}, err
-	}
-	f.Pending = &Seed{Secret: key.Secret(), CreatedAt: now.UTC()}
-	if err := m.save(ctx, userID, f); err != nil {
+	if err := m.update(ctx, userID, func(f *Factors) error {
+		f.Pending = &Seed{Secret: key.Secret(), CreatedAt: now.UTC()}
+		return nil
+	}); err != nil {
 		return Enrollment{}, err
 	}
 	return Enrollment{Secret: key.Secret(), URL: key.URL(), PNG: buf.Bytes()}, nil
@@ -197,6 +250,8 @@ func (m *Manager) Confirm(ctx context.Context, userID, code string, now time.Tim
 	if err := m.claimTry(ctx, userID, now); err != nil {
 		return err
 	}
+	// Replay protection (UseOnce) runs before the atomic update, never inside it: inside, it
+	// would wait on the very lock the update holds (SQLite has one writer).
 	f, err := m.Load(ctx, userID)
 	if err != nil {
 		return err
@@ -204,15 +259,21 @@ func (m *Manager) Confirm(ctx context.Context, userID, code string, now time.Tim
 	if f.Pending == nil {
 		return ErrNoEnrolment
 	}
-	step, ok := m.match(f.Pending.Secret, code, now)
+	pending := f.Pending.Secret
+	step, ok := m.match(pending, code, now)
 	if !ok {
 		return ErrInvalidCode
 	}
 	if err := m.useStep(ctx, userID, step, now); err != nil {
 		return err
 	}
-	f.TOTP, f.Pending = f.Pending, nil
-	return m.save(ctx, userID, f)
+	return m.update(ctx, userID, func(f *Factors) error {
+		if f.Pending == nil || f.Pending.Secret != pending {
+			return ErrNoEnrolment // a new enrolment started meanwhile: confirm that one
+		}
+		f.TOTP, f.Pending = f.Pending, nil
+		return nil
+	})
 }
 
 // Validate checks a TOTP code of userID at now: within ±Skew steps, once per step, within the
@@ -321,17 +382,17 @@ func (m *Manager) IssueEmergencyCodes(ctx context.Context, userID string, n int)
 	if n <= 0 {
 		n = 10
 	}
-	f, err := m.Load(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
 	codes := make([]string, n)
-	f.Emergency = make([]EmergencyCode, n)
 	for i := range codes {
 		codes[i] = newEmergencyCode()
-		f.Emergency[i] = EmergencyCode{Hash: hashEmergency(userID, codes[i])}
 	}
-	if err := m.save(ctx, userID, f); err != nil {
+	if err := m.update(ctx, userID, func(f *Factors) error {
+		f.Emergency = make([]EmergencyCode, n)
+		for i := range codes {
+			f.Emergency[i] = EmergencyCode{Hash: hashEmergency(userID, codes[i])}
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	return codes, nil
@@ -342,24 +403,31 @@ func (m *Manager) UseEmergencyCode(ctx context.Context, userID, code string, now
 	if err := m.claimTry(ctx, userID, now); err != nil {
 		return err
 	}
+	h := hashEmergency(userID, code)
+	find := func(f *Factors) (int, error) {
+		idx := -1
+		for i, c := range f.Emergency {
+			if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(h)) == 1 {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return -1, ErrInvalidCode
+		}
+		if !f.Emergency[idx].UsedAt.IsZero() {
+			return -1, ErrReplay
+		}
+		return idx, nil
+	}
 	f, err := m.Load(ctx, userID)
 	if err != nil {
 		return err
 	}
-	h := hashEmergency(userID, code)
-	idx := -1
-	for i, c := range f.Emergency {
-		if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(h)) == 1 {
-			idx = i
-		}
+	if _, err := find(&f); err != nil {
+		return err
 	}
-	if idx < 0 {
-		return ErrInvalidCode
-	}
-	if !f.Emergency[idx].UsedAt.IsZero() {
-		return ErrReplay
-	}
-	// UseOnce settles a race between two nodes; the document records it for Status.
+	// UseOnce settles a race between two uses on any node; it runs outside the atomic update
+	// (inside, it would wait on the lock the update holds). The document records the use.
 	fresh, err := m.Once.UseOnce(ctx, "emergency:"+userID+":"+h, now.AddDate(10, 0, 0))
 	if err != nil {
 		return fmt.Errorf("emergency code: %w", err)
@@ -367,8 +435,14 @@ func (m *Manager) UseEmergencyCode(ctx context.Context, userID, code string, now
 	if !fresh {
 		return ErrReplay
 	}
-	f.Emergency[idx].UsedAt = now.UTC()
-	return m.save(ctx, userID, f)
+	return m.update(ctx, userID, func(f *Factors) error {
+		idx, err := find(f)
+		if err != nil {
+			return err
+		}
+		f.Emergency[idx].UsedAt = now.UTC()
+		return nil
+	})
 }
 
 // Reset removes every factor of the user (lost phone): TOTP, pending enrolment, emergency

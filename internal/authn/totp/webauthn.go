@@ -43,20 +43,18 @@ func (m *Manager) AddWebAuthn(ctx context.Context, userID string, c Credential) 
 	if len(c.ID) == 0 || len(c.PublicKey) == 0 {
 		return fmt.Errorf("add WebAuthn credential: empty ID or public key")
 	}
-	f, err := m.Load(ctx, userID)
-	if err != nil {
-		return err
-	}
-	for _, o := range f.WebAuthn {
-		if bytes.Equal(o.ID, c.ID) {
-			return ErrDuplicateCredential
+	return m.update(ctx, userID, func(f *Factors) error {
+		for _, o := range f.WebAuthn {
+			if bytes.Equal(o.ID, c.ID) {
+				return ErrDuplicateCredential
+			}
 		}
-	}
-	if len(f.WebAuthn) >= MaxWebAuthn {
-		return ErrTooManyCredentials
-	}
-	f.WebAuthn = append(f.WebAuthn, c)
-	return m.save(ctx, userID, f)
+		if len(f.WebAuthn) >= MaxWebAuthn {
+			return ErrTooManyCredentials
+		}
+		f.WebAuthn = append(f.WebAuthn, c)
+		return nil
+	})
 }
 
 // WebAuthnCredentials returns the user's WebAuthn credentials (none when nothing is stored).
@@ -72,32 +70,28 @@ func (m *Manager) WebAuthnCredentials(ctx context.Context, userID string) ([]Cre
 // counter that does not increase (unless both are zero: the authenticator keeps none) is
 // refused with ErrCounterRegressed, so two nodes racing with one counter value cannot both win.
 func (m *Manager) UpdateWebAuthn(ctx context.Context, userID string, credID []byte, signCount uint32, flags byte, now time.Time) error {
-	f, err := m.Load(ctx, userID)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(f.WebAuthn, func(c Credential) bool { return bytes.Equal(c.ID, credID) })
-	if i < 0 {
-		return ErrUnknownCredential
-	}
-	c := &f.WebAuthn[i]
-	if (signCount != 0 || c.SignCount != 0) && signCount <= c.SignCount {
-		return ErrCounterRegressed
-	}
-	c.SignCount, c.Flags, c.LastUsedAt = signCount, flags, now.UTC()
-	return m.save(ctx, userID, f)
+	return m.update(ctx, userID, func(f *Factors) error {
+		i := slices.IndexFunc(f.WebAuthn, func(c Credential) bool { return bytes.Equal(c.ID, credID) })
+		if i < 0 {
+			return ErrUnknownCredential
+		}
+		c := &f.WebAuthn[i]
+		if (signCount != 0 || c.SignCount != 0) && signCount <= c.SignCount {
+			return ErrCounterRegressed
+		}
+		c.SignCount, c.Flags, c.LastUsedAt = signCount, flags, now.UTC()
+		return nil
+	})
 }
 
 // RemoveWebAuthn deletes one credential of the user.
 func (m *Manager) RemoveWebAuthn(ctx context.Context, userID string, credID []byte) error {
-	f, err := m.Load(ctx, userID)
-	if err != nil {
-		return err
-	}
-	n := len(f.WebAuthn)
-	f.WebAuthn = slices.DeleteFunc(f.WebAuthn, func(c Credential) bool { return bytes.Equal(c.ID, credID) })
-	if len(f.WebAuthn) == n {
-		return ErrUnknownCredential
-	}
-	return m.save(ctx, userID, f)
+	return m.update(ctx, userID, func(f *Factors) error {
+		n := len(f.WebAuthn)
+		f.WebAuthn = slices.DeleteFunc(f.WebAuthn, func(c Credential) bool { return bytes.Equal(c.ID, credID) })
+		if len(f.WebAuthn) == n {
+			return ErrUnknownCredential
+		}
+		return nil
+	})
 }

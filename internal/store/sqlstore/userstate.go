@@ -78,6 +78,12 @@ func (s *Store) PutUserFactors(ctx context.Context, userID string, sealed []byte
 	return s.updateUserDoc(ctx, tableFactors, userID, func([]byte) ([]byte, error) { return sealed, nil })
 }
 
+// UpdateUserFactors changes the user's sealed second-factor document atomically (fn gets nil
+// when there is none; a nil result deletes it).
+func (s *Store) UpdateUserFactors(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error {
+	return s.updateUserDoc(ctx, tableFactors, userID, fn)
+}
+
 // GetLockout returns the user's lockout state document (ErrNotFound when none).
 func (s *Store) GetLockout(ctx context.Context, userID string) ([]byte, error) {
 	b, err := s.getUserDoc(ctx, tableLockout, userID, false)
