@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -116,8 +117,7 @@ func FromAcceptLanguage(h string) string {
 		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		q := 1.0
 		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			var f float64
-			if _, err := fmtSscan(v, &f); err == nil {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
 				q = f
 			}
 		}

@@ -72,7 +72,7 @@ func (s *Services) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, _, ok := s.Sessions.Current(r)
 		if !ok {
-			http.Redirect(w, r, "/login?return_to="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		u, err := s.Instance.Store.GetUser(r.Context(), sess.UserID)
@@ -101,7 +101,6 @@ func mountReport(ctx context.Context, s *Services) error {
 	return nil
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 func sameOrigin(r *http.Request) bool {
 	if o := r.Header.Get("Origin"); o != "" {
