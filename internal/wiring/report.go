@@ -101,7 +101,6 @@ func mountReport(ctx context.Context, s *Services) error {
 	return nil
 }
 
-
 func sameOrigin(r *http.Request) bool {
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
