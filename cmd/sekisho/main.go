@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -79,8 +78,6 @@ func newMigrateCmd(g *globals) *cobra.Command {
 			return nil
 		})}
 }
-
-var errUsage = errors.New("usage")
 
 // withInstance wraps a command body that needs the opened data folder, closing it after.
 func (g *globals) withInstance(fn func(cmd *cobra.Command, args []string, in *setup.Instance) error) func(*cobra.Command, []string) error {

@@ -79,7 +79,7 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Cert.NotAfter.Sub(time.Now()) < 700*24*time.Hour {
+	if time.Until(first.Cert.NotAfter) < 700*24*time.Hour {
 		t.Fatalf("token certificate valid only until %v", first.Cert.NotAfter)
 	}
 	if err := m.Promote(ctx); !errors.Is(err, keys.ErrState) {

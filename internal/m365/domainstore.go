@@ -64,7 +64,7 @@ func Plain(ds []DomainSettings) Domains {
 func GetDomain(ctx context.Context, s store.Store, name string) (DomainSettings, error) {
 	a, err := s.GetApplication(ctx, rowName(name))
 	if err != nil {
-		return DomainSettings{}, fmt.Errorf("Microsoft 365 domain %s: %w", name, err)
+		return DomainSettings{}, fmt.Errorf("federated domain %s: %w", name, err)
 	}
 	var d DomainSettings
 	if err := json.Unmarshal(a.Config, &d); err != nil {
@@ -134,7 +134,7 @@ func PutDomain(ctx context.Context, s store.Store, d DomainSettings) error {
 // DeleteDomain removes a stored domain.
 func DeleteDomain(ctx context.Context, s store.Store, name string) error {
 	if err := s.DeleteApplication(ctx, rowName(name)); err != nil {
-		return fmt.Errorf("Microsoft 365 domain %s: %w", name, err)
+		return fmt.Errorf("federated domain %s: %w", name, err)
 	}
 	return nil
 }

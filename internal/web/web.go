@@ -13,7 +13,6 @@ import (
 
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/directory"
-	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -254,20 +253,6 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 		h.Log.ErrorContext(r.Context(), "sign out", "err", err)
 	}
 	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_out_title", BodyKey: "signed_out"})
-}
-
-// RenderDenied renders the denial page for an outcome: the reason the admin allows users
-// to see and the reference ID that matches the sign-in log.
-func RenderDenied(w http.ResponseWriter, r *http.Request, o signin.Outcome) {
-	h := &Handler{Log: slog.Default()}
-	key := "denied"
-	switch o.Reason {
-	case "disabled":
-		key = "disabled"
-	case "locked":
-		key = "locked"
-	}
-	h.render(w, r, messageTmpl, http.StatusForbidden, page{TitleKey: "denied_title", BodyKey: key, Reason: o.Message, Reference: o.EventID})
 }
 
 // RenderError renders a plain error page with a reference ID (may be empty).

@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"html"
 	"log/slog"
@@ -420,5 +419,3 @@ func attr(el *etree.Element, path, name string) string {
 	}
 	return f.SelectAttrValue(name, "")
 }
-
-var errAny = errors.New("any")

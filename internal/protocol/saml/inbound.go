@@ -92,7 +92,7 @@ func decodeRedirect(rawQuery, param string) (*message, error) {
 			return nil, fmt.Errorf("bad Signature encoding: %w", err)
 		}
 		if _, ok := raw["SigAlg"]; !ok {
-			return nil, errors.New("Signature without SigAlg")
+			return nil, errors.New("signature without SigAlg")
 		}
 		signed := param + "=" + rawMsg
 		if rs, ok := raw["RelayState"]; ok {
