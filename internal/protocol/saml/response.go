@@ -130,18 +130,8 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 		}
 	}
 
-	r := etree.NewElement("samlp:Response")
-	r.CreateAttr("xmlns:samlp", NSProtocol)
-	r.CreateAttr("xmlns:saml", NSAssertion)
-	r.CreateAttr("ID", newID())
-	r.CreateAttr("Version", "2.0")
-	r.CreateAttr("IssueInstant", issue)
-	r.CreateAttr("Destination", p.ACS)
-	if p.InResponseTo != "" {
-		r.CreateAttr("InResponseTo", p.InResponseTo)
-	}
-	r.CreateElement("saml:Issuer").SetText(idp.EntityID)
-	r.CreateElement("samlp:Status").CreateElement("samlp:StatusCode").CreateAttr("Value", StatusSuccess)
+	r := newProtocolMessage("Response", idp, newID(), p.ACS, p.InResponseTo, now)
+	addStatus(r, StatusSuccess, "")
 	r.AddChild(a)
 	if sp.SignResponse {
 		if r, err = signEnveloped(r, key, 1); err != nil {
