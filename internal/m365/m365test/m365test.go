@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -187,3 +188,23 @@ var _ signin.Gate = (*Gate)(nil)
 var _ signin.Sessions = (*Sessions)(nil)
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// Rejections records what an adapter refused outside the gate (its OnReject hook).
+type Rejections struct {
+	mu   sync.Mutex
+	list []m365.Rejection
+}
+
+// Record is an m365.RejectFunc.
+func (r *Rejections) Record(_ context.Context, rj m365.Rejection) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, rj)
+}
+
+// List returns a copy of the rejections so far.
+func (r *Rejections) List() []m365.Rejection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]m365.Rejection(nil), r.list...)
+}

@@ -1,7 +1,6 @@
 package wsfed_test
 
 import (
-	"context"
 	"crypto/x509"
 	"html"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,8 +41,7 @@ type env struct {
 	sess    *m365test.Sessions
 	key     saml11test.Key
 	next    saml11test.Key
-	mu      sync.Mutex
-	rejects []m365.Rejection
+	rejects m365test.Rejections
 }
 
 func newEnv(t *testing.T) *env {
@@ -62,11 +59,7 @@ func newEnv(t *testing.T) *env {
 	h, err := wsfed.New(wsfed.Config{
 		BaseURL: e.srv.URL, Domains: domains, Keys: saml11.StaticKeys{Current: e.key.Signer, Next: e.next.Cert},
 		Gate: e.gate, Sessions: e.sess, ReplyURL: replyURL,
-		OnReject: func(_ context.Context, r m365.Rejection) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.rejects = append(e.rejects, r)
-		},
+		OnReject: e.rejects.Record,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +70,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) Rejects() []m365.Rejection {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]m365.Rejection(nil), e.rejects...)
-}
+func (e *env) Rejects() []m365.Rejection { return e.rejects.List() }
 
 func (e *env) login(userID string, mfa bool) {
 	e.sess.Current = &signin.Session{ID: "s-" + userID, UserID: userID, AuthnInstant: time.Now().Add(-30 * time.Second), MFA: mfa}

@@ -1,14 +1,12 @@
 package wstrust_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,16 +134,11 @@ type env struct {
 	srv     *httptest.Server
 	gate    *m365test.Gate
 	key     saml11test.Key
-	mu      sync.Mutex
-	rejects []m365.Rejection
+	rejects m365test.Rejections
 	now     time.Time
 }
 
-func (e *env) Rejects() []m365.Rejection {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]m365.Rejection(nil), e.rejects...)
-}
+func (e *env) Rejects() []m365.Rejection { return e.rejects.List() }
 
 var domains = m365.Domains{
 	{Name: "example.com", IssuerURI: "http://example.com/adfs/services/trust/", InsideNetworks: []string{"office"}, EmitMFA: true},
@@ -169,12 +162,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.srv.Close)
 	h, err := wstrust.New(wstrust.Config{
 		BaseURL: e.srv.URL, Domains: domains, Keys: saml11.StaticKeys{Current: e.key.Signer}, Gate: e.gate,
-		Now: func() time.Time { return e.now },
-		OnReject: func(_ context.Context, r m365.Rejection) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.rejects = append(e.rejects, r)
-		},
+		Now:      func() time.Time { return e.now },
+		OnReject: e.rejects.Record,
 	})
 	if err != nil {
 		t.Fatal(err)
