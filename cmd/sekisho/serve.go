@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -41,7 +42,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			if listen != "" {
 				addr = listen
 			}
-			srv, svc, err := build(ctx, in)
+			svc, err := wiring.Build(ctx, in)
 			if err != nil {
 				return err
 			}
@@ -50,7 +51,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			go svc.Audit.RunPruner(ctx, in.Config.SignIns.Retention.D())
-			return srv.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
+			return svc.Server.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
 				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
 				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s)\n", a, in.Config.BaseURL)
 			})
