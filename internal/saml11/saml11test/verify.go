@@ -105,19 +105,20 @@ func CheckPeers(t testing.TB, assertionXML string, k Key) {
 	if err := os.WriteFile(badPath, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(file string) (xmlsecErr, samlsignErr error, out string) {
+	run := func(file string) (out string, xmlsecErr, samlsignErr error) {
 		var b1, b2 bytes.Buffer
 		c1 := exec.Command(xmlsec, "--verify", "--pubkey-cert-pem", certPath,
 			"--id-attr:AssertionID", "urn:oasis:names:tc:SAML:1.0:assertion:Assertion", file)
 		c1.Stdout, c1.Stderr = &b1, &b1
 		c2 := exec.Command(samlsign, "-c", certPath, "-f", file)
 		c2.Stdout, c2.Stderr = &b2, &b2
-		return c1.Run(), c2.Run(), "xmlsec1: " + b1.String() + "\nsamlsign: " + b2.String()
+		e1, e2 := c1.Run(), c2.Run()
+		return "xmlsec1: " + b1.String() + "\nsamlsign: " + b2.String(), e1, e2
 	}
-	if e1, e2, out := run(good); e1 != nil || e2 != nil {
+	if out, e1, e2 := run(good); e1 != nil || e2 != nil {
 		t.Fatalf("peers reject our assertion (xmlsec1: %v, samlsign: %v):\n%s\n%s", e1, e2, out, assertionXML)
 	}
-	if e1, e2, out := run(badPath); e1 == nil || e2 == nil {
+	if out, e1, e2 := run(badPath); e1 == nil || e2 == nil {
 		t.Fatalf("peers accept a tampered assertion (xmlsec1 err: %v, samlsign err: %v):\n%s", e1, e2, out)
 	}
 }
