@@ -53,7 +53,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			go svc.Audit.RunPruner(ctx, in.Config.SignIns.Retention.D())
 			return svc.Server.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
 				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
-				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s)\n", a, in.Config.BaseURL)
+				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s); Ctrl-C or SIGTERM stops it\n", a, in.Config.BaseURL)
 			})
 		}}
 	cmd.Flags().BoolVar(&demo, "demo", false, "initialise an empty data folder with a demo tenant first")

@@ -109,9 +109,9 @@ func (s *Server) Handler() http.Handler {
 // Serve listens on addr with TLS until ctx is cancelled, then shuts down gracefully.
 // ready (if non-nil) receives the bound address once the listener is up.
 func (s *Server) Serve(ctx context.Context, addr string, tlsCfg *tls.Config, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
 	hs := &http.Server{
 		Handler:           s.Handler(),
