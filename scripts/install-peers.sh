@@ -2,7 +2,9 @@
 # Installs the independent peers the test suite talks to (see docs/testing.md).
 # Idempotent: skips apt-get when every package is already installed.
 set -euo pipefail
-pkgs=(xmlsec1 opensaml-tools chromium libapache2-mod-shib openssl libssl-dev curl postgresql)
+# fonts-noto-cjk: without a Japanese font Chromium draws the ja pages as empty boxes
+# (test/interop/fonts); fontconfig brings fc-list, which that test asks first.
+pkgs=(xmlsec1 opensaml-tools chromium fonts-noto-cjk fontconfig libapache2-mod-shib openssl libssl-dev curl postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
