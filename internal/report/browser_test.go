@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,6 +109,24 @@ func TestHTMLInChromium(t *testing.T) {
 			famRows := num(`document.querySelectorAll("#families tbody tr").length`)
 			dailyBars := num(`document.querySelectorAll("#chart-daily rect").length`)
 			visible := num(`document.querySelector("#chart-mix").getBoundingClientRect().height|0`)
+			// Every chart label inside its SVG as drawn, and no wider than textWidth estimates
+			// (the layout's and TestChartLabelsFitTheirSVG's premise).
+			var labels []struct {
+				T        string
+				X, W, VW float64
+			}
+			if err := json.Unmarshal([]byte(str(`JSON.stringify(Array.from(document.querySelectorAll("svg.chart text")).map(function(e){
+				var b=e.getBBox();return {t:e.textContent,x:b.x,w:b.width,vw:e.ownerSVGElement.viewBox.baseVal.width};}))`)), &labels); err != nil || len(labels) == 0 {
+				t.Fatalf("chart labels: %v (%d)", err, len(labels))
+			}
+			for _, l := range labels {
+				if l.X < 0 || l.X+l.W > l.VW {
+					t.Errorf("chart label %q drawn at %.1f–%.1f, outside its SVG (width %.0f)", l.T, l.X, l.X+l.W, l.VW)
+				}
+				if est := textWidth(l.T); est < l.W {
+					t.Errorf("chart label %q is %.1fpx wide, estimated %.1fpx", l.T, l.W, est)
+				}
+			}
 			firstBefore := str(`document.querySelector("#users tbody tr td:nth-child(4)").dataset.v`)
 			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#users thead th:nth-child(4)`))); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 //go:embed report.html.tmpl
@@ -26,12 +27,14 @@ type bar struct {
 	Label      string
 	Title      string
 	TX, TY     float64 // label position
+	Anchor     string  // text-anchor of the label: "start" or "end"
 }
 
 type chart struct {
 	W, H   float64
 	Bars   []bar
-	Labels []bar // text-only entries (axes)
+	Labels []bar      // text-only entries (axes)
+	Axis   [2]float64 // x from and to of the daily chart's base line
 }
 
 type htmlRow struct {
@@ -50,6 +53,7 @@ type htmlView struct {
 	Lang, Title string
 	R           *Report
 	T           func(key string, args ...any) string
+	N           func(key string, n int) string // T for a count, in the count's plural form
 	Period      string
 	Generated   string
 	Rows        []htmlRow
@@ -95,6 +99,7 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	}
 	t := func(key string, args ...any) string { return T(lang, key, args...) }
 	v := htmlView{Lang: lang, Title: t("ui.title"), R: r, T: t, Script: template.JS(sortScript),
+		N:         func(key string, n int) string { return TN(lang, key, n) },
 		Generated: r.GeneratedAt.Format("2006-01-02 15:04 UTC")}
 	switch {
 	case r.Since.IsZero() && r.Until.IsZero():
@@ -175,74 +180,138 @@ func maxInt(xs ...int) int {
 	return m
 }
 
+// Chart geometry. Texts are 11px (svg text in report.html.tmpl); their widths are estimated
+// from their characters (textWidth) so the label column and the space after the longest bar
+// fit the longest label in either language.
+const (
+	chartFont   = 11.0
+	chartBarMax = 380.0 // width of the longest bar
+	chartRow    = 24.0
+	chartGap    = 5.0 // between a label and its bar
+	chartMargin = 8.0 // free space at the SVG's edges
+)
+
+// textWidth is a generous estimate of the width of s drawn at chartFont px in a sans-serif
+// font: a full em for Japanese (and other wide) characters, less for Latin ones.
+func textWidth(s string) float64 {
+	em := 0.0
+	for _, c := range s {
+		switch {
+		case isWide(c):
+			em += 1
+		case c == ' ' || c == '.' || c == ',' || c == ':' || c == ';' || c == '\'' || c == '|' || c == 'i' || c == 'l' || c == 'j':
+			em += 0.35
+		case c == '(' || c == ')' || c == '/' || c == '-' || c == 'f' || c == 't' || c == 'r' || c == 'I':
+			em += 0.45
+		case c == 'm' || c == 'w' || c == 'M' || c == 'W':
+			em += 1
+		case c >= '0' && c <= '9':
+			em += 0.7
+		case unicode.IsUpper(c):
+			em += 0.78
+		default:
+			em += 0.65
+		}
+	}
+	return em * chartFont
+}
+
+// isWide reports East Asian wide and full-width characters.
+func isWide(c rune) bool {
+	return unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) ||
+		(c >= 0x3000 && c <= 0x303f) || (c >= 0xff01 && c <= 0xff60) || (c >= 0xffe0 && c <= 0xffe6) || c == 0x30fc
+}
+
+// labelColumn is the x where bars start: the widest name fits to their left.
+func labelColumn(names []string) float64 {
+	w := 0.0
+	for _, n := range names {
+		w = math.Max(w, textWidth(n))
+	}
+	return math.Ceil(chartMargin + w + chartGap)
+}
+
 func mixChart(fams []FamilySummary) chart {
-	c := chart{W: 640, H: float64(24*len(fams) + 10)}
 	peak := 1
+	var names []string
 	for _, f := range fams {
 		peak = maxInt(peak, f.Records)
+		names = append(names, f.Name)
 	}
+	left := labelColumn(names)
+	c := chart{W: left + chartBarMax + chartMargin, H: chartRow*float64(len(fams)) + 10}
 	for i, f := range fams {
-		w := 380 * float64(f.Records) / float64(peak)
+		w := math.Max(chartBarMax*float64(f.Records)/float64(peak), 1)
 		cls := "bar modern"
 		if f.Legacy {
 			cls = "bar legacy"
 		}
-		y := float64(24*i + 5)
-		c.Bars = append(c.Bars, bar{X: 200, Y: y, W: math.Max(w, 1), H: 18, Class: cls,
-			Label: f.Name, Title: fmt.Sprintf("%s: %d", f.Name, f.Records), TX: 590, TY: y + 14})
-		c.Labels = append(c.Labels, bar{X: 195, Y: y + 14, Label: f.Name})
+		y := chartRow*float64(i) + 5
+		// The count follows its bar; the name is already in the label column.
+		n := strconv.Itoa(f.Records)
+		b := bar{X: left, Y: y, W: w, H: 18, Class: cls, Label: n, Anchor: "start",
+			Title: fmt.Sprintf("%s: %d", f.Name, f.Records), TX: left + w + chartGap, TY: y + 14}
+		c.W = math.Max(c.W, math.Ceil(b.TX+textWidth(n)+chartMargin))
+		c.Bars = append(c.Bars, b)
+		c.Labels = append(c.Labels, bar{X: left - chartGap, Y: y + 14, Label: f.Name, Anchor: "end"})
 	}
 	return c
 }
 
 func dailyChart(days []Day) chart {
-	c := chart{W: 640, H: 200}
 	peak := 1
 	for _, d := range days {
 		peak = maxInt(peak, d.Legacy)
 	}
+	// The peak's number stands left of the bars.
+	left := math.Max(30, math.Ceil(chartMargin+textWidth(strconv.Itoa(peak))+4))
+	c := chart{W: left + 610, H: 200, Axis: [2]float64{left, left + 600}}
 	if len(days) == 0 {
 		return c
 	}
 	bw := 600 / float64(len(days))
 	for i, d := range days {
 		h := 160 * float64(d.Legacy) / float64(peak)
-		x := 30 + bw*float64(i)
+		x := left + bw*float64(i)
 		c.Bars = append(c.Bars, bar{X: x, Y: 170 - h, W: math.Max(bw-1, 0.5), H: h, Class: "bar legacy",
 			Title: fmt.Sprintf("%s: %d", d.Date, d.Legacy)})
 	}
-	c.Labels = append(c.Labels, bar{X: 30, Y: 190, Label: days[0].Date},
-		bar{X: 630, Y: 190, Label: days[len(days)-1].Date}, bar{X: 26, Y: 16, Label: strconv.Itoa(peak)})
+	c.Labels = append(c.Labels, bar{X: left, Y: 190, Label: days[0].Date, Anchor: "start"},
+		bar{X: left + 600, Y: 190, Label: days[len(days)-1].Date, Anchor: "end"},
+		bar{X: left - 4, Y: 16, Label: strconv.Itoa(peak), Anchor: "end"})
 	return c
 }
 
 func inOutChart(fams []FamilySummary, t func(string, ...any) string) chart {
 	var legacy []FamilySummary
+	var names []string
 	for _, f := range fams {
 		if f.Legacy {
 			legacy = append(legacy, f)
+			names = append(names, f.Name)
 		}
 	}
-	c := chart{W: 640, H: float64(24*len(legacy) + 34)}
+	left := labelColumn(names)
+	c := chart{W: left + chartBarMax + chartMargin, H: chartRow*float64(len(legacy)) + 34}
 	for i, f := range legacy {
 		total := f.Inside + f.Outside + f.NoIP
 		if total == 0 {
 			continue
 		}
-		y := float64(24*i + 5)
-		x := 200.0
+		y := chartRow*float64(i) + 5
+		x := left
 		for _, part := range []struct {
 			n          int
 			cls, label string
 		}{{f.Inside, "bar inside", t("ui.inside")}, {f.Outside, "bar outside", t("ui.outside")}, {f.NoIP, "bar noip", t("ui.noip")}} {
-			w := 380 * float64(part.n) / float64(total)
+			w := chartBarMax * float64(part.n) / float64(total)
 			if part.n > 0 {
 				c.Bars = append(c.Bars, bar{X: x, Y: y, W: w, H: 18, Class: part.cls,
 					Title: fmt.Sprintf("%s — %s: %d", f.Name, part.label, part.n)})
 			}
 			x += w
 		}
-		c.Labels = append(c.Labels, bar{X: 195, Y: y + 14, Label: f.Name})
+		c.Labels = append(c.Labels, bar{X: left - chartGap, Y: y + 14, Label: f.Name, Anchor: "end"})
 	}
 	return c
 }

@@ -98,9 +98,11 @@ var msgs = map[string][2]string{
 	"ui.unbounded":      {"all records", "全期間"},
 	"ui.summary":        {"Executive summary", "概要"},
 	"ui.users_affected": {"Users with legacy authentication", "レガシー認証を使用しているユーザー"},
-	"ui.of_users":       {"of %d users", "全 %d ユーザー中"},
+	"ui.of_users":       {"of %d users", "全 %d 人中"},
+	"ui.of_users.one":   {"of %d user", "全 %d 人中"},
 	"ui.legacy_signins": {"Legacy sign-ins", "レガシー認証のサインイン"},
 	"ui.of_signins":     {"of %d sign-ins", "全 %d 件中"},
+	"ui.of_signins.one": {"of %d sign-in", "全 %d 件中"},
 	"ui.cannot":         {"Clients that likely cannot migrate", "移行できない可能性が高いクライアント"},
 	"ui.outside_share":  {"Legacy sign-ins from outside named networks", "社内ネットワーク外からのレガシー認証"},
 	"ui.by_protocol":    {"By protocol", "プロトコル別"},
@@ -174,6 +176,18 @@ var msgs = map[string][2]string{
 		"リッチクライアント・ブラウザー向けのポリシーを見直します。移行後、IdP はサインイン時にしか判定しません。接続ごとに IP 制限を効かせる必要がある場合は、サインイン頻度を短くするか、場所ベースの条件付きアクセスと継続的アクセス評価 (CAE) を併用します。"},
 	"chk.8": {"When this report shows no more legacy sign-ins, block legacy authentication in Sekisho's policy and run the report again.",
 		"このレポートでレガシー認証のサインインがなくなったことを確認したら、Sekisho のポリシーでレガシー認証をブロックし、レポートを再実行します。"},
+}
+
+// TN returns the text for key about n things, formatted with n. English uses the key's ".one"
+// form when n is 1 ("of 1 user"); Japanese has no plural, so its counter form ("全 %d 人中")
+// serves every n.
+func TN(lang, key string, n int) string {
+	if n == 1 && lang != "ja" {
+		if _, ok := msgs[key+".one"]; ok {
+			key += ".one"
+		}
+	}
+	return T(lang, key, n)
 }
 
 // T returns the text for key in lang ("ja" or anything else for English), formatted with args.
