@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (README's test command). Installs the peers, starts a real PostgreSQL,
-# installs the Node peers, then runs every Go test plus a short fuzz pass over every parser.
+# installs the Node peers, runs go vet and staticcheck, then every Go test plus a short fuzz pass
+# over every parser (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
@@ -17,5 +18,9 @@ export SEKISHO_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pgdir" "${SEKISH
 echo "test: PostgreSQL at $SEKISHO_TEST_POSTGRES"
 
 go vet ./...
+# staticcheck, pinned: 2026.2.2 (module v0.8.2) supports Go 1.26.
+go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+gobin=$(go env GOBIN)
+"${gobin:-$(go env GOPATH)/bin}/staticcheck" ./...
 go test -count=1 -timeout 30m ./...
 bash scripts/fuzz.sh
