@@ -39,7 +39,10 @@ func printInit(w io.Writer, res setup.InitResult, baseURL string) {
 		fmt.Fprintf(w, "\nDemo tenant example.com created.\n")
 		fmt.Fprintf(w, "  Admin console:   %s/admin/\n", baseURL)
 		fmt.Fprintf(w, "  Admin user:      %s\n", res.AdminUPN)
-		fmt.Fprintf(w, "  Admin password:  %s   (shown once; change it with `sekisho user set-password`)\n", res.AdminPassword)
-		fmt.Fprintf(w, "  Demo users:      %v, password %s\n", res.DemoUsers, res.DemoPassword)
+		fmt.Fprintf(w, "  Admin password:  %s   (one-time: you choose a new one at the first sign-in)\n", res.AdminPassword)
+		fmt.Fprintf(w, "  Demo users (passwords shown once):\n")
+		for _, u := range res.DemoUsers {
+			fmt.Fprintf(w, "    %-20s %s\n", u.UPN, u.Password)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -40,6 +41,54 @@ type SessionData struct {
 	FreshFor     string    `json:"freshFor,omitempty"` // ReturnTo that a forced sign-in was made for
 	FreshAt      time.Time `json:"freshAt,omitempty"`
 	AuthnInstant time.Time `json:"authnInstant"`
+	// Grants are the gate's recorded "allow" for Sekisho's own applications (console,
+	// portal), each for the client address it was judged at.
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// Grant is one recorded admission of the session to one of Sekisho's own applications.
+type Grant struct {
+	App string    `json:"app"`
+	IP  string    `json:"ip"`
+	At  time.Time `json:"at"`
+}
+
+// Granted reports whether the session was admitted to app from ip.
+func (d SessionData) Granted(app string, ip netip.Addr) bool {
+	for _, g := range d.Grants {
+		if g.App == app && g.IP == ip.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// maxGrants bounds the grants kept per session (a roaming laptop changes address often).
+const maxGrants = 16
+
+// Grant records that the session (store ID) was admitted to app from ip.
+func (m *Manager) Grant(ctx context.Context, sessionID, app string, ip netip.Addr) error {
+	now := m.Now().UTC()
+	_, err := m.Store.UpdateSession(ctx, sessionID, func(old store.Session) (store.Session, error) {
+		var d SessionData
+		_ = json.Unmarshal(old.Data, &d)
+		if d.Granted(app, ip) {
+			return old, nil
+		}
+		d.Grants = append(d.Grants, Grant{App: app, IP: ip.String(), At: now})
+		if len(d.Grants) > maxGrants {
+			d.Grants = d.Grants[len(d.Grants)-maxGrants:]
+		}
+		if !slices.Contains(d.Apps, app) {
+			d.Apps = append(d.Apps, app)
+		}
+		old.Data, _ = json.Marshal(d)
+		return old, nil
+	})
+	if err != nil {
+		return fmt.Errorf("grant %s to session: %w", app, err)
+	}
+	return nil
 }
 
 // Manager implements signin.Sessions on the store.

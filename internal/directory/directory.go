@@ -56,6 +56,7 @@ type NewUser struct {
 	Password    string // may be empty: the account then cannot sign in with a password
 	Groups      []string
 	Disabled    bool
+	Temporary   bool // the password must be changed at the first sign-in
 }
 
 // NormalizeUPN trims and validates a user principal name (name@domain).
@@ -102,6 +103,7 @@ func (d *Directory) AddUser(ctx context.Context, nu NewUser) (store.User, error)
 		u.ImmutableID = NewImmutableID()
 	}
 	if nu.Password != "" {
+		u.PasswordChangeRequired = nu.Temporary
 		if err := d.Policy.Check(upn, nu.Password); err != nil {
 			return store.User{}, err
 		}
@@ -134,6 +136,33 @@ func (d *Directory) AddUser(ctx context.Context, nu NewUser) (store.User, error)
 
 // SetPassword checks the policy and stores a new hash; existing sessions end.
 func (d *Directory) SetPassword(ctx context.Context, upn, password string) error {
+	return d.setPassword(ctx, upn, password, false)
+}
+
+// SetTemporaryPassword is SetPassword for a password an administrator hands over: the
+// user must choose a new one at the next sign-in.
+func (d *Directory) SetTemporaryPassword(ctx context.Context, upn, password string) error {
+	return d.setPassword(ctx, upn, password, true)
+}
+
+// ErrSamePassword: a required password change must choose a different password.
+var ErrSamePassword = &PolicyError{Code: "same_as_old", msg: "the new password must differ from the current one"}
+
+// ChangeOwnPassword replaces the password of a user who proved the current one (the
+// sign-in page's required change): the policy applies, the new password must differ, and
+// the change requirement is cleared.
+func (d *Directory) ChangeOwnPassword(ctx context.Context, userID, password string) error {
+	u, err := d.Store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", userID, err)
+	}
+	if same, _, err := d.Params.Verify(password, u.PasswordHash); err == nil && same {
+		return ErrSamePassword
+	}
+	return d.setPassword(ctx, u.UPN, password, false)
+}
+
+func (d *Directory) setPassword(ctx context.Context, upn, password string, temporary bool) error {
 	u, err := d.Store.GetUserByUPN(ctx, upn)
 	if err != nil {
 		return fmt.Errorf("user %s: %w", upn, err)
@@ -147,6 +176,7 @@ func (d *Directory) SetPassword(ctx context.Context, upn, password string) error
 	}
 	_, err = d.Store.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
 		old.PasswordHash = h
+		old.PasswordChangeRequired = temporary
 		old.UpdatedAt = d.Now().UTC()
 		return old, nil
 	})

@@ -21,13 +21,24 @@ type PasswordPolicy struct {
 	MinLength int
 }
 
-// Check reports, in one sentence, why password is not acceptable for upn, or nil.
+// PolicyError says why a new password was refused: a stable code (too_short, too_long,
+// common, contains_user) for pages to translate, the minimum length, and an English sentence.
+type PolicyError struct {
+	Code      string
+	MinLength int
+	msg       string
+}
+
+func (e *PolicyError) Error() string { return e.msg }
+
+// Check reports, in one sentence, why password is not acceptable for upn, or nil. The
+// error is a *PolicyError.
 func (pp PasswordPolicy) Check(upn, password string) error {
 	if n := utf8.RuneCountInString(password); n < pp.MinLength {
-		return fmt.Errorf("password is too short: %d characters, at least %d required", n, pp.MinLength)
+		return &PolicyError{"too_short", pp.MinLength, fmt.Sprintf("password is too short: %d characters, at least %d required", n, pp.MinLength)}
 	}
 	if len(password) > 1024 {
-		return fmt.Errorf("password is too long: at most 1024 bytes")
+		return &PolicyError{"too_long", pp.MinLength, "password is too long: at most 1024 bytes"}
 	}
 	lower := strings.ToLower(password)
 	commonOnce.Do(func() {
@@ -39,10 +50,10 @@ func (pp PasswordPolicy) Check(upn, password string) error {
 		}
 	})
 	if _, bad := commonPasswords[lower]; bad {
-		return fmt.Errorf("password is on the list of commonly used passwords")
+		return &PolicyError{"common", pp.MinLength, "password is on the list of commonly used passwords"}
 	}
 	if local, _, _ := strings.Cut(strings.ToLower(upn), "@"); len(local) >= 3 && strings.Contains(lower, local) {
-		return fmt.Errorf("password must not contain the user name")
+		return &PolicyError{"contains_user", pp.MinLength, "password must not contain the user name"}
 	}
 	return nil
 }

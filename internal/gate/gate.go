@@ -111,12 +111,31 @@ func limit(s string, n int) string {
 
 // Check implements signin.Gate.
 func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, error) {
+	return g.judge(ctx, a, true)
+}
+
+// Evaluate judges a session attempt exactly as Check would, at this request and under the
+// policy in force, but writes no record and changes nothing. Sekisho's own pages use it to
+// re-judge every request cheaply, and call Check (which records) when the verdict or the
+// client's address changes. Password attempts are refused: they must be counted and recorded.
+func (g *Gate) Evaluate(ctx context.Context, a signin.Attempt) (signin.Outcome, error) {
+	if a.Session == nil {
+		return signin.Outcome{Decision: "error", Reason: "no_session"}, errors.New("gate: Evaluate needs a session")
+	}
+	return g.judge(ctx, a, false)
+}
+
+func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin.Outcome, error) {
 	start := g.Now()
 	c := g.Client(ctx, a.HTTP, endpointOf(a))
 	ev := baseEvent(a, c)
 	ev.Time = start
 
 	finish := func(o signin.Outcome) (signin.Outcome, error) {
+		o.ClientIP = c.EffectiveIP
+		if !record {
+			return o, nil
+		}
 		ev.Decision, ev.Reason = o.Decision, o.Reason
 		ev.LatencyMicros = g.Now().Sub(start).Microseconds()
 		rec, err := g.Audit.Record(ctx, ev)
@@ -202,7 +221,8 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 	if tr, err := json.Marshal(d.Trace); err == nil {
 		ev.Trace = tr
 	}
-	o := signin.Outcome{User: user, MFA: mfa, AuthnInstant: authnInstant, InsideNetworks: inside, Reason: ReasonPolicy}
+	o := signin.Outcome{User: user, MFA: mfa, AuthnInstant: authnInstant, InsideNetworks: inside, Reason: ReasonPolicy,
+		StepUpMFA: d.Action.NeedsMFA()}
 	switch d.Action {
 	case policy.Allow:
 		o.Allowed, o.Decision = true, "allow"
@@ -266,24 +286,9 @@ func (g *Gate) RecordRejectedFor(ctx context.Context, r *http.Request, protocol,
 // application at this request (client context, time), judged without writing a record. The
 // session manager uses it to run the second-factor step before the adapter resumes.
 func (g *Gate) NeedsMFA(r *http.Request, userID, application string) bool {
-	ctx := r.Context()
-	u, err := g.Store.GetUser(ctx, userID)
-	if err != nil {
-		return false
-	}
-	comp, err := g.Policies.Current(ctx)
-	if err != nil || comp.Policy == nil {
-		return false
-	}
-	c := g.Client(ctx, r, clientctx.EndpointPassive)
-	now := g.Now()
-	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: application, Time: now})
-	dev, err := g.device(ctx, c, u.ID, now)
-	if err != nil {
-		return false
-	}
-	in.Device = dev.Policy()
-	return comp.Policy.Evaluate(in).Action.NeedsMFA()
+	o, err := g.Evaluate(r.Context(), signin.Attempt{Application: application, Endpoint: signin.Passive,
+		HTTP: r, Session: &signin.Session{UserID: userID}})
+	return err == nil && o.StepUpMFA
 }
 
 // Password checks a password attempt for the client c with smart lockout. It returns the user
@@ -370,21 +375,12 @@ func (g *Gate) device(ctx context.Context, c clientctx.Client, userID string, no
 
 // AccountApplication is the application name policies use for the user's own security page
 // (enrolling a first second factor on the strength of the password alone).
-const AccountApplication = "sekisho-account"
+const AccountApplication = signin.AppAccount
 
 // AllowsEnrolment reports whether the policy allows this user, at this request, into the
 // account application outright (no further factor asked).
 func (g *Gate) AllowsEnrolment(r *http.Request, userID string) bool {
-	ctx := r.Context()
-	u, err := g.Store.GetUser(ctx, userID)
-	if err != nil || u.Status != store.UserActive {
-		return false
-	}
-	comp, err := g.Policies.Current(ctx)
-	if err != nil || comp.Policy == nil {
-		return false
-	}
-	c := g.Client(ctx, r, clientctx.EndpointPassive)
-	in := c.PolicyInput(policy.Input{User: u.UPN, Groups: u.Groups, Application: AccountApplication, Time: g.Now()})
-	return comp.Policy.Evaluate(in).Action == policy.Allow
+	o, err := g.Evaluate(r.Context(), signin.Attempt{Application: AccountApplication, Endpoint: signin.Passive,
+		HTTP: r, Session: &signin.Session{UserID: userID}})
+	return err == nil && o.Allowed
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/config"
@@ -32,9 +33,24 @@ type InitResult struct {
 	DataDir       string
 	CAFile        string
 	AdminUPN      string
-	AdminPassword string // demo only: shown once, never stored in plain form
-	DemoUsers     []string
-	DemoPassword  string
+	AdminPassword string // demo only: shown once, never stored in plain form; one-time
+	DemoUsers     []DemoUser
+}
+
+// DemoUser is a demo account and its password (each its own, shown once).
+type DemoUser struct{ UPN, Password string }
+
+// Password returns the initial password of a demo user or the admin ("" when unknown).
+func (r InitResult) Password(upn string) string {
+	if strings.EqualFold(upn, r.AdminUPN) {
+		return r.AdminPassword
+	}
+	for _, u := range r.DemoUsers {
+		if strings.EqualFold(u.UPN, upn) {
+			return u.Password
+		}
+	}
+	return ""
 }
 
 // DemoCAFile is where init writes the managed CA certificate for clients to trust.
@@ -168,6 +184,16 @@ rules:
     client_types: [legacy-proxied, active-direct]
     action: allow
 
+  - name: console-admins-with-mfa
+    description: The Sekisho console (sekisho-admin) always asks its administrators for a second factor.
+    applications: [sekisho-admin]
+    groups: [sekisho-admins]
+    action: require_mfa
+
+  - name: console-nobody-else
+    applications: [sekisho-admin]
+    action: deny
+
   - name: it-admins-need-mfa
     description: Administrators always use a second factor.
     groups: [it-admins]
@@ -204,26 +230,30 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 			return err
 		}
 	}
-	demoPW, err := randomPassword()
-	if err != nil {
-		return err
-	}
-	adminPW, err := randomPassword()
-	if err != nil {
-		return err
-	}
+	// Each demo user gets a password of its own, printed once; the administrator's is
+	// one-time: it must be replaced at the first sign-in.
 	users := []directory.NewUser{
-		{UPN: "alice@example.com", DisplayName: "Alice Sato", Email: "alice@example.com", Password: demoPW, Groups: []string{"staff", "sales"}},
-		{UPN: "bob@example.com", DisplayName: "Bob Tanaka", Email: "bob@example.com", Password: demoPW, Groups: []string{"staff"}},
-		{UPN: "carol@example.com", DisplayName: "Carol Suzuki", Email: "carol@example.com", Password: demoPW, Groups: []string{"staff", "it-admins"}},
-		{UPN: "admin@example.com", DisplayName: "Sekisho Administrator", Email: "admin@example.com", Password: adminPW, Groups: []string{"sekisho-admins"}},
+		{UPN: "alice@example.com", DisplayName: "Alice Sato", Email: "alice@example.com", Groups: []string{"staff", "sales"}},
+		{UPN: "bob@example.com", DisplayName: "Bob Tanaka", Email: "bob@example.com", Groups: []string{"staff"}},
+		{UPN: "carol@example.com", DisplayName: "Carol Suzuki", Email: "carol@example.com", Groups: []string{"staff", "it-admins"}},
+		{UPN: "admin@example.com", DisplayName: "Sekisho Administrator", Email: "admin@example.com", Groups: []string{"sekisho-admins"},
+			Temporary: true},
+	}
+	for i := range users {
+		pw, err := randomPassword()
+		if err != nil {
+			return err
+		}
+		users[i].Password = pw
 	}
 	for _, u := range users {
 		if _, err := in.Directory.AddUser(ctx, u); err != nil {
 			return err
 		}
 		if u.UPN != "admin@example.com" {
-			res.DemoUsers = append(res.DemoUsers, u.UPN)
+			res.DemoUsers = append(res.DemoUsers, DemoUser{UPN: u.UPN, Password: u.Password})
+		} else {
+			res.AdminUPN, res.AdminPassword = u.UPN, u.Password
 		}
 	}
 	{
@@ -236,7 +266,6 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 		EmitMFA: true}}); err != nil {
 		return err
 	}
-	res.AdminUPN, res.AdminPassword, res.DemoPassword = "admin@example.com", adminPW, demoPW
 	return nil
 }
 

@@ -6,6 +6,7 @@ package signin
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/store"
@@ -18,6 +19,13 @@ type Endpoint string
 const (
 	Passive Endpoint = "passive" // browser flows: SAML, WS-Fed passive, OIDC authorize
 	Active  Endpoint = "active"  // WS-Trust usernamemixed (Exchange Online proxy or MSAL)
+)
+
+// Sekisho's own applications: its pages pass the gate under these names like any other
+// application, so the policy decides who may use them, from where, and with which factors.
+const (
+	AppAdmin   = "sekisho-admin"   // the admin console and admin API
+	AppAccount = "sekisho-account" // the user portal: home, security page, enrolment, device downloads
 )
 
 // Attempt is one sign-in to one application.
@@ -48,9 +56,13 @@ type Outcome struct {
 	Message        string // text the admin allows users to see (may be empty)
 	EventID        string // reference ID of the sign-in record (shown on denial pages)
 	User           store.User
-	MFA            bool      // a second factor was used in this session
-	AuthnInstant   time.Time // when the user last proved a credential
-	InsideNetworks []string  // named networks containing the client IP
+	MFA            bool       // a second factor was used in this session
+	AuthnInstant   time.Time  // when the user last proved a credential
+	InsideNetworks []string   // named networks containing the client IP
+	ClientIP       netip.Addr // the client's effective address as the gate resolved it
+	// StepUpMFA: the policy asks for a second factor this session has not given (alone or
+	// with a device), so a browser should be sent to the second-factor step.
+	StepUpMFA bool
 }
 
 // Gate authenticates the attempt (password, or the given session), resolves the client

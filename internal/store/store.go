@@ -34,10 +34,13 @@ type User struct {
 	Email        string
 	ImmutableID  string // Microsoft 365 NameIdentifier (base64 of 16 bytes by default)
 	Status       UserStatus
-	PasswordHash string   // PHC string, argon2id; empty = no password
-	Groups       []string // group names; filled on read, ignored on write (use memberships)
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	PasswordHash string // PHC string, argon2id; empty = no password
+	// PasswordChangeRequired: the password was set by an administrator (or printed at init)
+	// and must be replaced at the next sign-in.
+	PasswordChangeRequired bool
+	Groups                 []string // group names; filled on read, ignored on write (use memberships)
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // Group is a named set of users.

@@ -45,7 +45,9 @@ func (h *Handler) getMFA(w http.ResponseWriter, r *http.Request) {
 	if len(methods) == 0 {
 		// The policy asks for a factor the user cannot give: that is a refusal, and it is logged.
 		p.Step, p.BodyKey = "", "mfa_none"
-		if h.TOTP != nil {
+		// Offer enrolment only where the policy lets a first factor be set up on the password
+		// alone; elsewhere the link would lead straight back here.
+		if h.TOTP != nil && h.EnrolAllowed != nil && h.EnrolAllowed(r, s.UserID) {
 			p.Enrol = "/account/totp?return_to=" + urlQuery(p.ReturnTo)
 		}
 		if h.Failures != nil {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -17,6 +16,7 @@ import (
 	"github.com/sekisho/sekisho/internal/authn/passkey"
 	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -39,7 +39,7 @@ type FactorLister interface {
 //	POST /login/passkey/begin               → {"options", "state"}
 //	POST /login/passkey/finish              {"state", "credential", "return_to", "app"} → {"redirect"}
 //
-// Every POST needs the sekisho_csrf cookie's value in X-CSRF-Token and a JSON body; errors
+// Every POST needs the page's CSRF token in X-CSRF-Token and a JSON body; errors
 // are {"error": "<message in the page language>"}.
 type PasskeyPages struct {
 	Directory *directory.Directory
@@ -50,7 +50,10 @@ type PasskeyPages struct {
 	// EnrolAllowed says whether a first second factor may be enrolled at this request (the
 	// same rule as the TOTP enrolment page); nil refuses first enrolments.
 	EnrolAllowed func(r *http.Request, userID string) bool
-	Log          *slog.Logger
+	// Protect puts the security page and registration behind the gate (application
+	// sekisho-account); nil serves them to any session.
+	Protect func(app string, h http.Handler) http.Handler
+	Log     *slog.Logger
 }
 
 // NewPasskeyPages returns the passkey pages; set EnrolAllowed before mounting.
@@ -63,9 +66,15 @@ func NewPasskeyPages(d *directory.Directory, s *authn.Manager, pk *passkey.Servi
 
 // Mount registers the routes on mux.
 func (pp *PasskeyPages) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /account/security", pp.getSecurity)
-	mux.HandleFunc("POST /account/passkey/register/begin", pp.registerBegin)
-	mux.HandleFunc("POST /account/passkey/register/finish", pp.registerFinish)
+	portal := func(f http.HandlerFunc) http.Handler {
+		if pp.Protect == nil {
+			return f
+		}
+		return pp.Protect(signin.AppAccount, f)
+	}
+	mux.Handle("GET /account/security", portal(pp.getSecurity))
+	mux.Handle("POST /account/passkey/register/begin", portal(pp.registerBegin))
+	mux.Handle("POST /account/passkey/register/finish", portal(pp.registerFinish))
 	mux.HandleFunc("POST /login/passkey/begin", pp.loginBegin)
 	mux.HandleFunc("POST /login/passkey/finish", pp.loginFinish)
 }
@@ -158,23 +167,6 @@ func (pp *PasskeyPages) getSecurity(w http.ResponseWriter, r *http.Request) {
 		p.Script = passkeyScript
 	}
 	h.render(w, r, accountTmpl, http.StatusOK, p)
-}
-
-// CheckCSRFHeader verifies a script's POST: the X-CSRF-Token header must equal the CSRF
-// cookie (constant time), and a present Origin header must name the host the request was
-// sent to.
-func CheckCSRFHeader(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return false
-		}
-	}
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || c.Value == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.Header.Get("X-CSRF-Token"))) == 1
 }
 
 // passkeyRequest is the JSON body of the finish endpoints.

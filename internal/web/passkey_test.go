@@ -61,7 +61,10 @@ func newPkEnv(t *testing.T) *pkEnv {
 	return e
 }
 
-const testCSRF = "0123456789012345678901234567890123456789abc"
+// testBinding is a browser's CSRF binding cookie; testCSRF the token Sekisho signed for it.
+const testBinding = "0123456789012345678901234567890123456789abc"
+
+var testCSRF = csrfTokenFor(testBinding)
 
 // call sends a JSON POST the way passkey.js does; mutate adjusts it for a case.
 func (e *pkEnv) call(path string, mutate func(r *http.Request)) (int, map[string]json.RawMessage) {
@@ -69,7 +72,7 @@ func (e *pkEnv) call(path string, mutate func(r *http.Request)) (int, map[string
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Origin", "https://idp.example.com")
 	r.Header.Set("X-CSRF-Token", testCSRF)
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: testCSRF})
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: testBinding})
 	r.AddCookie(e.cookie)
 	if mutate != nil {
 		mutate(r)
@@ -91,7 +94,7 @@ func TestPasskeyEndpointsGuard(t *testing.T) {
 	e := newPkEnv(t)
 	noSession := func(r *http.Request) {
 		r.Header.Del("Cookie")
-		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: testCSRF})
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: testBinding})
 	}
 	cases := []struct {
 		name, path string

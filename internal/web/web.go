@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -50,30 +52,49 @@ type Handler struct {
 	TOTP      TOTPEnroller  // nil: no self-service enrolment
 	// EnrolAllowed says whether a first second factor may be enrolled at this request.
 	EnrolAllowed func(r *http.Request, userID string) bool
-	Log          *slog.Logger
-	mux          *http.ServeMux
+	// Judge judges a password sign-in to Sekisho's own applications (portal, console) at the
+	// sign-in page itself, so that every outcome of /login leaves a record; nil skips it.
+	Judge signin.Gate
+	// Protect puts the portal's pages behind the gate (appguard); nil serves them to any
+	// session.
+	Protect func(app string, h http.Handler) http.Handler
+	Log     *slog.Logger
+	mux     *http.ServeMux
 }
 
-// Gate is what the pages need from the gate: password checks and failure records.
+// Gate is what the pages need from the gate: password checks, failure records, judgments.
 type Gate interface {
 	FailureRecorder
 	PasswordChecker
+	signin.Gate
 }
 
 // NewHandler builds the sign-in pages.
 func NewHandler(d *directory.Directory, s *authn.Manager, g Gate, log *slog.Logger) *Handler {
-	h := &Handler{Directory: d, Sessions: s, Failures: g, Passwords: g, Log: log, mux: http.NewServeMux()}
+	h := &Handler{Directory: d, Sessions: s, Failures: g, Passwords: g, Judge: g, Log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /login", h.getLogin)
 	h.mux.HandleFunc("POST /login", h.postLogin)
 	h.mux.HandleFunc("GET /logout", h.getLogout)
 	h.mux.HandleFunc("POST /logout", h.postLogout)
 	h.mux.HandleFunc("GET /login/mfa", h.getMFA)
 	h.mux.HandleFunc("POST /login/mfa", h.postMFA)
-	h.mux.HandleFunc("GET /account/totp", h.getTOTP)
-	h.mux.HandleFunc("POST /account/totp", h.postTOTP)
-	h.mux.HandleFunc("GET /{$}", h.home)
+	h.mux.Handle("GET /account/totp", h.portal(h.getTOTP))
+	h.mux.Handle("POST /account/totp", h.portal(h.postTOTP))
+	h.mux.Handle("GET /{$}", h.portal(h.home))
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h
+}
+
+// portal serves a page of the user portal behind the gate (application sekisho-account).
+// Protect is read per request so it may be set after NewHandler.
+func (h *Handler) portal(f http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.Protect == nil {
+			f(w, r)
+			return
+		}
+		h.Protect(signin.AppAccount, f).ServeHTTP(w, r)
+	})
 }
 
 // Mount registers the pages on mux.
@@ -99,6 +120,8 @@ type page struct {
 	Script                            string       // script under /static/ the page loads (CSP then allows 'self')
 	Passkey                           bool         // second-factor step: offer "Use a passkey"
 	Account                           *accountView // the security page (passkey.go)
+	ChangeToken                       string       // the required password change (pwchange.go)
+	MinLength                         int          // the password policy's minimum, for its error text
 }
 
 func langSwitch(r *http.Request, lang string) string {
@@ -185,7 +208,11 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, loginTmpl, http.StatusForbidden, p)
 		return
 	}
-	if r.PostFormValue("step") != "password" || p.Username == "" {
+	switch step := r.PostFormValue("step"); {
+	case step == "change":
+		h.postChange(w, r, p)
+		return
+	case step != "password" || p.Username == "":
 		if p.Username != "" {
 			p.Step = "password"
 		}
@@ -196,14 +223,63 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	user, reason, _ := h.Passwords.CheckPassword(ctx, r, p.Username, r.PostFormValue("password"), p.App)
 	if reason != "" {
-		switch reason {
-		case "disabled", "locked":
+		// Unknown user, wrong password and a locked account get the same answer (the record
+		// has the true reason), so the form cannot tell which accounts exist or are locked.
+		// "disabled" is only ever known after the right password.
+		p.ErrorKey = "bad_credentials"
+		if reason == "disabled" {
 			p.ErrorKey = reason
-		default:
-			p.ErrorKey = "bad_credentials"
 		}
 		h.render(w, r, loginTmpl, http.StatusUnauthorized, p)
 		return
+	}
+	if user.PasswordChangeRequired {
+		p.Step, p.ChangeToken = "change", changeToken(user, time.Now())
+		h.render(w, r, loginTmpl, http.StatusOK, p)
+		return
+	}
+	h.admit(w, r, p, user)
+}
+
+// ownApp names the Sekisho application a sign-in at the form is for when it is one of
+// Sekisho's own: the console under /admin, the portal for its pages. A protocol
+// application's sign-in (SAML, WS-Fed…) is judged and recorded by its adapter when the
+// browser returns there.
+func ownApp(app, returnTo string) (string, bool) {
+	switch app {
+	case signin.AppAdmin, signin.AppAccount:
+		return app, true
+	case "":
+		path, _, _ := strings.Cut(returnTo, "?")
+		switch {
+		case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+			return signin.AppAdmin, true
+		case path == "/" || strings.HasPrefix(path, "/account/") || strings.HasPrefix(path, "/devices/"):
+			return signin.AppAccount, true
+		}
+	}
+	return "", false
+}
+
+// admit finishes a sign-in whose password was right: Sekisho's own applications are judged
+// here (recorded; denied → no session), then the session starts and the browser goes on.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, p page, user store.User) {
+	ctx := r.Context()
+	app, own := ownApp(p.App, p.ReturnTo)
+	var o signin.Outcome
+	if own && h.Judge != nil {
+		var err error
+		o, err = h.Judge.Check(ctx, signin.Attempt{Protocol: "web", Application: app, Endpoint: signin.Passive, HTTP: r,
+			Session: &signin.Session{UserID: user.ID, AuthnInstant: time.Now()}})
+		if err != nil {
+			h.Log.ErrorContext(ctx, "gate", "app", app, "err", err)
+			h.render(w, r, messageTmpl, http.StatusServiceUnavailable, page{TitleKey: "error_title", BodyKey: "error", Reference: o.EventID})
+			return
+		}
+		if !o.Allowed && !o.StepUpMFA {
+			RenderDenied(w, r, http.StatusForbidden, o.Message, o.EventID)
+			return
+		}
 	}
 	// A new sign-in replaces any session the browser had (session fixation).
 	_, _ = h.Sessions.End(ctx, w, r)
@@ -211,10 +287,21 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	if p.Force {
 		fresh = p.ReturnTo
 	}
-	if _, err := h.Sessions.Create(ctx, w, user, []string{"pwd"}, false, fresh); err != nil {
+	sess, err := h.Sessions.Create(ctx, w, user, []string{"pwd"}, false, fresh)
+	if err != nil {
 		h.Log.ErrorContext(ctx, "create session", "err", err)
 		h.render(w, r, messageTmpl, http.StatusInternalServerError, page{TitleKey: "error_title", BodyKey: "error"})
 		return
+	}
+	if own && h.Judge != nil {
+		if !o.Allowed {
+			q := url.Values{"return_to": {p.ReturnTo}, "app": {app}}
+			http.Redirect(w, r, "/login/mfa?"+q.Encode(), http.StatusSeeOther)
+			return
+		}
+		if err := h.Sessions.Grant(ctx, sess.ID, app, o.ClientIP); err != nil {
+			h.Log.WarnContext(ctx, "remember admission on session", "app", app, "err", err)
+		}
 	}
 	http.Redirect(w, r, p.ReturnTo, http.StatusSeeOther)
 }
@@ -253,6 +340,23 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 		h.Log.ErrorContext(r.Context(), "sign out", "err", err)
 	}
 	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_out_title", BodyKey: "signed_out"})
+}
+
+// RenderDenied renders a refusal by the gate: the policy's text for the user (may be empty)
+// and the sign-in record's reference ID. Scripts (JSON requests) get {"error": …}.
+func RenderDenied(w http.ResponseWriter, r *http.Request, status int, message, reference string) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		writeJSONError(w, r, status, "denied")
+		return
+	}
+	h := &Handler{Log: slog.Default()}
+	body := "denied"
+	if status == http.StatusUnauthorized {
+		body = "expired"
+	} else if status >= 500 {
+		body = "error"
+	}
+	h.render(w, r, messageTmpl, status, page{TitleKey: "denied_title", BodyKey: body, Reason: message, Reference: reference})
 }
 
 // RenderError renders a plain error page with a reference ID (may be empty).

@@ -14,6 +14,7 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
@@ -63,7 +64,7 @@ func mountPKI(ctx context.Context, s *Services) error {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write(crl)
 	})
-	s.Server.Mux.HandleFunc("GET "+DeviceDownloadPath+"{token}", s.downloadDevice)
+	s.Server.Mux.Handle("GET "+DeviceDownloadPath+"{token}", s.Guard.Protect(signin.AppAccount, http.HandlerFunc(s.downloadDevice)))
 	s.Server.Mux.HandleFunc("GET "+DeviceCAPath, func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Devices.CACertificate(r.Context())
 		if err != nil {

@@ -70,7 +70,7 @@ func TestSecondFactorStep(t *testing.T) {
 	// 1. Password, then the MFA step says no factor is enrolled and offers enrolment.
 	_, body := e.follow(t, wsfed)
 	r := e.post(t, "/login", url.Values{"csrf": {e.csrf(t, body)}, "step": {"password"}, "username": {"carol@example.com"},
-		"password": {e.res.DemoPassword}, "return_to": {wsfed}})
+		"password": {e.res.Password("carol@example.com")}, "return_to": {wsfed}})
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("password: %d", r.StatusCode)
 	}
@@ -99,7 +99,7 @@ func TestSecondFactorStep(t *testing.T) {
 	e.client.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{{Name: "sekisho_session", Value: "", MaxAge: -1, Path: "/"}})
 	_, body = e.follow(t, wsfed)
 	r = e.post(t, "/login", url.Values{"csrf": {e.csrf(t, body)}, "step": {"password"}, "username": {"carol@example.com"},
-		"password": {e.res.DemoPassword}, "return_to": {wsfed}})
+		"password": {e.res.Password("carol@example.com")}, "return_to": {wsfed}})
 	resp, body = e.follow(t, r.Header.Get("Location"))
 	if !strings.Contains(resp.Request.URL.Path, "/login/mfa") || !strings.Contains(body, `id="code"`) {
 		t.Fatalf("second sign-in did not ask for a code: %s\n%.400s", resp.Request.URL, body)
@@ -123,8 +123,15 @@ func TestSecondFactorStep(t *testing.T) {
 		t.Fatalf("no token after MFA: %d\n%.600s", resp.StatusCode, body)
 	}
 	evs, _ := e.svc.Instance.Store.ListSignIns(ctx, store.SignInFilter{Username: "carol@example.com", Decision: "allow"})
-	if len(evs) != 1 || !evs[0].MFA || evs[0].Protocol != "wsfed" || evs[0].Rule != "it-admins-need-mfa" {
-		t.Fatalf("allow record: %+v", evs)
+	if len(evs) != 2 {
+		t.Fatalf("want one admission to the enrolment page and one WS-Fed sign-in, got %+v", evs)
+	}
+	// The enrolment page is the portal application, admitted by the office rule on the password alone.
+	if evs[0].Application != "sekisho-account" || evs[0].MFA || evs[0].Rule != "enrol-second-factor-in-office" {
+		t.Fatalf("enrolment admission record: %+v", evs[0])
+	}
+	if !evs[1].MFA || evs[1].Protocol != "wsfed" || evs[1].Rule != "it-admins-need-mfa" {
+		t.Fatalf("allow record: %+v", evs[1])
 	}
 }
 
@@ -150,7 +157,7 @@ func TestSmartLockoutThroughGate(t *testing.T) {
 		}
 		return o
 	}
-	if o := try("203.0.113.5:1000", e.res.DemoPassword); !o.Allowed {
+	if o := try("203.0.113.5:1000", e.res.Password("bob@example.com")); !o.Allowed {
 		t.Fatalf("first sign-in from the office: %+v", o)
 	}
 	for i := 0; i < 25; i++ {
@@ -159,10 +166,10 @@ func TestSmartLockoutThroughGate(t *testing.T) {
 			t.Fatalf("spray %d: %+v", i, o)
 		}
 	}
-	if o := try("198.51.100.200:2000", e.res.DemoPassword); o.Reason != "locked" {
+	if o := try("198.51.100.200:2000", e.res.Password("bob@example.com")); o.Reason != "locked" {
 		t.Fatalf("right password from an unfamiliar address after the spray: %+v", o)
 	}
-	if o := try("203.0.113.5:1001", e.res.DemoPassword); !o.Allowed {
+	if o := try("203.0.113.5:1001", e.res.Password("bob@example.com")); !o.Allowed {
 		t.Fatalf("the familiar address is locked too: %+v", o)
 	}
 	evs, _ := e.svc.Instance.Store.ListSignIns(ctx, store.SignInFilter{Username: "bob@example.com"})

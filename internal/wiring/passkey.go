@@ -21,6 +21,7 @@ func mountPasskeys(_ context.Context, s *Services) error {
 	}
 	pages := web.NewPasskeyPages(in.Directory, s.Sessions, pk, s.TOTP, s.Gate, in.Log)
 	pages.EnrolAllowed = s.Gate.AllowsEnrolment
+	pages.Protect = s.Guard.Protect
 	pages.Mount(s.Server.Mux)
 	return nil
 }

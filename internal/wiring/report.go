@@ -12,6 +12,7 @@ import (
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/report"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/simulate"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
@@ -66,20 +67,19 @@ func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, err
 	return opts, nil
 }
 
-// requireAdmin lets only signed-in members of AdminGroup through; others are sent to the
-// sign-in page (no session) or refused (not an admin).
+// adminRole is the role check of the console: the gate refuses sekisho-admin (with a
+// record) to anyone outside AdminGroup, whatever the policy allows.
+func adminRole(_ context.Context, a signin.Attempt, u store.User) string {
+	if a.Application == signin.AppAdmin && !slices.Contains(u.Groups, AdminGroup) {
+		return "not_admin"
+	}
+	return ""
+}
+
+// requireAdmin serves next only to sessions the gate admits to sekisho-admin (policy, second
+// factor, role), with the same-origin check for every state-changing request.
 func (s *Services) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, _, ok := s.Sessions.Current(r)
-		if !ok {
-			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		u, err := s.Instance.Store.GetUser(r.Context(), sess.UserID)
-		if err != nil || u.Status != store.UserActive || !slices.Contains(u.Groups, AdminGroup) {
-			web.RenderError(w, r, http.StatusForbidden, "")
-			return
-		}
+	return s.Guard.Protect(signin.AppAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Uploads are multipart and streamed by the handler, so CSRF is judged on headers that
 		// browsers always send with a POST and pages cannot forge: Origin / Sec-Fetch-Site.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
@@ -87,7 +87,7 @@ func (s *Services) requireAdmin(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}))
 }
 
 func mountReport(ctx context.Context, s *Services) error {

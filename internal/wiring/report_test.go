@@ -26,7 +26,7 @@ func TestLegacyReportFromOwnLog(t *testing.T) {
 	send := func(user, app, ua, fwd string) {
 		h := map[string]string{"X-MS-Client-Application": app, "X-MS-Client-User-Agent": ua, "X-MS-Forwarded-Client-IP": fwd}
 		if _, err := e.svc.Gate.Check(ctx, signin.Attempt{Protocol: "wstrust", Application: "microsoft365", Endpoint: signin.Active,
-			HTTP: activeRequest("40.92.3.4:443", h), Username: user, Password: e.res.DemoPassword}); err != nil {
+			HTTP: activeRequest("40.92.3.4:443", h), Username: user, Password: e.res.Password(user)}); err != nil {
 			t.Fatal(err)
 		}
 	}

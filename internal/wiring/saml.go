@@ -19,8 +19,8 @@ func init() { mounters = append(mounters, mountSAML) }
 
 type samlAudit struct{ s *Services }
 
-func (a samlAudit) RecordRejected(ctx context.Context, r *http.Request, sp, reason string) {
-	a.s.Gate.RecordRejectedFor(ctx, r, "saml", sp, "", reason)
+func (a samlAudit) RecordRejected(ctx context.Context, r *http.Request, sp, reason string) string {
+	return a.s.Gate.RecordRejectedFor(ctx, r, "saml", sp, "", reason)
 }
 
 func mountSAML(ctx context.Context, s *Services) error {

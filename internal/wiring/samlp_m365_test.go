@@ -81,7 +81,7 @@ func TestMicrosoft365SAMLP(t *testing.T) {
 		t.Fatalf("no CSRF token:\n%s", body)
 	}
 	pr, err := c.PostForm(p.URL+"/login", url.Values{"csrf": {csrf[1]}, "step": {"password"}, "username": {"alice@example.com"},
-		"password": {p.DemoPassword}, "return_to": {loginURL.Query().Get("return_to")}})
+		"password": {p.Password("alice@example.com")}, "return_to": {loginURL.Query().Get("return_to")}})
 	if err != nil {
 		t.Fatal(err)
 	}

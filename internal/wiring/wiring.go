@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/appguard"
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/authn/totp"
@@ -34,6 +35,9 @@ type Services struct {
 	M365     *m365Mount
 	TOTP     *totp.Manager
 	Devices  *devicecert.CA
+	// Guard puts Sekisho's own pages (console: sekisho-admin, portal: sekisho-account)
+	// behind the gate.
+	Guard *appguard.Guard
 
 	// eligible are the adapters' checks that a user can be issued their token at all (run by
 	// the gate after authentication, before the policy), so the record never says "allow" for
@@ -55,10 +59,15 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 		TOTP: NewTOTP(in), Devices: NewDeviceCA(in)}
 	g.Lockout, g.Devices = NewLockout(in), s.Devices
 	sessions.StepUp = g.NeedsMFA
+	// Form tokens (CSRF, password change) are signed with a key every node derives alike.
+	web.SetCSRFKey(in.Sealer.Derive("web-forms"))
+	s.Guard = &appguard.Guard{Gate: g, Sessions: sessions, Deny: web.RenderDenied, Log: in.Log}
+	s.eligible = append(s.eligible, adminRole)
 
 	pages := web.NewHandler(in.Directory, sessions, g, in.Log)
 	pages.Factors = secondFactors{s.TOTP}
 	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, g.AllowsEnrolment
+	pages.Protect = s.Guard.Protect
 	pages.Mount(srv.Mux)
 	for _, m := range mounters {
 		if err := m(ctx, s); err != nil {

@@ -30,9 +30,10 @@ type ReplayCache interface {
 	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
 }
 
-// Audit receives every rejected inbound message so the integrator can write a sign-in record.
+// Audit receives every rejected inbound message and internal failure so the integrator can
+// write a sign-in record; it returns the record's reference ID ("" if none was written).
 type Audit interface {
-	RecordRejected(ctx context.Context, r *http.Request, sp string, reason string)
+	RecordRejected(ctx context.Context, r *http.Request, sp string, reason string) (reference string)
 }
 
 // Directory finds the user behind a LogoutRequest's NameID, to compute the NameIDs of the
@@ -114,18 +115,31 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// reject answers 400 with a clear page and reports the rejection to the audit hook.
+// reject answers 400 and reports the rejection to the audit hook. The page says only that
+// the request was refused, with the record's reference ID: the reason (which may quote the
+// message or name an internal lookup) goes to the log and the record, never to the page.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, sp, reason string) {
 	h.cfg.Logger.WarnContext(r.Context(), "saml message rejected", "sp", sp, "reason", reason, "path", r.URL.Path)
+	ref := ""
 	if h.cfg.Audit != nil {
-		h.cfg.Audit.RecordRejected(r.Context(), r, sp, reason)
+		ref = h.cfg.Audit.RecordRejected(r.Context(), r, sp, reason)
 	}
-	renderPage(w, http.StatusBadRequest, "error", struct{ Reason, SP string }{reason, sp})
+	renderPage(w, http.StatusBadRequest, "error", errorPage{Reference: ref})
 }
 
+// fail answers 500 for a failure of Sekisho itself: the error goes to the log and the record.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, sp string, err error) {
 	h.cfg.Logger.ErrorContext(r.Context(), "saml internal error", "sp", sp, "err", err)
-	renderPage(w, http.StatusInternalServerError, "error", struct{ Reason, SP string }{"internal error", sp})
+	ref := ""
+	if h.cfg.Audit != nil {
+		ref = h.cfg.Audit.RecordRejected(r.Context(), r, sp, "internal error: "+err.Error())
+	}
+	renderPage(w, http.StatusInternalServerError, "error", errorPage{Reference: ref, Internal: true})
+}
+
+type errorPage struct {
+	Reference string
+	Internal  bool // Sekisho failed, not the request
 }
 
 func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {

@@ -209,11 +209,12 @@ type auditRec struct {
 	sps     []string
 }
 
-func (a *auditRec) RecordRejected(_ context.Context, _ *http.Request, sp, reason string) {
+func (a *auditRec) RecordRejected(_ context.Context, _ *http.Request, sp, reason string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.reasons = append(a.reasons, reason)
 	a.sps = append(a.sps, sp)
+	return fmt.Sprintf("ref-%d", len(a.reasons))
 }
 
 type fakeDir struct{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -101,17 +102,22 @@ func TestAuthnRequestRejected(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, testSP(c.signed))
 			e.sessions.signIn(t0, false)
-			var rec = func() int {
+			resp := func() *httptest.ResponseRecorder {
 				if c.post != nil {
-					return e.post("/saml/sso", c.post).Code
+					return e.post("/saml/sso", c.post)
 				}
-				return e.get("/saml/sso?" + c.get).Code
+				return e.get("/saml/sso?" + c.get)
 			}()
-			if rec != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400", rec)
+			if resp.Code != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400", resp.Code)
 			}
 			if len(e.audit.reasons) != 1 || !strings.Contains(strings.ToLower(e.audit.reasons[0]), strings.ToLower(c.reason)) {
 				t.Fatalf("audit reasons %q, want one containing %q", e.audit.reasons, c.reason)
+			}
+			// The page names the record, never the reason (which can quote internals).
+			page := resp.Body.String()
+			if !strings.Contains(page, `<code id="reference">ref-1</code>`) || strings.Contains(page, e.audit.reasons[0]) {
+				t.Fatalf("error page leaks the reason or lacks the reference:\n%s", page)
 			}
 			if len(e.gate.attempts) != 0 {
 				t.Fatal("gate consulted for a rejected request")

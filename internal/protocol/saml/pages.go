@@ -14,14 +14,17 @@ var pages = template.Must(template.New("").Parse(`
 <style>body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .3em}</style></head><body>{{end}}
 
 {{define "error"}}{{template "head" "Sign-in error / サインインエラー"}}
-<h1>Sign-in request rejected</h1>
+{{if .Internal}}<h1>Sign-in could not be completed</h1>
+<p>Sekisho could not complete this sign-in. Please try again in a moment.</p>
+<h1 lang="ja">サインインを完了できませんでした</h1>
+<p lang="ja">Sekisho でこのサインインを完了できませんでした。しばらくしてから再度お試しください。</p>
+{{else}}<h1>Sign-in request rejected</h1>
 <p>The application sent a sign-in or sign-out request that Sekisho cannot accept.</p>
 <h1 lang="ja">サインイン要求を受け付けられません</h1>
-<p lang="ja">アプリケーションから送られた要求を Sekisho は受け付けられませんでした。</p>
-<p>Reason / 理由: <code>{{.Reason}}</code></p>
-{{if .SP}}<p>Application / アプリケーション: <code>{{.SP}}</code></p>{{end}}
-<p>Please return to the application and try again, or give this page to your administrator.<br>
-<span lang="ja">アプリケーションに戻ってやり直すか、この画面を管理者に伝えてください。</span></p>
+<p lang="ja">アプリケーションから送られた要求を Sekisho は受け付けられませんでした。</p>{{end}}
+{{if .Reference}}<p>Reference / 参照番号: <code id="reference">{{.Reference}}</code></p>{{end}}
+<p>Please return to the application and try again, or give the reference to your administrator.<br>
+<span lang="ja">アプリケーションに戻ってやり直すか、参照番号を管理者に伝えてください。</span></p>
 </body></html>{{end}}
 
 {{define "denied"}}{{template "head" "Access denied / アクセス拒否"}}

@@ -12,15 +12,25 @@ import (
 // Users: upn_lower carries uniqueness and order; upn keeps the case the admin typed.
 // Lower-casing happens here, in Go, so every backend folds case the same way.
 
-const userCols = `id, upn, display_name, email, immutable_id, status, password_hash, created_at, updated_at`
+const userCols = `id, upn, display_name, email, immutable_id, status, password_hash, created_at, updated_at, password_change_required`
 
 func scanUser(r rowScanner) (store.User, error) {
 	var u store.User
 	var status string
+	var change int64
 	err := r.Scan(&u.ID, &u.UPN, &u.DisplayName, &u.Email, &u.ImmutableID, &status, &u.PasswordHash,
-		tc(&u.CreatedAt), tc(&u.UpdatedAt))
+		tc(&u.CreatedAt), tc(&u.UpdatedAt), &change)
 	u.Status = store.UserStatus(status)
+	u.PasswordChangeRequired = change != 0
 	return u, err
+}
+
+// flag stores a bool as 0/1 (one column type for both backends).
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 const defaultPageSize, maxPageSize = 100, 1000
@@ -47,9 +57,9 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	_, err := s.exec(ctx, `INSERT INTO users (id, upn, upn_lower, display_name, email, immutable_id, status,
-		password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		password_hash, created_at, updated_at, password_change_required) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UPN, strings.ToLower(u.UPN), u.DisplayName, u.Email, u.ImmutableID, string(u.Status),
-		u.PasswordHash, s.tv(u.CreatedAt), s.tv(u.UpdatedAt))
+		u.PasswordHash, s.tv(u.CreatedAt), s.tv(u.UpdatedAt), flag(u.PasswordChangeRequired))
 	if err != nil {
 		return s.fail(err, "create user %q", u.UPN)
 	}
@@ -156,9 +166,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 			u.UpdatedAt = now()
 		}
 		if _, err := t.exec(ctx, `UPDATE users SET upn = ?, upn_lower = ?, display_name = ?, email = ?,
-			immutable_id = ?, status = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
+			immutable_id = ?, status = ?, password_hash = ?, updated_at = ?, password_change_required = ? WHERE id = ?`,
 			u.UPN, strings.ToLower(u.UPN), u.DisplayName, u.Email, u.ImmutableID, string(u.Status),
-			u.PasswordHash, t.tv(u.UpdatedAt), id); err != nil {
+			u.PasswordHash, t.tv(u.UpdatedAt), flag(u.PasswordChangeRequired), id); err != nil {
 			return t.fail(err, "update user %q", id)
 		}
 		out, err = t.getUserWhere(ctx, false, `id = ?`, id)

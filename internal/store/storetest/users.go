@@ -15,6 +15,7 @@ func testUserCRUD(t *testing.T, s store.Store) {
 	u := user("u1", "Alice@Example.COM")
 	u.ImmutableID = "AAECAwQFBgcICQoLDA0ODw=="
 	u.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+	u.PasswordChangeRequired = true
 	ok(t, s.CreateUser(c, u))
 
 	got, err := s.GetUser(c, "u1")
@@ -44,9 +45,13 @@ func testUserCRUD(t *testing.T, s store.Store) {
 		equal(t, "update sees", old, u)
 		old.ID, old.CreatedAt = "other", base.Add(time.Hour)
 		old.UPN, old.Status, old.DisplayName = "alice.new@example.com", store.UserDisabled, "Alice N."
+		old.PasswordChangeRequired = false
 		return old, nil
 	})
 	ok(t, err)
+	if upd.PasswordChangeRequired {
+		t.Fatal("UpdateUser did not clear PasswordChangeRequired")
+	}
 	if upd.ID != "u1" || !upd.CreatedAt.Equal(base) || !upd.UpdatedAt.After(base) {
 		t.Fatalf("UpdateUser changed identity or kept UpdatedAt: %+v", upd)
 	}

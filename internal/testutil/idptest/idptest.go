@@ -29,15 +29,17 @@ type Options struct {
 
 // IdP is a running Sekisho.
 type IdP struct {
-	URL          string // https://localhost:PORT, also the configured base URL
-	DataDir      string
-	CAFile       string // PEM of the managed CA that issued the server certificate
-	CAPool       *x509.CertPool
-	Services     *wiring.Services
-	Init         setup.InitResult
-	DemoPassword string
-	Server       *httptest.Server
+	URL      string // https://localhost:PORT, also the configured base URL
+	DataDir  string
+	CAFile   string // PEM of the managed CA that issued the server certificate
+	CAPool   *x509.CertPool
+	Services *wiring.Services
+	Init     setup.InitResult
+	Server   *httptest.Server
 }
+
+// Password returns the initial password of a demo user (or the admin).
+func (p *IdP) Password(upn string) string { return p.Init.Password(upn) }
 
 // Start initialises a demo data folder in a temp dir and serves it until the test ends.
 func Start(t testing.TB, opts Options) *IdP {
@@ -86,7 +88,7 @@ func Start(t testing.TB, opts Options) *IdP {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	return &IdP{URL: base, DataDir: dir, CAFile: filepath.Join(dir, setup.DemoCAFile), CAPool: pool, Services: svc,
-		Init: res, DemoPassword: res.DemoPassword, Server: ts}
+		Init: res, Server: ts}
 }
 
 // Client returns an HTTP client that trusts the instance's CA (no cookie jar, follows no

@@ -123,7 +123,7 @@ func signIn(t *testing.T, p *idptest.IdP, c *http.Client, upn string) (int, stri
 		t.Fatalf("no sign-in page:\n%.400s", body)
 	}
 	resp, err := c.PostForm(p.URL+"/login", url.Values{"csrf": {m[1]}, "step": {"password"}, "username": {upn},
-		"password": {p.DemoPassword}, "return_to": {start}})
+		"password": {p.Password(upn)}, "return_to": {start}})
 	if err != nil {
 		return 0, "", err
 	}
@@ -249,7 +249,7 @@ func login(t *testing.T, p *idptest.IdP, c *http.Client, upn string) *http.Clien
 		t.Fatal("no sign-in page")
 	}
 	resp, err = c.PostForm(p.URL+"/login", url.Values{"csrf": {m[1]}, "step": {"password"}, "username": {upn},
-		"password": {p.DemoPassword}, "return_to": {"/"}})
+		"password": {p.Password(upn)}, "return_to": {"/"}})
 	if err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login %s: %v %v", upn, resp, err)
 	}

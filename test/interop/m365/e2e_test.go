@@ -273,7 +273,7 @@ func TestE2EWSFedPassiveChromium(t *testing.T) {
 	if !ok || !strings.Contains(login, "login_hint=alice%40example.com") {
 		t.Errorf("no sign-in page with the user name hint: %v", reqs)
 	}
-	b.do("password", chromedp.SendKeys(chromedp.CSS("#password"), e.p.DemoPassword), chromedp.Click(chromedp.CSS("#signin")))
+	b.do("password", chromedp.SendKeys(chromedp.CSS("#password"), e.p.Password("alice@example.com")), chromedp.Click(chromedp.CSS("#signin")))
 	first := signedIn("first sign-in", 1)
 	reqs = b.requests()
 	for _, r := range reqs {
@@ -347,7 +347,7 @@ func TestE2EWSFedPassiveChromium(t *testing.T) {
 		t.Errorf("wrong password records %+v", evs)
 	}
 	n = len(e.signIns(t))
-	b.do("fresh password", chromedp.SendKeys(chromedp.CSS("#password"), e.p.DemoPassword), chromedp.Click(chromedp.CSS("#signin")))
+	b.do("fresh password", chromedp.SendKeys(chromedp.CSS("#password"), e.p.Password("alice@example.com")), chromedp.Click(chromedp.CSS("#signin")))
 	third := signedIn("fresh sign-in", 3)
 	if !third.Claims.AuthnInstant.After(c.AuthnInstant) {
 		t.Errorf("fresh sign-in authentication instant %v is not after %v", third.Claims.AuthnInstant, c.AuthnInstant)
@@ -370,7 +370,7 @@ func TestE2EWSFedPassiveChromium(t *testing.T) {
 	e.p.Services.Policies.Invalidate()
 	n = len(e.signIns(t))
 	b.do("bob outside", chromedp.Navigate(e.entra.StartURL("bob@example.com", false, nil)), chromedp.WaitVisible(chromedp.CSS("#password")),
-		chromedp.SendKeys(chromedp.CSS("#password"), e.p.DemoPassword), chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.SendKeys(chromedp.CSS("#password"), e.p.Password("bob@example.com")), chromedp.Click(chromedp.CSS("#signin")),
 		chromedp.WaitVisible(chromedp.CSS("code")))
 	if h := b.text("h1"); !strings.Contains(h, "Access denied") {
 		t.Errorf("denial page says %q", h)
@@ -504,7 +504,7 @@ func TestE2EExchangeOnlineThroughGate(t *testing.T) {
 			}
 			e.p.Services.Policies.Invalidate()
 			n := len(e.signIns(t))
-			code, body := e.postTrust(t, alice.UPN, e.p.DemoPassword, tc.hdr)
+			code, body := e.postTrust(t, alice.UPN, e.p.Password(alice.UPN), tc.hdr)
 			if tc.ok {
 				if code != http.StatusOK {
 					t.Fatalf("status %d: %.1500s", code, body)
@@ -548,7 +548,7 @@ func TestE2EMSALGoUsernamePassword(t *testing.T) {
 	defer cancel()
 	n := len(e.signIns(t))
 	//lint:ignore SA1019 the username/password flow is what federated legacy clients use; pinned to v1.10.1.
-	res, err := client.AcquireTokenByUsernamePassword(ctx, []string{"User.Read"}, "alice@example.com", e.p.DemoPassword)
+	res, err := client.AcquireTokenByUsernamePassword(ctx, []string{"User.Read"}, "alice@example.com", e.p.Password("alice@example.com"))
 	if err != nil {
 		t.Fatalf("MSAL: %v", err)
 	}
@@ -585,9 +585,9 @@ func TestE2EWSTrustRefusals(t *testing.T) {
 		name, user, pass, userID, reason string
 	}{
 		{"wrong password", alice.UPN, "not-the-password", alice.ID, "wrong_password"},
-		{"unknown user", "nobody@example.com", e.p.DemoPassword, "", "unknown_user"},
-		{"no ImmutableID", bob.UPN, e.p.DemoPassword, bob.ID, "no_immutable_id"},
-		{"disabled", carol.UPN, e.p.DemoPassword, carol.ID, "disabled"},
+		{"unknown user", "nobody@example.com", e.p.Password("alice@example.com"), "", "unknown_user"},
+		{"no ImmutableID", bob.UPN, e.p.Password(bob.UPN), bob.ID, "no_immutable_id"},
+		{"disabled", carol.UPN, e.p.Password(carol.UPN), carol.ID, "disabled"},
 	}
 	var first string
 	for _, tc := range cases {

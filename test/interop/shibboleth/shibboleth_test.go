@@ -269,7 +269,7 @@ func checkAliceAtSP(t *testing.T, e *env, vars map[string]string) {
 func spInitiatedLogin(t *testing.T, e *env, b *browser) {
 	defer b.checkErrors(t, e.idp.URL)
 	b.run(t, "open the SP", chromedp.Navigate(e.sp.URL+"/secure/"))
-	signIn(b, t, alice, e.idp.DemoPassword)
+	signIn(b, t, alice, e.idp.Password(alice))
 	checkAliceAtSP(t, e, spEnv(b, t, "/secure/"))
 	if pages := sekishoPages(e, b.navigations()); !slices.Contains(pages, "/login") || !slices.Contains(pages, "/saml/sso") {
 		t.Errorf("the SP did not send the browser through Sekisho's sign-in page: %v", b.navigations())
@@ -321,7 +321,7 @@ func wrongPassword(t *testing.T, e *env, b *browser) {
 	acs := e.sp.ACSPosts(t)
 	before := len(signIns(t, e, store.SignInFilter{Username: alice, Decision: "deny"}))
 	b.run(t, "open the SP", chromedp.Navigate(e.sp.URL+"/secure/"))
-	signIn(b, t, alice, e.idp.DemoPassword+"-wrong")
+	signIn(b, t, alice, e.idp.Password(alice)+"-wrong")
 	b.run(t, "error message", chromedp.WaitVisible(chromedp.CSS(".error")), chromedp.WaitVisible(chromedp.ID("password")))
 	if msg := b.text(`document.querySelector(".error").innerText`); !strings.Contains(msg, "incorrect") {
 		t.Errorf("error message = %q", msg)
@@ -365,7 +365,7 @@ func singleLogout(t *testing.T, e *env, b *browser) {
 	}
 	mark = len(b.navigations())
 	b.run(t, "open the SP after logout", chromedp.Navigate(e.sp.URL+"/secure/after-logout"))
-	signIn(b, t, alice, e.idp.DemoPassword)
+	signIn(b, t, alice, e.idp.Password(alice))
 	checkAliceAtSP(t, e, spEnv(b, t, "/secure/after-logout"))
 	if pages := sekishoPages(e, b.navigations()[mark:]); !slices.Contains(pages, "/login") {
 		t.Errorf("after logout the SP got in without the sign-in page: %v", pages)
@@ -389,7 +389,7 @@ func deniedByPolicy(t *testing.T, e *env, b *browser) {
 	acs := e.sp.ACSPosts(t)
 
 	b.run(t, "open the SP", chromedp.Navigate(e.sp.URL+"/secure/"))
-	signIn(b, t, alice, e.idp.DemoPassword)
+	signIn(b, t, alice, e.idp.Password(alice))
 	b.run(t, "denial page", chromedp.WaitVisible(chromedp.ID("reference")))
 	ref := strings.TrimSpace(b.text(`document.getElementById("reference").innerText`))
 	ev, err := e.idp.Services.Instance.Store.GetSignIn(ctx, ref)

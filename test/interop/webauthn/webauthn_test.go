@@ -229,7 +229,7 @@ func TestPasskeySecondFactorInChromium(t *testing.T) {
 		AutomaticPresenceSimulation: true}}).AuthenticatorID
 
 	// 1. From the office Alice needs no second factor; with her password she registers a passkey.
-	b.signIn(p.URL+"/account/security", alice.UPN, p.DemoPassword)
+	b.signIn(p.URL+"/account/security", alice.UPN, p.Password(alice.UPN))
 	b.do(chromedp.WaitVisible(chromedp.CSS("#passkey-register")), chromedp.SendKeys(chromedp.CSS("#passkey-name"), "Virtual key"),
 		chromedp.Click(chromedp.CSS("#passkey-register")))
 	b.until(`document.getElementById("passkey-done") !== null`)
@@ -263,7 +263,7 @@ func TestPasskeySecondFactorInChromium(t *testing.T) {
 
 	// 3. Sign out, start a Microsoft 365 sign-in: password, then the second-factor step.
 	b.signOut(p.URL)
-	b.signIn(wsfedURL, alice.UPN, p.DemoPassword)
+	b.signIn(wsfedURL, alice.UPN, p.Password(alice.UPN))
 	b.do(chromedp.WaitVisible(chromedp.CSS("#passkey-login")))
 	b.until(`location.pathname === "/login/mfa" && document.getElementById("code") === null`) // passkey only: no code form
 
@@ -327,7 +327,7 @@ func TestPasskeySecondFactorInChromium(t *testing.T) {
 
 	t.Run("copied key with an older counter is refused", func(t *testing.T) {
 		b.signOut(p.URL)
-		b.signIn(wsfedURL, alice.UPN, p.DemoPassword)
+		b.signIn(wsfedURL, alice.UPN, p.Password(alice.UPN))
 		b.do(chromedp.WaitVisible(chromedp.CSS("#passkey-login")))
 		// Put back the key as it was at registration: its next counter is one the server has seen.
 		call(b, webauthn.RemoveCredential, webauthn.RemoveCredentialParams{AuthenticatorID: auth, CredentialID: registered.CredentialID})
