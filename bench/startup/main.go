@@ -97,6 +97,7 @@ func startOnce(bin, data string) (float64, int64, error) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	start := time.Now()
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", addr)
+	cmd.Env = append(os.Environ(), "SEKISHO_METRICS_LISTEN=127.0.0.1:0") // any free port: runs may overlap a dev server
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
@@ -50,6 +53,9 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := startMetrics(ctx, svc, *in.Config, out); err != nil {
+				return err
+			}
 			go svc.Audit.RunPruner(ctx, in.Config.SignIns.Retention.D())
 			return svc.Server.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
 				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
@@ -59,4 +65,37 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&demo, "demo", false, "initialise an empty data folder with a demo tenant first")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (overrides the config)")
 	return cmd
+}
+
+// startMetrics serves /metrics on its own listener (metrics.listen, loopback by default) and
+// returns once it listens, or with the reason it cannot.
+func startMetrics(ctx context.Context, svc *wiring.Services, cfg config.Config, out io.Writer) error {
+	if cfg.Metrics.Listen == "" {
+		return nil
+	}
+	token, err := cfg.MetricsToken()
+	if err != nil {
+		return err
+	}
+	up := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- svc.Server.ServeMetrics(ctx, cfg.Metrics.Listen, token, func(a net.Addr) { up <- a })
+	}()
+	select {
+	case a := <-up:
+		auth := ""
+		if token != "" {
+			auth = " (bearer token required)"
+		}
+		fmt.Fprintf(out, "Metrics on http://%s/metrics%s\n", a, auth)
+		go func() {
+			if err := <-errc; err != nil {
+				svc.Instance.Log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		return nil
+	case err := <-errc:
+		return err
+	}
 }

@@ -29,7 +29,7 @@ func TestServeBusyPortExits1(t *testing.T) {
 	addr := busy.Addr().String()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeBusyPortExits1$")
-	cmd.Env = append(os.Environ(), "SEKISHO_TEST_MAIN_ARGS="+strings.Join([]string{"serve", "--data", dir, "--listen", addr}, "\x1f"))
+	cmd.Env = append(os.Environ(), "SEKISHO_METRICS_LISTEN=127.0.0.1:0", "SEKISHO_TEST_MAIN_ARGS="+strings.Join([]string{"serve", "--data", dir, "--listen", addr}, "\x1f"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -36,6 +36,7 @@ type Config struct {
 	SignIns       SignIns  `yaml:"signins"`
 	SAML          SAML     `yaml:"saml"`
 	Lockout       Lockout  `yaml:"lockout"`
+	Metrics       Metrics  `yaml:"metrics"`
 	Log           Log      `yaml:"log"`
 
 	dataDir string
@@ -48,6 +49,35 @@ type TLS struct {
 	// DeviceCertificates makes the listener ask browsers for a device certificate (optional:
 	// a browser without one still connects); a revoked or foreign one fails the handshake.
 	DeviceCertificates bool `yaml:"device_certificates"`
+	// HSTSIncludeSubdomains adds includeSubDomains to Strict-Transport-Security: only when
+	// every host under the base URL's domain serves HTTPS.
+	HSTSIncludeSubdomains bool `yaml:"hsts_include_subdomains"`
+}
+
+// Metrics places the Prometheus endpoint. It is not on the sign-in listener: request and
+// failure rates by route are reconnaissance for an attacker.
+type Metrics struct {
+	// Listen is host:port for plain-HTTP /metrics; "" switches metrics off. The default
+	// is loopback; any other address needs a token.
+	Listen string `yaml:"listen"`
+	// TokenFile holds a bearer token scrapers must send (Authorization: Bearer …).
+	TokenFile string `yaml:"token_file"`
+}
+
+// MetricsToken reads the metrics bearer token ("" when none is configured).
+func (c *Config) MetricsToken() (string, error) {
+	if c.Metrics.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.Resolve(c.Metrics.TokenFile))
+	if err != nil {
+		return "", fmt.Errorf("metrics token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("metrics token in %s is shorter than 16 characters", c.Metrics.TokenFile)
+	}
+	return tok, nil
 }
 
 // Lockout holds the smart-lockout thresholds (docs/devices-and-mfa.md).
@@ -118,7 +148,8 @@ func Default() Config {
 		SAML:          SAML{ClockSkew: Duration(2 * time.Minute)},
 		Lockout: Lockout{Enabled: true, Threshold: 10, FamiliarThreshold: 10, Window: Duration(15 * time.Minute),
 			Duration: Duration(15 * time.Minute)},
-		Log: Log{Level: "info"},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Log:     Log{Level: "info"},
 	}
 }
 
@@ -301,6 +332,14 @@ func (c *Config) validate() Errors {
 	}
 	if c.Lockout.Window.D() < time.Minute || c.Lockout.Duration.D() < time.Minute {
 		bad("lockout", "window and duration must be at least 1m")
+	}
+	if c.Metrics.Listen != "" {
+		host, _, err := splitHostPort(c.Metrics.Listen)
+		if err != nil {
+			bad("metrics.listen", "%v", err)
+		} else if a, perr := netip.ParseAddr(strings.Trim(host, "[]")); (perr != nil || !a.IsLoopback()) && host != "localhost" && c.Metrics.TokenFile == "" {
+			bad("metrics.listen", "%s is not a loopback address: set metrics.token_file so scrapers must authenticate", c.Metrics.Listen)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

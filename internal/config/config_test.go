@@ -37,6 +37,27 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{name: "bad env value names variable", env: []string{"SEKISHO_STORE_DRIVER=oracle"}, wantErr: []string{"environment SEKISHO_STORE_DRIVER", "oracle"}},
+		{name: "metrics default on loopback", yaml: "", check: func(t *testing.T, c *Config) {
+			if c.Metrics.Listen != "127.0.0.1:9464" || c.Metrics.TokenFile != "" {
+				t.Fatalf("metrics default: %+v", c.Metrics)
+			}
+		}},
+		{name: "metrics off", yaml: "metrics:\n  listen: \"\"\n", check: func(t *testing.T, c *Config) {
+			if c.Metrics.Listen != "" {
+				t.Fatalf("metrics not off: %+v", c.Metrics)
+			}
+		}},
+		{name: "metrics on every address need a token", yaml: "metrics:\n  listen: 0.0.0.0:9464\n", wantErr: []string{"metrics.listen", "token_file"}},
+		{name: "metrics on a LAN address with a token", yaml: "metrics:\n  listen: 192.0.2.10:9464\n  token_file: metrics.token\n", check: func(t *testing.T, c *Config) {
+			if c.Metrics.TokenFile != "metrics.token" {
+				t.Fatalf("got %+v", c.Metrics)
+			}
+		}},
+		{name: "HSTS subdomains option", yaml: "tls:\n  hsts_include_subdomains: true\n", check: func(t *testing.T, c *Config) {
+			if !c.TLS.HSTSIncludeSubdomains {
+				t.Fatal("option not read")
+			}
+		}},
 		{name: "bad env duration", env: []string{"SEKISHO_SESSION_IDLE=soon"}, wantErr: []string{"SEKISHO_SESSION_IDLE"}},
 	}
 	for _, c := range cases {

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,11 +26,41 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Mux is the server's router: an http.ServeMux that remembers its patterns, so a test can
+// walk every route and check the authentication, CSRF and headers each one has.
+type Mux struct {
+	*http.ServeMux
+	mu       sync.Mutex
+	patterns []string
+}
+
+// Handle registers handler for pattern.
+func (m *Mux) Handle(pattern string, handler http.Handler) {
+	m.mu.Lock()
+	m.patterns = append(m.patterns, pattern)
+	m.mu.Unlock()
+	m.ServeMux.Handle(pattern, handler)
+}
+
+// HandleFunc registers f for pattern.
+func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
+}
+
+// Patterns lists every registered pattern in registration order.
+func (m *Mux) Patterns() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.patterns...)
+}
+
 // Server is the HTTPS front door.
 type Server struct {
-	Mux      *http.ServeMux
+	Mux      *Mux
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+	// HSTS is the Strict-Transport-Security value sent with every response.
+	HSTS string
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -37,7 +70,7 @@ type Server struct {
 func New(log *slog.Logger, store Pinger) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{Mux: http.NewServeMux(), Log: log, Registry: reg,
+	s := &Server{Mux: &Mux{ServeMux: http.NewServeMux()}, Log: log, Registry: reg, HSTS: "max-age=31536000",
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sekisho_http_requests_total",
 			Help: "HTTP requests by route pattern and status code."}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sekisho_http_request_duration_seconds",
@@ -60,7 +93,6 @@ func New(log *slog.Logger, store Pinger) *Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Browsers ask for it on every page; answering "nothing here" (cacheable) keeps 404s out
 	// of the logs and metrics.
 	s.Mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +121,7 @@ func (s *Server) Handler() http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Strict-Transport-Security", "max-age=31536000")
+		h.Set("Strict-Transport-Security", s.HSTS)
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		s.Mux.ServeHTTP(rec, r)
 		_, route := s.Mux.Handler(r)
@@ -99,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 		d := time.Since(start)
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
-		if route != "GET /healthz" && route != "GET /metrics" {
+		if route != "GET /healthz" {
 			s.Log.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "route", route,
 				"status", rec.code, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
 		}
@@ -143,4 +175,49 @@ func (s *Server) Serve(ctx context.Context, addr string, tlsCfg *tls.Config, rea
 		return err
 	}
 	return nil
+}
+
+// MetricsHandler serves the Prometheus metrics at /metrics. They reveal request and failure
+// rates by route, so they are not on the sign-in listener: ServeMetrics puts them on a
+// listener of their own (loopback by default), and a non-empty token is required as
+// "Authorization: Bearer <token>" (compared in constant time).
+func (s *Server) MetricsHandler(token string) http.Handler {
+	prom := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sekisho-metrics"`)
+				http.Error(w, "metrics need the bearer token", http.StatusUnauthorized)
+				return
+			}
+		}
+		prom.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// ServeMetrics serves MetricsHandler over plain HTTP on addr until ctx is cancelled. ready
+// (if non-nil) receives the bound address once the listener is up.
+func (s *Server) ServeMetrics(ctx context.Context, addr, token string, ready func(net.Addr)) error {
+	ln, err := listen(addr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	hs := &http.Server{Handler: s.MetricsHandler(token), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("metrics: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
 }

@@ -65,7 +65,7 @@ func NewPasskeyPages(d *directory.Directory, s *authn.Manager, pk *passkey.Servi
 }
 
 // Mount registers the routes on mux.
-func (pp *PasskeyPages) Mount(mux *http.ServeMux) {
+func (pp *PasskeyPages) Mount(mux Router) {
 	portal := func(f http.HandlerFunc) http.Handler {
 		if pp.Protect == nil {
 			return f
@@ -75,8 +75,8 @@ func (pp *PasskeyPages) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /account/security", portal(pp.getSecurity))
 	mux.Handle("POST /account/passkey/register/begin", portal(pp.registerBegin))
 	mux.Handle("POST /account/passkey/register/finish", portal(pp.registerFinish))
-	mux.HandleFunc("POST /login/passkey/begin", pp.loginBegin)
-	mux.HandleFunc("POST /login/passkey/finish", pp.loginFinish)
+	mux.Handle("POST /login/passkey/begin", http.HandlerFunc(pp.loginBegin))
+	mux.Handle("POST /login/passkey/finish", http.HandlerFunc(pp.loginFinish))
 }
 
 // offerPasskey adapts the second-factor page to the user's methods: a passkey button when

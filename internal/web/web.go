@@ -97,8 +97,13 @@ func (h *Handler) portal(f http.HandlerFunc) http.Handler {
 	})
 }
 
+// Router is where pages are mounted (the server's mux).
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
 // Mount registers the pages on mux.
-func (h *Handler) Mount(mux *http.ServeMux) {
+func (h *Handler) Mount(mux Router) {
 	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /account/totp", "POST /account/totp", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
 		mux.Handle(p, h.mux)
 	}

@@ -49,6 +49,9 @@ type Services struct {
 func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	cfg := in.Config
 	srv := server.New(in.Log, in.Store)
+	if cfg.TLS.HSTSIncludeSubdomains {
+		srv.HSTS += "; includeSubDomains"
+	}
 	rec := audit.NewRecorder(in.Store, in.Log)
 	sessions := authn.NewManager(in.Store, cfg.Session.Idle.D(), cfg.Session.Absolute.D(), in.Log)
 	pols := gate.NewPolicySource(in.Store, in.Log)

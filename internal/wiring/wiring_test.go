@@ -228,19 +228,6 @@ func TestGateClientContextAndPolicy(t *testing.T) {
 	}
 }
 
-func (e *env) login(t *testing.T, user, pw string) {
-	t.Helper()
-	_, body := e.get(t, "/login")
-	m := csrfRe.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatal("no CSRF token")
-	}
-	r := e.post(t, "/login", url.Values{"csrf": {m[1]}, "step": {"password"}, "username": {user}, "password": {pw}, "return_to": {"/"}})
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login %s: status %d", user, r.StatusCode)
-	}
-}
-
 func storeFilterApp(app string) store.SignInFilter { return store.SignInFilter{Application: app} }
 
 // TestDomainSignInMethods: a domain that allows only passive sign-in refuses WS-Trust (MSAL

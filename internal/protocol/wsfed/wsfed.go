@@ -115,7 +115,7 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // Register adds both paths to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux interface{ Handle(string, http.Handler) }) {
 	mux.Handle(PathPassive, h)
 	mux.Handle(PathMetadata, h)
 }

@@ -99,7 +99,7 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // Register adds the three paths to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux interface{ Handle(string, http.Handler) }) {
 	mux.Handle(Path2005, h)
 	mux.Handle(Path13, h)
 	mux.Handle(PathMEX, h)

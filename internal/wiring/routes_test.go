@@ -1,0 +1,250 @@
+package wiring_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sekisho/sekisho/internal/signin"
+)
+
+// door is what a route demands before it serves.
+type door int
+
+const (
+	public   door = iota // anyone (health, sign-in form, static assets, CRL, CA certificate)
+	session              // a browser session (the second-factor step); else the sign-in page
+	portal               // the gate's sekisho-account decision
+	console              // the gate's sekisho-admin decision (policy, second factor, role)
+	protocol             // a protocol endpoint that authenticates its own messages (SAML, WS-Fed, WS-Trust)
+)
+
+// csrfCheck says how a state-changing route refuses a cross-site request.
+type csrfCheck int
+
+const (
+	noState    csrfCheck = iota // GET only: changes nothing
+	formToken                   // the form's signed csrf field
+	headerTok                   // the script's X-CSRF-Token header
+	sameOrigin                  // Origin / Sec-Fetch-Site (multipart uploads)
+	binding                     // protocol bindings are cross-site by design; messages are signed or carry the password
+)
+
+type routeRule struct {
+	path string // a concrete path to request
+	door door
+	csrf csrfCheck
+}
+
+// routeRules is every route the server registers and what it must enforce. A route added
+// without an entry here fails TestEveryRouteHasItsDoor.
+var routeRules = map[string]routeRule{
+	"GET /healthz":                  {"/healthz", public, noState},
+	"GET /readyz":                   {"/readyz", public, noState},
+	"GET /favicon.ico":              {"/favicon.ico", public, noState},
+	"GET /login":                    {"/login", public, noState},
+	"POST /login":                   {"/login", public, formToken},
+	"GET /login/mfa":                {"/login/mfa", session, noState},
+	"POST /login/mfa":               {"/login/mfa", session, formToken},
+	"GET /account/totp":             {"/account/totp", portal, noState},
+	"POST /account/totp":            {"/account/totp", portal, formToken},
+	"GET /logout":                   {"/logout", public, noState},
+	"POST /logout":                  {"/logout", public, formToken},
+	"GET /{$}":                      {"/", portal, noState},
+	"GET /static/":                  {"/static/sekisho.css", public, noState},
+	"GET /pki/device-ca.crl":        {"/pki/device-ca.crl", public, noState},
+	"GET /devices/download/{token}": {"/devices/download/x.y", portal, noState},
+	"GET /pki/device-ca.pem":        {"/pki/device-ca.pem", public, noState},
+	"/adfs/":                        {"/adfs/ls/", protocol, binding},
+	"/FederationMetadata/2007-06/FederationMetadata.xml": {"/FederationMetadata/2007-06/FederationMetadata.xml", public, noState},
+	"GET /account/security":                              {"/account/security", portal, noState},
+	"POST /account/passkey/register/begin":               {"/account/passkey/register/begin", portal, headerTok},
+	"POST /account/passkey/register/finish":              {"/account/passkey/register/finish", portal, headerTok},
+	"POST /login/passkey/begin":                          {"/login/passkey/begin", session, headerTok},
+	"POST /login/passkey/finish":                         {"/login/passkey/finish", session, headerTok},
+	"/admin/reports/legacy-auth":                         {"/admin/reports/legacy-auth", console, sameOrigin},
+	"GET /admin/{$}":                                     {"/admin/", console, noState},
+	"/saml/":                                             {"/saml/sso", protocol, binding},
+}
+
+func methodsOf(pattern string) []string {
+	if m, _, ok := strings.Cut(pattern, " "); ok {
+		return []string{m}
+	}
+	return []string{"GET", "POST"}
+}
+
+// checkHeaders asserts the headers every response carries, and the framing and script
+// rules of every HTML page.
+func checkHeaders(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	h := resp.Header
+	if h.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(h.Get("Strict-Transport-Security"), "max-age=") ||
+		h.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("%s: security headers missing: %v", what, h)
+	}
+	if strings.HasPrefix(h.Get("Content-Type"), "text/html") && resp.StatusCode < 300 || resp.StatusCode >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s: HTML page without a strict CSP: %q", what, csp)
+		}
+	}
+}
+
+// TestEveryRouteHasItsDoor walks every registered route: each has a rule above; anonymous
+// requests get only what the rule allows; every state-changing request without its CSRF
+// proof is refused even with a valid session; every response has the security headers.
+func TestEveryRouteHasItsDoor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	patterns := e.svc.Server.Mux.Patterns()
+	seen := map[string]bool{}
+	for _, p := range patterns {
+		seen[p] = true
+		if _, ok := routeRules[p]; !ok {
+			t.Errorf("route %q has no rule in routeRules: say what authentication and CSRF check it requires", p)
+		}
+	}
+	for p := range routeRules {
+		if !seen[p] {
+			t.Errorf("routeRules names %q, which the server no longer registers", p)
+		}
+	}
+
+	// httptest's Client() is one shared client: each browser here gets its own.
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	anon := &http.Client{Transport: e.ts.Client().Transport, CheckRedirect: noFollow}
+	var lastBody string
+	do := func(c *http.Client, method, path string, hdr http.Header) *http.Response {
+		t.Helper()
+		var body *strings.Reader
+		if method == "POST" {
+			body = strings.NewReader("x=1")
+		} else {
+			body = strings.NewReader("")
+		}
+		req, _ := http.NewRequest(method, e.ts.URL+path, body)
+		if method == "POST" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastBody = readAll(resp)
+		return resp
+	}
+
+	// 1. Anonymous.
+	for _, p := range patterns {
+		rule := routeRules[p]
+		for _, m := range methodsOf(p) {
+			what := "anonymous " + m + " " + rule.path
+			resp := do(anon, m, rule.path, nil)
+			checkHeaders(t, what, resp)
+			loc := resp.Header.Get("Location")
+			toLogin := resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(loc, "/login?")
+			switch rule.door {
+			case public:
+				if toLogin {
+					t.Errorf("%s: public route sent to the sign-in page", what)
+				}
+				if m == "GET" && resp.StatusCode >= 400 && rule.path != "/readyz" {
+					t.Errorf("%s: %d", what, resp.StatusCode)
+				}
+			case session:
+				if m == "GET" && !toLogin {
+					t.Errorf("%s: %d %s, want the sign-in page", what, resp.StatusCode, loc)
+				}
+				if m == "POST" && resp.StatusCode < 400 {
+					t.Errorf("%s: %d, want a refusal", what, resp.StatusCode)
+				}
+			case portal, console:
+				app := signin.AppAccount
+				if rule.door == console {
+					app = signin.AppAdmin
+				}
+				if m == "GET" && (!toLogin || !strings.Contains(loc, "app="+app)) {
+					t.Errorf("%s: %d %s, want the sign-in page for %s", what, resp.StatusCode, loc, app)
+				}
+				if m == "POST" && resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("%s: %d, want 401", what, resp.StatusCode)
+				}
+			case protocol:
+				// A request that is not a valid protocol message is refused (and recorded).
+				if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+					t.Errorf("%s: %d, want a 4xx refusal of a non-message", what, resp.StatusCode)
+				}
+			}
+		}
+	}
+
+	// 2. With sessions: Alice admitted to the portal from the office; the admin with a second factor.
+	if r := e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice: %d", r.StatusCode)
+	}
+	jar, _ := cookiejar.New(nil)
+	adminC := &http.Client{Transport: e.ts.Client().Transport, Jar: jar, CheckRedirect: noFollow}
+	admin, err := e.svc.Instance.Store.GetUserByUPN(ctx, e.res.AdminUPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if _, err := e.svc.Sessions.Create(ctx, rec, admin, []string{"pwd", "otp"}, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	jar.SetCookies(mustURL(e.ts.URL), rec.Result().Cookies())
+	if resp := do(adminC, "GET", "/admin/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/reports/legacy-auth" {
+		t.Fatalf("admin session with MFA not admitted: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, p := range patterns {
+		rule := routeRules[p]
+		if rule.csrf == noState || rule.csrf == binding {
+			continue
+		}
+		c := e.client // Alice's browser
+		if rule.door == console {
+			c = adminC
+		}
+		// A cross-site attacker can make the browser send its cookies, not the token.
+		var hdr http.Header
+		if rule.csrf == headerTok {
+			hdr = http.Header{"Content-Type": {"application/json"}}
+		}
+		what := "POST " + rule.path + " without CSRF proof"
+		resp := do(c, "POST", rule.path, hdr)
+		checkHeaders(t, what, resp)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", what, resp.StatusCode)
+		}
+		// The refusal is the CSRF check's, not the gate's (the session is admitted).
+		if rule.csrf != sameOrigin && !strings.Contains(lastBody, "sent from another page") {
+			t.Errorf("%s: refused, but not by the CSRF check:\n%.300s", what, lastBody)
+		}
+		if rule.csrf == formToken || rule.csrf == headerTok {
+			// A token the attacker made up for the browser's binding is refused too.
+			forged := url.Values{"csrf": {strings.Repeat("A", 43)}}
+			h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Csrf-Token": {strings.Repeat("A", 43)}}
+			if rule.csrf == headerTok {
+				h.Set("Content-Type", "application/json")
+			}
+			req, _ := http.NewRequest("POST", e.ts.URL+rule.path, strings.NewReader(forged.Encode()))
+			req.Header = h
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(resp)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s with a forged token: %d, want 403", rule.path, resp.StatusCode)
+			}
+		}
+	}
+}
