@@ -4,6 +4,7 @@
 set -euo pipefail
 name=${1:?usage: bench/run.sh NAME}
 cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the Go release the project is built with (Makefile)
 if [ -x "bench/$name/run.sh" ]; then
   exec "bench/$name/run.sh"
 fi

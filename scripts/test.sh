@@ -4,6 +4,8 @@
 # over every parser (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Go release the project is built and tested with (see the Makefile).
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 bash scripts/install-peers.sh
 
 for pkg in $(git ls-files '*package.json' | grep -v node_modules); do
@@ -22,5 +24,6 @@ go vet ./...
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 gobin=$(go env GOBIN)
 "${gobin:-$(go env GOPATH)/bin}/staticcheck" ./...
+bash scripts/vulncheck.sh
 go test -count=1 -timeout 30m ./...
 bash scripts/fuzz.sh

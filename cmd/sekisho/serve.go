@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,8 @@ func newServeCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			if !setup.IsInitialised(g.dataDir) {
+			fresh := !setup.IsInitialised(g.dataDir)
+			if fresh {
 				if !demo {
 					return fmt.Errorf("%s is not initialised: run `sekisho init --data %s`, or `sekisho serve --demo` to try Sekisho", g.dataDir, g.dataDir)
 				}
@@ -41,6 +43,9 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
+			if !fresh {
+				printRestart(ctx, out, in, g.dataDir)
+			}
 			addr := in.Config.Listen
 			if listen != "" {
 				addr = listen
@@ -98,4 +103,23 @@ func startMetrics(ctx context.Context, svc *wiring.Services, cfg config.Config, 
 	case err := <-errc:
 		return err
 	}
+}
+
+// printRestart tells an operator starting an existing folder where things are and how to get
+// back into the console: passwords are printed only when a folder is first initialised.
+func printRestart(ctx context.Context, out io.Writer, in *setup.Instance, dataDir string) {
+	base := in.Config.BaseURL
+	fmt.Fprintf(out, "Using the existing data folder %s (passwords are shown only when a folder is first created).\n", dataDir)
+	fmt.Fprintf(out, "  Sign-in page:   %s/login\n", base)
+	admins, err := in.Store.ListMembers(ctx, wiring.AdminGroup)
+	names := make([]string, 0, len(admins))
+	for _, u := range admins {
+		names = append(names, u.UPN)
+	}
+	fmt.Fprintf(out, "  Admin console:  %s/admin/  (members of %s: %s)\n", base, wiring.AdminGroup, strings.Join(names, ", "))
+	who := "ADMIN-UPN"
+	if err == nil && len(names) > 0 {
+		who = names[0]
+	}
+	fmt.Fprintf(out, "  Lost the admin password?  sekisho user set-password %s --temporary --data %s  (reads it from standard input)\n", who, dataDir)
 }

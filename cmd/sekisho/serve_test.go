@@ -41,6 +41,12 @@ func TestServeBusyPortExits1(t *testing.T) {
 	if !strings.HasSuffix(stderr.String(), want) {
 		t.Fatalf("stderr does not end with %q:\n%s", want, stderr.String())
 	}
+	// A restart of an existing folder says where things are and how to get back in.
+	for _, w := range []string{"Using the existing data folder " + dir, "/login", "/admin/", "sekisho user set-password", "--temporary"} {
+		if !strings.Contains(stdout.String(), w) {
+			t.Errorf("restart notice lacks %q:\n%s", w, stdout.String())
+		}
+	}
 	if strings.Contains(stdout.String(), "is serving") {
 		t.Fatalf("stdout claims the server runs:\n%s", stdout.String())
 	}

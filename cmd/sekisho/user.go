@@ -65,6 +65,7 @@ func userAdd(g *globals) *cobra.Command {
 		}}
 	f := cmd.Flags()
 	f.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
+	f.BoolVar(&nu.Temporary, "temporary", false, "the user must choose a new password at the first sign-in")
 	f.StringVar(&nu.ImmutableID, "immutable-id", "", "Microsoft 365 ImmutableID (default: base64 of 16 random bytes)")
 	f.StringVar(&nu.DisplayName, "display-name", "", "display name")
 	f.StringVar(&nu.Email, "email", "", "email address")
@@ -112,15 +113,17 @@ type publicUser struct {
 	Status      string   `json:"status"`
 	Groups      []string `json:"groups"`
 	HasPassword bool     `json:"hasPassword"`
-	CreatedAt   string   `json:"createdAt"`
-	UpdatedAt   string   `json:"updatedAt"`
+	// MustChangePassword: the password was handed over and is replaced at the next sign-in.
+	MustChangePassword bool   `json:"mustChangePassword,omitempty"`
+	CreatedAt          string `json:"createdAt"`
+	UpdatedAt          string `json:"updatedAt"`
 }
 
 func publicUsers(us []store.User) []publicUser {
 	out := make([]publicUser, len(us))
 	for i, u := range us {
 		out[i] = publicUser{ID: u.ID, UPN: u.UPN, DisplayName: u.DisplayName, Email: u.Email, ImmutableID: u.ImmutableID,
-			Status: string(u.Status), Groups: u.Groups, HasPassword: u.PasswordHash != "",
+			Status: string(u.Status), Groups: u.Groups, HasPassword: u.PasswordHash != "", MustChangePassword: u.PasswordChangeRequired,
 			CreatedAt: u.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), UpdatedAt: u.UpdatedAt.Format("2006-01-02T15:04:05Z07:00")}
 		if out[i].Groups == nil {
 			out[i].Groups = []string{}
@@ -147,6 +150,7 @@ func userShow(g *globals) *cobra.Command {
 }
 
 func userSetPassword(g *globals) *cobra.Command {
+	var temporary bool
 	cmd := &cobra.Command{Use: "set-password UPN", Short: "Set a user's password (read from standard input); ends the user's sessions",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -159,13 +163,22 @@ func userSetPassword(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			if err := in.Directory.SetPassword(cmd.Context(), args[0], pw); err != nil {
+			set := in.Directory.SetPassword
+			if temporary {
+				set = in.Directory.SetTemporaryPassword
+			}
+			if err := set(cmd.Context(), args[0], pw); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", args[0])
+			msg := "password of %s changed\n"
+			if temporary {
+				msg = "password of %s changed; it must be replaced at the next sign-in\n"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), msg, args[0])
 			return nil
 		}}
 	cmd.Flags().Bool("password-stdin", true, "read the password from standard input (always on)")
+	cmd.Flags().BoolVar(&temporary, "temporary", false, "the user must choose a new password at the next sign-in")
 	return cmd
 }
 
