@@ -98,12 +98,6 @@ type Client struct {
 	ClientType       ClientType
 }
 
-// PolicyInput copies the fields the policy engine judges into in.
-func (c Client) PolicyInput(in policy.Input) policy.Input {
-	in.IP, in.ClientType, in.LegacyApp = c.EffectiveIP, string(c.ClientType), c.LegacyApp
-	return in
-}
-
 // Resolve works out the caller of r arriving through endpoint.
 func Resolve(r *http.Request, cfg Config, endpoint Endpoint) Client {
 	c := Client{Endpoint: endpoint, UserAgent: r.UserAgent(), IPSource: SourcePeer}

@@ -151,17 +151,13 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestTLSClientCertAndPolicyInput(t *testing.T) {
+func TestTLSClientCert(t *testing.T) {
 	cert := &x509.Certificate{SerialNumber: nil}
 	r := httptest.NewRequest("GET", "https://idp.example/", nil)
 	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert, {}}}
 	c := Resolve(r, cfg, EndpointPassive)
 	if c.ClientCert != cert {
 		t.Fatal("leaf certificate not returned")
-	}
-	in := c.PolicyInput(policy.Input{User: "u@x"})
-	if in.IP != c.EffectiveIP || in.ClientType != "browser" || in.User != "u@x" {
-		t.Fatalf("PolicyInput %+v", in)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -29,7 +28,7 @@ const (
 	ReasonOtherUser   = "other_user" // valid, but issued to another user than the one signing in
 )
 
-// Result is the outcome of Verify. Policy() gives what the policy engine needs.
+// Result is the outcome of Verify.
 type Result struct {
 	Present     bool
 	Valid       bool // issued by our CA, in its validity window, not revoked, not past a replacement's grace
@@ -40,11 +39,6 @@ type Result struct {
 	UserID      string // the owner of the certificate (from the store)
 	State       string // lifecycle state (State), e.g. "expiring" asks for a renewal
 	Reason      string
-}
-
-// Policy is the policy engine's view of the result.
-func (r Result) Policy() policy.Device {
-	return policy.Device{Present: r.Present, Valid: r.Valid, BoundToUser: r.BoundToUser, Serial: r.Serial}
 }
 
 // Verify checks a presented client certificate for userID signing in at now: chain to the

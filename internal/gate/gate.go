@@ -200,14 +200,14 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 	if comp.Policy == nil {
 		return finish(signin.Outcome{Decision: "deny", Reason: ReasonNoPolicy, User: user, InsideNetworks: inside})
 	}
-	in := c.PolicyInput(policy.Input{User: user.UPN, Groups: user.Groups, Application: a.Application, Protocol: a.Protocol,
-		MFA: mfa, Time: start})
+	in := policy.Input{User: user.UPN, Groups: user.Groups, Application: a.Application, Protocol: a.Protocol,
+		MFA: mfa, Time: start, IP: c.EffectiveIP, ClientType: string(c.ClientType), LegacyApp: c.LegacyApp}
 	dev, err := g.device(ctx, c, user.ID, start)
 	if err != nil {
 		g.Log.ErrorContext(ctx, "device certificate check", "err", err)
 		return finish(signin.Outcome{Decision: "error", Reason: "device_check_unavailable", User: user})
 	}
-	in.Device = dev.Policy()
+	in.Device = policy.Device{Present: dev.Present, Valid: dev.Valid, BoundToUser: dev.BoundToUser, Serial: dev.Serial}
 	if dev.Present {
 		ev.DeviceName = dev.DeviceName
 		if dev.Reason != "" && !strings.HasPrefix(dev.Reason, "ok") {
