@@ -15,7 +15,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/config"
-	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/ipset"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -174,14 +174,14 @@ func newNetworkCmd(g *globals) *cobra.Command {
 					if l == "" {
 						continue
 					}
-					if _, err := policy.ParsePrefix(l); err != nil {
+					if _, err := ipset.ParsePrefix(l); err != nil {
 						return fmt.Errorf("%s:%d: %q is not an IP address or CIDR", file, i+1, l)
 					}
 					cidrs = append(cidrs, l)
 				}
 			}
 			for _, c := range cidrs {
-				if _, err := policy.ParsePrefix(c); err != nil {
+				if _, err := ipset.ParsePrefix(c); err != nil {
 					return fmt.Errorf("%q is not an IP address or CIDR", c)
 				}
 			}

@@ -18,7 +18,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 // Endpoint says which door the request came through; it decides which headers can be
@@ -69,13 +69,13 @@ const (
 // Config is the network trust configuration. Both sets are administrator-edited named
 // networks (no Microsoft list is built in: Exchange Online egress ranges change).
 type Config struct {
-	TrustedProxies *policy.IPSet
-	ExchangeOnline *policy.IPSet
+	TrustedProxies *ipset.Set
+	ExchangeOnline *ipset.Set
 }
 
 // NewConfig builds a Config from prefixes.
 func NewConfig(trustedProxies, exchangeOnline []netip.Prefix) Config {
-	return Config{TrustedProxies: policy.NewIPSet(trustedProxies), ExchangeOnline: policy.NewIPSet(exchangeOnline)}
+	return Config{TrustedProxies: ipset.New(trustedProxies), ExchangeOnline: ipset.New(exchangeOnline)}
 }
 
 // Client is the resolved view of the caller.

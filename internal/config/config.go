@@ -18,6 +18,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 // FileName is the config file inside the data folder.
@@ -317,7 +319,7 @@ func (c *Config) validate() Errors {
 		bad("session.idle", "idle lifetime %v is longer than the absolute lifetime %v", c.Session.Idle.D(), c.Session.Absolute.D())
 	}
 	for i, p := range c.Network.TrustedProxies {
-		if _, err := parsePrefix(p); err != nil {
+		if _, err := ipset.ParsePrefix(p); err != nil {
 			bad(fmt.Sprintf("network.trusted_proxies[%d]", i), "%q is not an IP address or CIDR", p)
 		}
 	}
@@ -361,23 +363,12 @@ func splitHostPort(s string) (string, int, error) {
 	return s[:i], port, nil
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		return netip.ParsePrefix(s)
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
-}
-
 // TrustedProxyPrefixes returns the parsed trusted proxy ranges (validated at load).
 func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(c.Network.TrustedProxies))
 	for _, p := range c.Network.TrustedProxies {
-		if pp, err := parsePrefix(p); err == nil {
-			out = append(out, pp.Masked())
+		if pp, err := ipset.ParsePrefix(p); err == nil {
+			out = append(out, pp)
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,13 @@ func TestParse(t *testing.T) {
 		{name: "syntax error", yaml: "store: [\n", wantErr: []string{"sekisho.yaml"}},
 		{name: "several errors at once", yaml: "base_url: http://x\npassword:\n  min_length: 4\n", wantErr: []string{":1: base_url", ":3: password.min_length"}},
 		{name: "bad proxy cidr", yaml: "network:\n  trusted_proxies: [10.0.0.0/8, nonsense]\n", wantErr: []string{"trusted_proxies[1]", "nonsense"}},
+		{name: "proxy with a zone refused", yaml: "network:\n  trusted_proxies: ['fe80::1%eth0']\n", wantErr: []string{"trusted_proxies[0]", "fe80::1%eth0"}},
+		{name: "proxy prefixes normalised", yaml: "network:\n  trusted_proxies: ['::ffff:192.0.2.1', 10.1.2.3/8, '2001:db8::1/32']\n", check: func(t *testing.T, c *Config) {
+			got := fmt.Sprint(c.TrustedProxyPrefixes())
+			if got != "[192.0.2.1/32 10.0.0.0/8 2001:db8::/32]" {
+				t.Fatalf("TrustedProxyPrefixes() = %s", got)
+			}
+		}},
 		{name: "idle longer than absolute", yaml: "session:\n  idle: 24h\n  absolute: 1h\n", wantErr: []string{"session.idle"}},
 		{name: "env override", env: []string{"SEKISHO_STORE_DRIVER=postgres", "SEKISHO_STORE_DSN=postgres://e@h/db", "SEKISHO_NETWORK_TRUSTED_PROXIES=10.0.0.1, 192.168.0.0/16"}, check: func(t *testing.T, c *Config) {
 			if c.Store.Driver != "postgres" || len(c.Network.TrustedProxies) != 2 || c.TrustedProxyPrefixes()[0].Bits() != 32 {

@@ -7,19 +7,21 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 // NetworkResolver supplies named networks kept outside the document (in the store), such as
 // "exchange-online". Names defined in the document take precedence.
 type NetworkResolver interface {
-	Network(name string) (*IPSet, bool)
+	Network(name string) (*ipset.Set, bool)
 }
 
 // Networks is a NetworkResolver backed by a map; names are matched case-insensitively.
-type Networks map[string]*IPSet
+type Networks map[string]*ipset.Set
 
 // Network implements NetworkResolver.
-func (n Networks) Network(name string) (*IPSet, bool) {
+func (n Networks) Network(name string) (*ipset.Set, bool) {
 	if s, ok := n[name]; ok {
 		return s, true
 	}
@@ -31,7 +33,7 @@ func (n Networks) Network(name string) (*IPSet, bool) {
 func NetworksFromCIDRs(m map[string][]string) (Networks, error) {
 	out := make(Networks, len(m))
 	for name, cidrs := range m {
-		s, err := ParseIPSet(cidrs)
+		s, err := ipset.Parse(cidrs)
 		if err != nil {
 			return nil, fmt.Errorf("network %q: %w", name, err)
 		}
@@ -121,7 +123,7 @@ type Policy struct {
 
 	// Networks: the address line cut into elementary intervals; netStart[i] begins interval i
 	// and netPass[i] is the set of rules whose networks/not_networks conditions hold in it.
-	netStart []u128
+	netStart []ipset.Key
 	netPass  []bitset
 	netNone  bitset // for an invalid (unknown) address: inside no network
 }
@@ -188,7 +190,7 @@ func Compile(doc *Document, resolver NetworkResolver) (*Policy, error) {
 		pol.mfa[i] = make(bitset, nw)
 	}
 
-	type netCond struct{ in, out []*IPSet }
+	type netCond struct{ in, out []*ipset.Set }
 	netConds := make([]netCond, n)
 	pol.rules = make([]rule, n)
 	for i := range doc.Rules {
@@ -245,14 +247,14 @@ func Compile(doc *Document, resolver NetworkResolver) (*Policy, error) {
 	}
 
 	// Each rule's network condition is a union of sets; bind the closures to the unions.
-	ins := make([]*IPSet, n)
-	outs := make([]*IPSet, n)
+	ins := make([]*ipset.Set, n)
+	outs := make([]*ipset.Set, n)
 	for i, nc := range netConds {
 		if doc.Rules[i].Networks != nil {
-			ins[i] = Union(nc.in...)
+			ins[i] = ipset.Union(nc.in...)
 		}
 		if doc.Rules[i].NotNetworks != nil {
-			outs[i] = Union(nc.out...)
+			outs[i] = ipset.Union(nc.out...)
 		}
 		for j := range pol.rules[i].conds {
 			c := &pol.rules[i].conds[j]
@@ -292,7 +294,7 @@ func indexList(x *strIndex, rule, nw int, vs []Value) {
 
 // resolveNetworks resolves every network defined in the document (entries may name other
 // networks), reporting unknown names and cycles.
-func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[string]*IPSet {
+func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[string]*ipset.Set {
 	defs := map[string]*NetworkDef{}
 	for i := range doc.Networks {
 		d := &doc.Networks[i]
@@ -302,10 +304,10 @@ func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[
 		}
 		defs[strings.ToLower(d.Name)] = d
 	}
-	done := map[string]*IPSet{}
+	done := map[string]*ipset.Set{}
 	visiting := map[string]bool{}
-	var resolve func(d *NetworkDef) *IPSet
-	resolve = func(d *NetworkDef) *IPSet {
+	var resolve func(d *NetworkDef) *ipset.Set
+	resolve = func(d *NetworkDef) *ipset.Set {
 		key := strings.ToLower(d.Name)
 		if s, ok := done[key]; ok {
 			return s
@@ -317,9 +319,9 @@ func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[
 		visiting[key] = true
 		defer delete(visiting, key)
 		var prefixes []netip.Prefix
-		var sets []*IPSet
+		var sets []*ipset.Set
 		for _, e := range d.Entries {
-			if pf, err := ParsePrefix(e.S); err == nil {
+			if pf, err := ipset.ParsePrefix(e.S); err == nil {
 				prefixes = append(prefixes, pf)
 				continue
 			}
@@ -337,7 +339,7 @@ func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[
 			}
 			p.errf(e.Line, "network %q: unknown network %q", d.Name, e.S)
 		}
-		s := Union(append(sets, NewIPSet(prefixes))...)
+		s := ipset.Union(append(sets, ipset.New(prefixes))...)
 		done[key] = s
 		return s
 	}
@@ -347,7 +349,7 @@ func resolveNetworks(p *docParser, doc *Document, resolver NetworkResolver) map[
 	return done
 }
 
-func lookupNet(p *docParser, nets map[string]*IPSet, resolver NetworkResolver, v Value, what string) *IPSet {
+func lookupNet(p *docParser, nets map[string]*ipset.Set, resolver NetworkResolver, v Value, what string) *ipset.Set {
 	if s, ok := nets[strings.ToLower(v.S)]; ok {
 		return s
 	}
@@ -363,16 +365,16 @@ func lookupNet(p *docParser, nets map[string]*IPSet, resolver NetworkResolver, v
 // buildNetIndex cuts the address line at every range boundary of every rule's network sets,
 // and precomputes, for each piece, which rules' network conditions pass there. Identical
 // bitsets are shared, so memory follows the number of distinct outcomes.
-func (pol *Policy) buildNetIndex(ins, outs []*IPSet) {
+func (pol *Policy) buildNetIndex(ins, outs []*ipset.Set) {
 	n := len(ins)
 	type event struct {
-		at   u128
+		at   ipset.Key
 		set  int // index into sets
 		open bool
 	}
-	var sets []*IPSet
-	setID := map[*IPSet]int{}
-	id := func(s *IPSet) int {
+	var sets []*ipset.Set
+	setID := map[*ipset.Set]int{}
+	id := func(s *ipset.Set) int {
 		if v, ok := setID[s]; ok {
 			return v
 		}
@@ -397,14 +399,14 @@ func (pol *Policy) buildNetIndex(ins, outs []*IPSet) {
 	}
 	var evs []event
 	for k, s := range sets {
-		for _, r := range s.ranges {
-			evs = append(evs, event{r.lo, k, true})
-			if nx, ok := r.hi.next(); ok {
+		for _, r := range s.Ranges() {
+			evs = append(evs, event{r.Lo, k, true})
+			if nx, ok := r.Hi.Next(); ok {
 				evs = append(evs, event{nx, k, false})
 			}
 		}
 	}
-	sort.Slice(evs, func(a, b int) bool { return evs[a].at.less(evs[b].at) })
+	sort.Slice(evs, func(a, b int) bool { return evs[a].at.Less(evs[b].at) })
 
 	intern := map[string]bitset{}
 	key := make([]byte, 0, pol.nw*8)
@@ -443,7 +445,7 @@ func (pol *Policy) buildNetIndex(ins, outs []*IPSet) {
 		return internB(b)
 	}
 	pol.netNone = compute()
-	pol.netStart = []u128{{}}
+	pol.netStart = []ipset.Key{{}}
 	pol.netPass = []bitset{pol.netNone}
 	for j := 0; j < len(evs); {
 		at := evs[j].at
@@ -469,12 +471,12 @@ func (pol *Policy) netLookup(a netip.Addr) bitset {
 	if !a.IsValid() {
 		return pol.netNone
 	}
-	k := addrKey(a)
+	k := ipset.KeyOf(a)
 	// Last interval whose start <= k; netStart[0] is zero so one always exists.
 	lo, hi := 0, len(pol.netStart)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if k.less(pol.netStart[m]) {
+		if k.Less(pol.netStart[m]) {
 			hi = m
 		} else {
 			lo = m + 1

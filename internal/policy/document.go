@@ -9,6 +9,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 // Document is a parsed, syntactically valid policy document, with source lines kept so that
@@ -374,7 +376,7 @@ func (p *docParser) networks(doc *Document, f field) {
 		what := fmt.Sprintf("network %q", nf.key)
 		entries := p.list(field{key: "entries", line: nf.line, value: nf.value}, what)
 		for _, e := range entries {
-			if _, err := ParsePrefix(e.S); err != nil && !validName(e.S) {
+			if _, err := ipset.ParsePrefix(e.S); err != nil && !validName(e.S) {
 				p.errf(e.Line, "%s: %v", what, err)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 func mustLoad(t testing.TB, doc string) *Policy {
@@ -18,8 +20,8 @@ func mustLoad(t testing.TB, doc string) *Policy {
 	return p
 }
 
-func mustSet(t testing.TB, cidrs ...string) *IPSet {
-	s, err := ParseIPSet(cidrs)
+func mustSet(t testing.TB, cidrs ...string) *ipset.Set {
+	s, err := ipset.Parse(cidrs)
 	if err != nil {
 		t.Fatal(err)
 	}

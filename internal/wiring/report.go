@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/gate"
+	"github.com/sekisho/sekisho/internal/ipset"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/report"
 	"github.com/sekisho/sekisho/internal/setup"
@@ -41,7 +42,7 @@ func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, err
 			continue
 		}
 		for _, c := range n.CIDRs {
-			if p, err := policy.ParsePrefix(c); err == nil {
+			if p, err := ipset.ParsePrefix(c); err == nil {
 				nets[n.Name] = append(nets[n.Name], p)
 			}
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/sekisho/sekisho/internal/clientctx"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
-	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/ipset"
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -96,7 +96,7 @@ var mounters []func(ctx context.Context, s *Services) error
 type clientConfig struct {
 	in      *setup.Instance
 	pols    *gate.PolicySource
-	proxies *policy.IPSet
+	proxies *ipset.Set
 
 	mu      sync.Mutex
 	last    *gate.Compiled
@@ -104,7 +104,7 @@ type clientConfig struct {
 }
 
 func newClientConfig(in *setup.Instance, pols *gate.PolicySource) *clientConfig {
-	return &clientConfig{in: in, pols: pols, proxies: policy.NewIPSet(in.Config.TrustedProxyPrefixes())}
+	return &clientConfig{in: in, pols: pols, proxies: ipset.New(in.Config.TrustedProxyPrefixes())}
 }
 
 func (c *clientConfig) get(ctx context.Context) clientctx.Config {
@@ -112,12 +112,12 @@ func (c *clientConfig) get(ctx context.Context) clientctx.Config {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil || comp == nil {
-		return clientctx.Config{TrustedProxies: c.proxies, ExchangeOnline: policy.NewIPSet([]netip.Prefix{})}
+		return clientctx.Config{TrustedProxies: c.proxies, ExchangeOnline: ipset.New([]netip.Prefix{})}
 	}
 	if comp != c.last {
 		exo, ok := comp.Networks.Network(c.in.Config.Network.ExchangeOnlineNetwork)
 		if !ok {
-			exo = policy.NewIPSet(nil)
+			exo = ipset.New(nil)
 		}
 		c.current = clientctx.Config{TrustedProxies: c.proxies, ExchangeOnline: exo}
 		c.last = comp
