@@ -1,12 +1,12 @@
 package saml
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/sekisho/sekisho/internal/xmlsafe"
 )
 
 // Namespaces and URIs used throughout the package.
@@ -51,7 +51,6 @@ const (
 const (
 	maxMessageXML  = 128 << 10 // decoded protocol message
 	maxMetadataXML = 1 << 20   // SP metadata document
-	maxDepth       = 32        // element nesting
 	inflateRatio   = 100       // max inflated/compressed size for HTTP-Redirect DEFLATE
 	maxIDLen       = 256
 	maxRelayState  = 1024
@@ -59,69 +58,17 @@ const (
 
 // ErrDTD reports a document type declaration, which SAML forbids (and which would open the
 // door to entity expansion).
-var ErrDTD = errors.New("XML document type declarations (DTD/entities) are not allowed")
+var ErrDTD = xmlsafe.ErrDTD
 
-// parseXML parses data once into an element tree, refusing DTDs, processing instructions other
-// than the XML declaration, excessive size or depth, and anything but exactly one root element.
+// parseXML parses data once into an element tree with xmlsafe's rules (no DTD or other
+// directive, no processing instruction but the XML declaration, at most limit bytes and
+// xmlsafe.MaxDepth levels, exactly one root element) and returns the root.
 func parseXML(data []byte, limit int) (*etree.Element, error) {
-	if len(data) > limit {
-		return nil, fmt.Errorf("XML is %d bytes, limit %d", len(data), limit)
-	}
-	if containsFold(data, "<!DOCTYPE") || containsFold(data, "<!ENTITY") {
-		return nil, ErrDTD
-	}
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{MaxDepth: maxDepth}
-	if err := doc.ReadFromBytes(data); err != nil {
-		return nil, fmt.Errorf("malformed XML: %w", err)
-	}
-	var root *etree.Element
-	for _, t := range doc.Child {
-		switch c := t.(type) {
-		case *etree.Element:
-			if root != nil {
-				return nil, errors.New("XML has more than one root element")
-			}
-			root = c
-		case *etree.ProcInst:
-			if c.Target != "xml" {
-				return nil, fmt.Errorf("XML processing instruction %q not allowed", c.Target)
-			}
-		case *etree.Directive:
-			return nil, ErrDTD
-		case *etree.CharData:
-			if strings.TrimSpace(c.Data) != "" {
-				return nil, errors.New("text outside the root element")
-			}
-		}
-	}
-	if root == nil {
-		return nil, errors.New("XML has no root element")
-	}
-	if err := rejectDirectives(root); err != nil {
+	doc, err := xmlsafe.Parse(data, limit)
+	if err != nil {
 		return nil, err
 	}
-	return root, nil
-}
-
-func rejectDirectives(el *etree.Element) error {
-	for _, t := range el.Child {
-		switch c := t.(type) {
-		case *etree.Directive:
-			return ErrDTD
-		case *etree.ProcInst:
-			return fmt.Errorf("XML processing instruction %q not allowed", c.Target)
-		case *etree.Element:
-			if err := rejectDirectives(c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func containsFold(data []byte, s string) bool {
-	return bytes.Contains(bytes.ToUpper(data), []byte(s))
+	return doc.Root(), nil
 }
 
 // is reports whether el is the element {ns}local.
