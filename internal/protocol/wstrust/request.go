@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/sekisho/sekisho/internal/xmlsafe"
 )
 
 // Namespaces of the messages this package reads and writes.
@@ -72,22 +74,20 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// ParseRST reads one SOAP 1.2 envelope carrying a WS-Security UsernameToken and an RST.
-// Exactly one of each structural element is accepted; DTDs are refused outright (no entity
-// can be declared, so no expansion bomb). The caller limits the size.
-func ParseRST(body []byte) (Request, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{} // strict; no entity map
-	if err := doc.ReadFromBytes(body); err != nil {
-		return Request{}, invalid("not well-formed XML: %v", err)
-	}
-	for _, tok := range doc.Child {
-		if _, ok := tok.(*etree.Directive); ok {
-			return Request{}, invalid("document type declarations are not allowed")
-		}
+// ParseRST reads one SOAP 1.2 envelope carrying a WS-Security UsernameToken and an RST, of at
+// most DefaultMaxRequestBytes. Exactly one of each structural element is accepted. The XML is
+// read by xmlsafe, as SAML's is: DTDs and other directives are refused outright (no entity can
+// be declared, so no expansion bomb), and so is nesting deeper than xmlsafe.MaxDepth.
+func ParseRST(body []byte) (Request, error) { return parseRST(body, DefaultMaxRequestBytes) }
+
+// parseRST is ParseRST for a body of at most limit bytes (the handler's MaxRequestBytes).
+func parseRST(body []byte, limit int) (Request, error) {
+	doc, err := xmlsafe.Parse(body, limit)
+	if err != nil {
+		return Request{}, invalid("%v", err)
 	}
 	env := doc.Root()
-	if env == nil || !is(env, nsSOAP12, "Envelope") {
+	if !is(env, nsSOAP12, "Envelope") {
 		return Request{}, invalid("root is not a SOAP 1.2 Envelope")
 	}
 	header, err := one(env, nsSOAP12, "Header")

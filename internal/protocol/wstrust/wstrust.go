@@ -154,7 +154,7 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 		writeFault(w, v, InvalidRequest, "")
 		return
 	}
-	req, err := ParseRST(body)
+	req, err := parseRST(body, int(h.cfg.MaxRequestBytes))
 	if err != nil {
 		h.reject(r, "bad_request", err.Error(), "", nil)
 		writeFault(w, v, InvalidRequest, "")
