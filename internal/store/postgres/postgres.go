@@ -42,7 +42,9 @@ func pgCode(err error) string {
 	return ""
 }
 
-// rebind turns "?" placeholders into $1, $2, …
+// rebind turns "?" placeholders into $1, $2, … A "?" inside a string literal ('…', with ”
+// as an escaped quote), a quoted identifier ("…") or a comment (-- to the end of the line,
+// /* … */) is text, not a placeholder, and is kept.
 func rebind(q string) string {
 	if !strings.Contains(q, "?") {
 		return q
@@ -51,13 +53,47 @@ func rebind(q string) string {
 	b.Grow(len(q) + 16)
 	n := 0
 	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			// Copy through the closing quote; a doubled quote is an escaped one.
+			j := i + 1
+			for j < len(q) {
+				if q[j] == c {
+					if j+1 < len(q) && q[j+1] == c {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			end := min(j+1, len(q))
+			b.WriteString(q[i:end])
+			i = end - 1
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			end := strings.IndexByte(q[i:], '\n')
+			if end < 0 {
+				end = len(q) - i
+			}
+			b.WriteString(q[i : i+end])
+			i += end - 1
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				end = len(q) - i
+			} else {
+				end += 4
+			}
+			b.WriteString(q[i : i+end])
+			i += end - 1
+		case c == '?':
 			n++
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(n))
-			continue
+		default:
+			b.WriteByte(c)
 		}
-		b.WriteByte(q[i])
 	}
 	return b.String()
 }
