@@ -19,6 +19,7 @@ trap 'bash scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 export SEKISHO_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pgdir" "${SEKISHO_PG_PORT:-55432}")
 echo "test: PostgreSQL at $SEKISHO_TEST_POSTGRES"
 
+go mod tidy -diff # go.mod and go.sum say exactly what the code imports
 go vet ./...
 # staticcheck, pinned: 2026.2.2 (module v0.8.2) supports Go 1.26.
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
