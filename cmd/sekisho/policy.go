@@ -20,8 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/config"
-	"github.com/sekisho/sekisho/internal/gate"
 	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/simulate"
 	"github.com/sekisho/sekisho/internal/store"
@@ -85,7 +85,7 @@ func policyExport(g *globals) *cobra.Command {
 
 // addVersion validates doc against the stored networks and stores it as a new version.
 func addVersion(ctx context.Context, in *setup.Instance, file string, doc []byte, comment string) (store.PolicyVersion, error) {
-	nets, _, err := gate.StoredNetworks(ctx, in.Store)
+	nets, _, err := published.StoredNetworks(ctx, in.Store)
 	if err != nil {
 		return store.PolicyVersion{}, err
 	}
@@ -254,11 +254,11 @@ func policyTest(g *globals) *cobra.Command {
 				ClientType: client, LegacyApp: legacy, IP: ip.Unmap(), MFA: mfa, Time: when,
 				Device: policy.Device{Present: deviceCert, Valid: deviceCert, BoundToUser: deviceCert}})
 			if format == "json" {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"decision": simulate.Outcome(d.Action), "action": d.Action,
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"decision": d.Action.Decision(), "action": d.Action,
 					"rule": d.Rule, "breakGlass": d.BreakGlass, "policyVersion": comp.Version, "groups": groups,
 					"insideNetworks": comp.Inside(ip.Unmap()), "trace": d.Trace})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "decision: %s (rule %s, policy version %d)\n", simulate.Outcome(d.Action), d.Rule, comp.Version)
+			fmt.Fprintf(cmd.OutOrStdout(), "decision: %s (rule %s, policy version %d)\n", d.Action.Decision(), d.Rule, comp.Version)
 			fmt.Fprintln(cmd.OutOrStdout(), d.Trace.Text(lang))
 			return nil
 		}}
@@ -280,14 +280,14 @@ func policyTest(g *globals) *cobra.Command {
 	return cmd
 }
 
-func loadForTest(ctx context.Context, in *setup.Instance, draft string) (*gate.Compiled, error) {
+func loadForTest(ctx context.Context, in *setup.Instance, draft string) (*published.Compiled, error) {
 	var doc *store.PolicyVersion
 	if draft != "" {
 		b, err := os.ReadFile(draft)
 		if err != nil {
 			return nil, fmt.Errorf("read draft: %w", err)
 		}
-		nets, _, err := gate.StoredNetworks(ctx, in.Store)
+		nets, _, err := published.StoredNetworks(ctx, in.Store)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +296,7 @@ func loadForTest(ctx context.Context, in *setup.Instance, draft string) (*gate.C
 		}
 		doc = &store.PolicyVersion{Document: b}
 	}
-	comp, err := gate.Load(ctx, in.Store, doc)
+	comp, err := published.Load(ctx, in.Store, doc)
 	if err != nil {
 		return nil, err
 	}

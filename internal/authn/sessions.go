@@ -219,11 +219,8 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 	return nil, false
 }
 
-// Touch implements signin.Sessions. The gate already records every application a session
-// is allowed into (TouchRequest on allow), so adapters need not call it; it is a no-op.
-func (m *Manager) Touch(ctx context.Context, sessionRef, application string) error { return nil }
-
-// TouchRequest records application on the request's session (for single logout).
+// TouchRequest records application on the request's session (for single logout). The gate
+// calls it (wired as gate.RememberApp) for every application a session is allowed into.
 func (m *Manager) TouchRequest(r *http.Request, application string) error {
 	s, _, ok := m.Current(r)
 	if !ok {

@@ -14,35 +14,25 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/audit"
-	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/clientctx"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
-)
-
-// Reason codes of outcomes that the policy did not decide.
-const (
-	ReasonWrongPassword = "wrong_password"
-	ReasonUnknownUser   = "unknown_user"
-	ReasonDisabled      = "disabled"
-	ReasonNoSession     = "no_session"
-	ReasonNoPolicy      = "no_policy"
-	ReasonPolicy        = "policy"
-	ReasonRejected      = "rejected_request"
-	ReasonLocked        = "locked"
 )
 
 // Gate implements signin.Gate.
 type Gate struct {
 	Store     store.Store
 	Directory *directory.Directory
-	Sessions  *authn.Manager // may be nil (no browser sessions, e.g. in tests of the active path)
 	Audit     *audit.Recorder
-	Policies  *PolicySource
+	Policies  *published.Source
+	// RememberApp, when set, is told of every application a browser session is allowed into
+	// (the session manager keeps them for single logout).
+	RememberApp func(r *http.Request, application string) error
 	// ClientConfig returns the trusted proxies and the Exchange Online ranges; called per
 	// request so that edits to the stored network take effect.
 	ClientConfig func(ctx context.Context) clientctx.Config
@@ -55,7 +45,7 @@ type Gate struct {
 	// Microsoft 365 user without ImmutableID, a UPN outside every federated domain…), or ""
 	// when nothing stands in the way. The gate then denies with that reason, so the sign-in
 	// record states the true cause instead of an "allow" that the adapter refuses afterwards.
-	Eligible func(ctx context.Context, a signin.Attempt, user store.User) string
+	Eligible func(ctx context.Context, a signin.Attempt, user store.User) signin.Reason
 	Now      func() time.Time
 	Log      *slog.Logger
 }
@@ -120,7 +110,7 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 // client's address changes. Password attempts are refused: they must be counted and recorded.
 func (g *Gate) Evaluate(ctx context.Context, a signin.Attempt) (signin.Outcome, error) {
 	if a.Session == nil {
-		return signin.Outcome{Decision: "error", Reason: "no_session"}, errors.New("gate: Evaluate needs a session")
+		return signin.Outcome{Decision: signin.Error, Reason: signin.ReasonNoSession}, errors.New("gate: Evaluate needs a session")
 	}
 	return g.judge(ctx, a, false)
 }
@@ -136,16 +126,16 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 		if !record {
 			return o, nil
 		}
-		ev.Decision, ev.Reason = o.Decision, o.Reason
+		ev.Decision, ev.Reason = string(o.Decision), string(o.Reason)
 		ev.LatencyMicros = g.Now().Sub(start).Microseconds()
 		rec, err := g.Audit.Record(ctx, ev)
 		if err != nil {
 			// No record, no access: the log must be complete.
-			return signin.Outcome{Decision: "error", Reason: "audit_unavailable"}, err
+			return signin.Outcome{Decision: signin.Error, Reason: signin.ReasonAuditUnavailable, ClientIP: c.EffectiveIP}, err
 		}
 		o.EventID = rec.ID
-		if o.Allowed && a.Session != nil && g.Sessions != nil && a.HTTP != nil {
-			if err := g.Sessions.TouchRequest(a.HTTP, a.Application); err != nil {
+		if o.Allowed && a.Session != nil && g.RememberApp != nil && a.HTTP != nil {
+			if err := g.RememberApp(a.HTTP, a.Application); err != nil {
 				g.Log.WarnContext(ctx, "remember application on session", "err", err)
 			}
 		}
@@ -160,30 +150,30 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 	case a.Session != nil:
 		u, err := g.Store.GetUser(ctx, a.Session.UserID)
 		if err != nil {
-			return finish(signin.Outcome{Decision: "deny", Reason: ReasonNoSession})
+			return finish(signin.Outcome{Decision: signin.Deny, Reason: signin.ReasonNoSession})
 		}
 		user, mfa, authnInstant = u, a.Session.MFA, a.Session.AuthnInstant
 		if user.Status != store.UserActive {
 			ev.UserID, ev.Username = user.ID, user.UPN
-			return finish(signin.Outcome{Decision: "deny", Reason: ReasonDisabled, User: user})
+			return finish(signin.Outcome{Decision: signin.Deny, Reason: signin.ReasonDisabled, User: user})
 		}
 	default:
 		u, reason, err := g.Password(ctx, c, a.Username, a.Password)
 		if err != nil {
 			g.Log.ErrorContext(ctx, "authenticate", "err", err)
 			ev.UserID = u.ID
-			return finish(signin.Outcome{Decision: "error", Reason: reason})
+			return finish(signin.Outcome{Decision: signin.Error, Reason: reason})
 		}
 		if reason != "" {
 			ev.UserID = u.ID
-			return finish(signin.Outcome{Decision: "deny", Reason: reason})
+			return finish(signin.Outcome{Decision: signin.Deny, Reason: reason})
 		}
 		user = u
 	}
 	ev.UserID, ev.Username = user.ID, user.UPN
 	if g.Eligible != nil {
 		if reason := g.Eligible(ctx, a, user); reason != "" {
-			return finish(signin.Outcome{Decision: "deny", Reason: reason, User: user})
+			return finish(signin.Outcome{Decision: signin.Deny, Reason: reason, User: user})
 		}
 	}
 
@@ -191,21 +181,21 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 	comp, err := g.Policies.Current(ctx)
 	if err != nil {
 		g.Log.ErrorContext(ctx, "policy unavailable", "err", err)
-		return finish(signin.Outcome{Decision: "error", Reason: "policy_unavailable", User: user})
+		return finish(signin.Outcome{Decision: signin.Error, Reason: signin.ReasonPolicyUnavailable, User: user})
 	}
 	var inside []string
 	if c.EffectiveIP.IsValid() {
 		inside = comp.Inside(c.EffectiveIP)
 	}
 	if comp.Policy == nil {
-		return finish(signin.Outcome{Decision: "deny", Reason: ReasonNoPolicy, User: user, InsideNetworks: inside})
+		return finish(signin.Outcome{Decision: signin.Deny, Reason: signin.ReasonNoPolicy, User: user, InsideNetworks: inside})
 	}
 	in := policy.Input{User: user.UPN, Groups: user.Groups, Application: a.Application, Protocol: a.Protocol,
 		MFA: mfa, Time: start, IP: c.EffectiveIP, ClientType: string(c.ClientType), LegacyApp: c.LegacyApp}
 	dev, err := g.device(ctx, c, user.ID, start)
 	if err != nil {
 		g.Log.ErrorContext(ctx, "device certificate check", "err", err)
-		return finish(signin.Outcome{Decision: "error", Reason: "device_check_unavailable", User: user})
+		return finish(signin.Outcome{Decision: signin.Error, Reason: signin.ReasonDeviceCheckUnavailable, User: user})
 	}
 	in.Device = policy.Device{Present: dev.Present, Valid: dev.Valid, BoundToUser: dev.BoundToUser, Serial: dev.Serial}
 	if dev.Present {
@@ -221,21 +211,12 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 	if tr, err := json.Marshal(d.Trace); err == nil {
 		ev.Trace = tr
 	}
-	o := signin.Outcome{User: user, MFA: mfa, AuthnInstant: authnInstant, InsideNetworks: inside, Reason: ReasonPolicy,
-		StepUpMFA: d.Action.NeedsMFA()}
-	switch d.Action {
-	case policy.Allow:
-		o.Allowed, o.Decision = true, "allow"
-		if d.BreakGlass {
-			o.Reason = "break_glass"
-			g.Log.WarnContext(ctx, "break-glass account used", "user", user.UPN, "app", a.Application, "ip", ev.EffectiveIP)
-		}
-	case policy.RequireMFA:
-		o.Decision = "mfa_required"
-	case policy.RequireDevice, policy.RequireMFAAndDevice:
-		o.Decision = "device_required"
-	default:
-		o.Decision = "deny"
+	o := signin.Outcome{User: user, MFA: mfa, AuthnInstant: authnInstant, InsideNetworks: inside, Reason: signin.ReasonPolicy,
+		StepUpMFA: d.Action.NeedsMFA(), Decision: signin.Decision(d.Action.Decision())}
+	o.Allowed = o.Decision == signin.Allow
+	if o.Allowed && d.BreakGlass {
+		o.Reason = signin.ReasonBreakGlass
+		g.Log.WarnContext(ctx, "break-glass account used", "user", user.UPN, "app", a.Application, "ip", ev.EffectiveIP)
 	}
 	if !o.Allowed {
 		o.Message = d.Trace.Text(langOf(a.HTTP))
@@ -250,11 +231,12 @@ func langOf(r *http.Request) string {
 	return "en"
 }
 
-// RecordPasswordFailure implements web.FailureRecorder.
-func (g *Gate) RecordPasswordFailure(ctx context.Context, r *http.Request, username, app, reason string) string {
+// RecordPasswordFailure implements web.FailureRecorder: a refused step at the sign-in pages
+// (wrong second-factor code, nothing enrolled) after the password.
+func (g *Gate) RecordPasswordFailure(ctx context.Context, r *http.Request, username, app string, reason signin.Reason) string {
 	c := g.Client(ctx, r, clientctx.EndpointPassive)
 	ev := baseEvent(signin.Attempt{Username: limit(username, 254), Application: limit(app, 200), Protocol: "web"}, c)
-	ev.Decision, ev.Reason = "deny", reason
+	ev.Decision, ev.Reason = string(signin.Deny), string(reason)
 	if u, err := g.Store.GetUserByUPN(ctx, username); err == nil {
 		ev.UserID = u.ID
 	}
@@ -272,9 +254,15 @@ func (g *Gate) RecordRejectedFor(ctx context.Context, r *http.Request, protocol,
 	if protocol == "wstrust" {
 		ep = clientctx.EndpointActive
 	}
-	c := g.Client(ctx, r, ep)
+	return g.RecordRejected(ctx, g.Client(ctx, r, ep), protocol, app, username, reason)
+}
+
+// RecordRejected is RecordRejectedFor for a client the caller already resolved (so the
+// record carries the real client address an adapter saw, not a proxy's).
+func (g *Gate) RecordRejected(ctx context.Context, c clientctx.Client, protocol, app, username, reason string) string {
 	ev := baseEvent(signin.Attempt{Application: limit(app, 200), Protocol: protocol, Username: limit(username, 254)}, c)
-	ev.Decision, ev.Reason = "error", ReasonRejected+": "+limit(reason, 300)
+	ev.Time = g.Now()
+	ev.Decision, ev.Reason = string(signin.Error), string(signin.ReasonRejected)+": "+limit(reason, 300)
 	rec, err := g.Audit.Record(ctx, ev)
 	if err != nil {
 		return ""
@@ -295,19 +283,19 @@ func (g *Gate) NeedsMFA(r *http.Request, userID, application string) bool {
 // (known even on most failures, for the record) and "" on success, or a reason code:
 // wrong_password, unknown_user, disabled, locked. An error means a component failed (fail
 // closed); reason is then a code for the record.
-func (g *Gate) Password(ctx context.Context, c clientctx.Client, username, password string) (store.User, string, error) {
+func (g *Gate) Password(ctx context.Context, c clientctx.Client, username, password string) (store.User, signin.Reason, error) {
 	now := g.Now()
 	if g.Lockout != nil {
 		if u, err := g.Store.GetUserByUPN(ctx, username); err == nil {
 			locked, err := g.Lockout.Check(ctx, u.ID, c.EffectiveIP, now)
 			if err != nil {
-				return u, "lockout_unavailable", err
+				return u, signin.ReasonLockoutUnavailable, err
 			}
 			if locked {
 				// Spend what a password check costs, so a lock cannot be told from a wrong
 				// password by timing; the answer to the caller is the same too.
 				_, _ = g.Directory.Authenticate(ctx, "", password)
-				return u, ReasonLocked, nil
+				return u, signin.ReasonLocked, nil
 			}
 		}
 	}
@@ -321,43 +309,41 @@ func (g *Gate) Password(ctx context.Context, c clientctx.Client, username, passw
 		}
 		return u, "", nil
 	case errors.Is(err, directory.ErrDisabled):
-		return u, ReasonDisabled, nil
+		return u, signin.ReasonDisabled, nil
 	case errors.Is(err, directory.ErrBadCredentials):
 		if u.ID == "" {
-			return u, ReasonUnknownUser, nil // the directory returns the user for every other failure
+			return u, signin.ReasonUnknownUser, nil // the directory returns the user for every other failure
 		}
 		if g.Lockout != nil {
 			if err := g.Lockout.Failure(ctx, u.ID, c.EffectiveIP, now); err != nil {
 				g.Log.WarnContext(ctx, "lockout: record failure", "err", err)
 			}
 		}
-		return u, ReasonWrongPassword, nil
+		return u, signin.ReasonWrongPassword, nil
 	}
-	return u, "directory_error", err
+	return u, signin.ReasonDirectoryError, err
 }
 
 // CheckPassword is the sign-in page's password check (web.PasswordChecker): the same
 // lockout and reasons as every other door, and a sign-in record for each failure.
-func (g *Gate) CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (store.User, string, string) {
+func (g *Gate) CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (store.User, signin.Reason, string) {
 	c := g.Client(ctx, r, clientctx.EndpointPassive)
 	u, reason, err := g.Password(ctx, c, username, password)
 	if err != nil {
 		g.Log.ErrorContext(ctx, "authenticate", "err", err)
-		if reason == "" {
-			reason = "error"
-		}
 	}
 	if reason == "" {
 		return u, "", ""
 	}
 	ev := baseEvent(signin.Attempt{Username: limit(username, 254), Application: limit(app, 200), Protocol: "web"}, c)
-	ev.UserID, ev.Decision, ev.Reason = u.ID, "deny", reason
+	ev.Time = g.Now()
+	ev.UserID, ev.Decision, ev.Reason = u.ID, string(signin.Deny), string(reason)
 	if err != nil {
-		ev.Decision = "error"
+		ev.Decision = string(signin.Error)
 	}
 	rec, rerr := g.Audit.Record(ctx, ev)
 	if rerr != nil {
-		return u, "error", ""
+		return u, signin.ReasonAuditUnavailable, ""
 	}
 	return u, reason, rec.ID
 }

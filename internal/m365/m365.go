@@ -24,8 +24,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
 )
 
 // Realm is the relying-party identifier of Entra ID (wtrealm, AppliesTo, Audience).
@@ -167,16 +171,45 @@ func (ds Domains) Match(upn string) (Domain, bool) {
 	return Domain{}, false
 }
 
+// Why a user cannot be issued a Microsoft 365 token (the gate's eligibility reasons).
+const (
+	ReasonDomainNotFederated  signin.Reason = "domain_not_federated"
+	ReasonApplicationMismatch signin.Reason = "application_mismatch"
+	ReasonNoImmutableID       signin.Reason = "no_immutable_id"
+	ReasonMethodNotAllowed    signin.Reason = "method_not_allowed"
+)
+
+// Eligible is the one rule for whether user may be issued a Microsoft 365 token for
+// application through method (MethodPassive for WS-Fed, MethodActive for WS-Trust). It returns
+// the user's domain, or a reason and a detail for the log. The gate runs it before the policy
+// (so the record states the true cause) and the adapters again as a backstop.
+func (ds Domains) Eligible(u store.User, application, method string) (Domain, signin.Reason, string) {
+	d, ok := ds.Match(u.UPN)
+	switch {
+	case !ok:
+		return d, ReasonDomainNotFederated, fmt.Sprintf("user %s is in no federated domain", u.UPN)
+	case d.App() != application:
+		return d, ReasonApplicationMismatch, fmt.Sprintf("checked for %s, user's domain is %s", application, d.App())
+	case u.ImmutableID == "":
+		return d, ReasonNoImmutableID, fmt.Sprintf("user %s has no ImmutableID; set it to the Entra onPremisesImmutableId", u.UPN)
+	case !d.Allows(method):
+		return d, ReasonMethodNotAllowed, fmt.Sprintf("domain %s does not allow %s sign-in", d.Name, method)
+	}
+	return d, "", ""
+}
+
 // Rejection is a request an adapter refused on its own (before the gate, or after an
 // allowing gate for a reason only the adapter knows, e.g. a user without ImmutableID).
 type Rejection struct {
-	Protocol string // "wsfed", "wstrust"
-	Reason   string // stable code: unknown_realm, bad_request, no_immutable_id, domain_not_federated…
-	Detail   string // the precise cause, for the log only (never shown to the caller)
-	Username string // as attempted, if known
-	UserID   string // when the gate identified the user
-	EventID  string // the gate's sign-in record, when the gate was called
-	Remote   string // the TCP peer (r.RemoteAddr)
+	Protocol string        // "wsfed", "wstrust"
+	Reason   signin.Reason // stable code: unknown_realm, bad_request, no_immutable_id, domain_not_federated…
+	Detail   string        // the precise cause, for the log only (never shown to the caller)
+	Username string        // as attempted, if known
+	UserID   string        // when the gate identified the user
+	EventID  string        // the gate's sign-in record, when the gate was called
+	// Request is the refused request, so the record resolves the real client (trusted
+	// proxies, Exchange Online's forwarded address) exactly as the gate would.
+	Request *http.Request
 }
 
 // RejectFunc receives rejections for audit. It must not block for long.

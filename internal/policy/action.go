@@ -63,6 +63,20 @@ func ParseAction(s string) (Action, error) {
 	return Deny, fmt.Errorf("unknown action %q (want allow, deny, require_mfa, require_device or require_mfa+require_device)", s)
 }
 
+// Decision is the word the sign-in record uses for an effective action: allow, deny,
+// mfa_required, device_required (a device is asked for, with or without a second factor).
+func (a Action) Decision() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case RequireMFA:
+		return "mfa_required"
+	case RequireDevice, RequireMFAAndDevice:
+		return "device_required"
+	}
+	return "deny"
+}
+
 // NeedsMFA reports whether the gate must still run an MFA step-up.
 func (a Action) NeedsMFA() bool { return a == RequireMFA || a == RequireMFAAndDevice }
 

@@ -48,11 +48,51 @@ type Session struct {
 	MFA          bool
 }
 
+// Decision is the kind of verdict, as the sign-in record stores it.
+type Decision string
+
+const (
+	Allow          Decision = "allow"
+	Deny           Decision = "deny"
+	MFARequired    Decision = "mfa_required"    // the policy asks for a second factor not given
+	DeviceRequired Decision = "device_required" // the policy asks for a valid device certificate
+	Error          Decision = "error"           // a part of Sekisho failed, or the request was malformed
+)
+
+// Reason is a stable code saying why (in the record, the CLI and the reports). Protocol
+// packages add their own (m365: domain_not_federated, no_immutable_id, method_not_allowed…).
+type Reason string
+
+const (
+	ReasonPolicy     Reason = "policy"      // the policy decided (the record names the rule)
+	ReasonBreakGlass Reason = "break_glass" // allowed by a break-glass rule (flagged)
+	ReasonNoPolicy   Reason = "no_policy"   // no policy is published: nothing is allowed
+
+	ReasonWrongPassword Reason = "wrong_password"
+	ReasonUnknownUser   Reason = "unknown_user"
+	ReasonDisabled      Reason = "disabled"
+	ReasonLocked        Reason = "locked" // smart lockout; answered like a wrong password
+	ReasonNoSession     Reason = "no_session"
+	ReasonNotAdmin      Reason = "not_admin" // the console is for members of sekisho-admins only
+
+	ReasonMFAFailed      Reason = "mfa_failed"              // a wrong or reused second-factor code
+	ReasonMFANotEnrolled Reason = "mfa_not_enrolled"        // the policy asks for a factor the user has not set up
+	ReasonPasskeyCloned  Reason = "webauthn_clone_detected" // a passkey's signature counter went back
+
+	ReasonRejected Reason = "rejected_request" // a malformed, unsigned, replayed or unknown message ("rejected_request: detail")
+
+	ReasonAuditUnavailable       Reason = "audit_unavailable" // the record could not be written: no record, no access
+	ReasonPolicyUnavailable      Reason = "policy_unavailable"
+	ReasonDeviceCheckUnavailable Reason = "device_check_unavailable"
+	ReasonLockoutUnavailable     Reason = "lockout_unavailable"
+	ReasonDirectoryError         Reason = "directory_error"
+)
+
 // Outcome is the gate's verdict. Adapters issue a token only when Allowed is true.
 type Outcome struct {
 	Allowed        bool
-	Decision       string // allow, deny, mfa_required, device_required, error
-	Reason         string // stable reason code (wrong_password, locked, disabled, policy_deny…)
+	Decision       Decision
+	Reason         Reason
 	Message        string // text the admin allows users to see (may be empty)
 	EventID        string // reference ID of the sign-in record (shown on denial pages)
 	User           store.User
@@ -88,6 +128,4 @@ type Sessions interface {
 	// End ends the browser's session everywhere (single logout) and returns the
 	// applications it had signed in to.
 	End(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]string, error)
-	// Touch records that the session signed in to an application (for single logout).
-	Touch(ctx context.Context, sessionID, application string) error
 }

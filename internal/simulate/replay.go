@@ -70,11 +70,8 @@ func Replay(ctx context.Context, events func(func(store.SignInEvent) error) erro
 			g = groups(ctx, e.Username)
 			cache[strings.ToLower(e.Username)] = g
 		}
-		ip, _ := netip.ParseAddr(e.EffectiveIP)
-		d := draft.Evaluate(policy.Input{User: e.Username, Groups: g, Application: e.Application, Protocol: e.Protocol,
-			ClientType: e.ClientType, LegacyApp: e.LegacyApp, IP: ip.Unmap(), MFA: e.MFA, Time: e.Time,
-			Device: policy.Device{Present: e.DeviceSerial != ""}})
-		to := Outcome(d.Action)
+		d := draft.Evaluate(InputOf(e, g))
+		to := d.Action.Decision()
 		if to == e.Decision {
 			return nil
 		}
@@ -116,17 +113,17 @@ func decidedByPolicy(e store.SignInEvent) bool {
 	return e.Rule != "" || e.PolicyVersion > 0
 }
 
-// Outcome names a policy action the way the sign-in log does.
-func Outcome(a policy.Action) string {
-	switch a {
-	case policy.Allow:
-		return "allow"
-	case policy.RequireMFA:
-		return "mfa_required"
-	case policy.RequireDevice, policy.RequireMFAAndDevice:
-		return "device_required"
-	}
-	return "deny"
+// InputOf is the policy input a recorded sign-in was judged on, as far as the record keeps
+// it: who (with the user's groups now), which application and protocol, the client, its
+// address, whether a second factor was used and when. A presented device certificate counts
+// as valid and the user's own unless the record flagged it ("name [reason]").
+func InputOf(e store.SignInEvent, groups []string) policy.Input {
+	ip, _ := netip.ParseAddr(e.EffectiveIP)
+	present := e.DeviceSerial != ""
+	ok := present && !strings.HasSuffix(e.DeviceName, "]")
+	return policy.Input{User: e.Username, Groups: groups, Application: e.Application, Protocol: e.Protocol,
+		ClientType: e.ClientType, LegacyApp: e.LegacyApp, IP: ip.Unmap(), MFA: e.MFA, Time: e.Time,
+		Device: policy.Device{Present: present, Valid: ok, BoundToUser: ok, Serial: e.DeviceSerial}}
 }
 
 func classify(from, to string) string {

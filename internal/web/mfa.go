@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sekisho/sekisho/internal/signin"
 )
 
 var mfaTmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/mfa.html"))
@@ -52,7 +54,7 @@ func (h *Handler) getMFA(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.Failures != nil {
 			if u, err := h.Directory.Store.GetUser(r.Context(), s.UserID); err == nil {
-				p.Reference = h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, "mfa_not_enrolled")
+				p.Reference = h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, signin.ReasonMFANotEnrolled)
 			}
 		}
 		h.render(w, r, mfaTmpl, http.StatusForbidden, p)
@@ -88,7 +90,7 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.Failures != nil {
 			if u, uerr := h.Directory.Store.GetUser(r.Context(), s.UserID); uerr == nil {
-				h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, "mfa_failed")
+				h.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, p.App, signin.ReasonMFAFailed)
 			}
 		}
 		if methods, err := h.Factors.Methods(r.Context(), s.UserID); err == nil {

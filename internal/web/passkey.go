@@ -277,9 +277,9 @@ func (pp *PasskeyPages) loginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := pp.Passkeys.FinishLogin(r.Context(), pkUser(u), s.ID, req.State, req.Credential); err != nil {
 		if pp.Failures != nil && (errors.Is(err, passkey.ErrVerify) || errors.Is(err, passkey.ErrCloned)) {
-			reason := "mfa_failed"
+			reason := signin.ReasonMFAFailed
 			if errors.Is(err, passkey.ErrCloned) {
-				reason = "webauthn_clone_detected"
+				reason = signin.ReasonPasskeyCloned
 			}
 			pp.Failures.RecordPasswordFailure(r.Context(), r, u.UPN, limit(req.App, 200), reason)
 		}

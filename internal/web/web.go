@@ -33,13 +33,13 @@ var (
 
 // FailureRecorder writes a sign-in record for a failed step at the sign-in pages.
 type FailureRecorder interface {
-	RecordPasswordFailure(ctx context.Context, r *http.Request, username, app, reason string) (eventID string)
+	RecordPasswordFailure(ctx context.Context, r *http.Request, username, app string, reason signin.Reason) (eventID string)
 }
 
 // PasswordChecker checks the password step with the same lockout and records as every other
 // door. reason is "" on success, else wrong_password, unknown_user, disabled, locked or error.
 type PasswordChecker interface {
-	CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (u store.User, reason, eventID string)
+	CheckPassword(ctx context.Context, r *http.Request, username, password, app string) (u store.User, reason signin.Reason, eventID string)
 }
 
 // Handler serves /login, /logout and /static/.
@@ -232,8 +232,8 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		// has the true reason), so the form cannot tell which accounts exist or are locked.
 		// "disabled" is only ever known after the right password.
 		p.ErrorKey = "bad_credentials"
-		if reason == "disabled" {
-			p.ErrorKey = reason
+		if reason == signin.ReasonDisabled {
+			p.ErrorKey = string(reason)
 		}
 		h.render(w, r, loginTmpl, http.StatusUnauthorized, p)
 		return

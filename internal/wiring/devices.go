@@ -50,8 +50,6 @@ func NewLockout(in *setup.Instance) *lockout.Lockout {
 		Window: c.Window.D(), LockDuration: c.Duration.D(), LogOnly: c.LogOnly}, in.Log, nil)
 }
 
-func init() { mounters = append(mounters, mountPKI) }
-
 func mountPKI(ctx context.Context, s *Services) error {
 	s.Server.Mux.HandleFunc("GET "+CRLPath, func(w http.ResponseWriter, r *http.Request) {
 		crl, err := s.Devices.CRL(r.Context())

@@ -15,8 +15,6 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-func init() { mounters = append(mounters, mountM365) }
-
 // m365Mount serves the WS-Fed and WS-Trust endpoints for the federated domains in the store.
 // The domain list is re-read at most every ReloadEvery, so a `sekisho m365 domain add` on
 // any node is in force on every node without a restart.
@@ -64,29 +62,24 @@ func (m *m365Mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux.ServeHTTP(w, r)
 }
 
-// eligible is the gate's Eligible hook for the WS-Fed and WS-Trust adapters: the checks
-// they would otherwise make after an allowing gate (the adapters keep them as a backstop),
-// moved before the record is written so that the sign-in log names the true reason.
-func (m *m365Mount) eligible(_ context.Context, a signin.Attempt, u store.User) string {
-	if a.Protocol != "wsfed" && a.Protocol != "wstrust" {
+// eligible is the gate's Eligible hook for the WS-Fed and WS-Trust adapters: m365's one
+// eligibility rule, run before the record is written so that the sign-in log names the true
+// reason (the adapters run it again after the gate as a backstop).
+func (m *m365Mount) eligible(_ context.Context, a signin.Attempt, u store.User) signin.Reason {
+	method := m365.MethodPassive
+	switch a.Protocol {
+	case "wsfed":
+	case "wstrust":
+		method = m365.MethodActive
+	default:
 		return ""
 	}
 	ds := m.domains.Load()
 	if ds == nil {
 		return ""
 	}
-	d, ok := ds.Match(u.UPN)
-	switch {
-	case !ok:
-		return "domain_not_federated"
-	case d.App() != a.Application:
-		return "application_mismatch"
-	case u.ImmutableID == "":
-		return "no_immutable_id"
-	case a.Protocol == "wstrust" && !d.Allows(m365.MethodActive), a.Protocol == "wsfed" && !d.Allows(m365.MethodPassive):
-		return "method_not_allowed"
-	}
-	return ""
+	_, reason, _ := ds.Eligible(u, a.Application, method)
+	return reason
 }
 
 // Reload forces the domain list to be read again (after a change made in-process).
@@ -130,8 +123,9 @@ func (m *m365Mount) reload(ctx context.Context) error {
 			in.Log.WarnContext(ctx, "Microsoft 365 sign-in refused after the gate", "event", rj.EventID, "reason", rj.Reason, "detail", rj.Detail)
 			return
 		}
-		r := &http.Request{RemoteAddr: rj.Remote, Header: http.Header{}}
-		m.s.Gate.RecordRejectedFor(ctx, r, rj.Protocol, m365.DefaultApplication, rj.Username, rj.Reason+": "+rj.Detail)
+		// The refused request itself: the record resolves the real client (trusted proxies,
+		// Exchange Online's forwarded address) as the gate does for every other record.
+		m.s.Gate.RecordRejectedFor(ctx, rj.Request, rj.Protocol, m365.DefaultApplication, rj.Username, string(rj.Reason)+": "+rj.Detail)
 	}
 	wf, err := wsfed.New(wsfed.Config{BaseURL: in.Config.BaseURL, Domains: domains, Keys: m.keys, Gate: m.s.Gate,
 		Sessions: m.s.Sessions, ReplyURL: m.ReplyURL, ClockSkew: in.Config.SAML.ClockSkew.D(), Logger: in.Log, OnReject: reject})

@@ -8,8 +8,6 @@ import (
 	"github.com/sekisho/sekisho/internal/web"
 )
 
-func init() { mounters = append(mounters, mountPasskeys) }
-
 // mountPasskeys serves the WebAuthn second factor: /account/security and the passkey JSON
 // endpoints. Credentials live in the sealed factors document (s.TOTP); ceremonies are made
 // single-use with the store's UseOnce.

@@ -8,9 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sekisho/sekisho/internal/gate"
 	"github.com/sekisho/sekisho/internal/ipset"
-	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/report"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -19,8 +18,6 @@ import (
 	"github.com/sekisho/sekisho/internal/web"
 )
 
-func init() { mounters = append(mounters, mountReport) }
-
 // AdminGroup is the group whose members may use the admin pages.
 const AdminGroup = "sekisho-admins"
 
@@ -28,7 +25,7 @@ const AdminGroup = "sekisho-admins"
 // stored networks except the Exchange Online ranges) and a simulator that asks the policy in
 // force how a sign-in would be judged.
 func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, error) {
-	comp, err := gate.Load(ctx, in.Store, nil)
+	comp, err := published.Load(ctx, in.Store, nil)
 	if err != nil {
 		return report.Options{}, err
 	}
@@ -59,10 +56,7 @@ func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, err
 				}
 				groups[key] = g
 			}
-			ip, _ := netip.ParseAddr(e.EffectiveIP)
-			d := comp.Policy.Evaluate(policy.Input{User: e.Username, Groups: g, Application: e.Application, Protocol: e.Protocol,
-				ClientType: e.ClientType, LegacyApp: e.LegacyApp, IP: ip.Unmap(), MFA: e.MFA, Time: e.Time})
-			return simulate.Outcome(d.Action)
+			return comp.Policy.Evaluate(simulate.InputOf(e, g)).Action.Decision()
 		}
 	}
 	return opts, nil
@@ -70,9 +64,9 @@ func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, err
 
 // adminRole is the role check of the console: the gate refuses sekisho-admin (with a
 // record) to anyone outside AdminGroup, whatever the policy allows.
-func adminRole(_ context.Context, a signin.Attempt, u store.User) string {
+func adminRole(_ context.Context, a signin.Attempt, u store.User) signin.Reason {
 	if a.Application == signin.AppAdmin && !slices.Contains(u.Groups, AdminGroup) {
-		return "not_admin"
+		return signin.ReasonNotAdmin
 	}
 	return ""
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/sekisho/sekisho/internal/signin"
 )
 
-func init() { mounters = append(mounters, mountSAML) }
-
 type samlAudit struct{ s *Services }
 
 func (a samlAudit) RecordRejected(ctx context.Context, r *http.Request, sp, reason string) string {
@@ -57,7 +55,7 @@ func mountSAML(ctx context.Context, s *Services) error {
 	}
 	s.Server.Mux.Handle("/saml/", h)
 	sps := saml.StoreSPs{Apps: in.Store}
-	s.eligible = append(s.eligible, func(ctx context.Context, a signin.Attempt, u store.User) string {
+	s.eligible = append(s.eligible, func(ctx context.Context, a signin.Attempt, u store.User) signin.Reason {
 		if a.Protocol != "saml" {
 			return ""
 		}
@@ -66,7 +64,7 @@ func mountSAML(ctx context.Context, s *Services) error {
 			return ""
 		}
 		if !saml.HasNameID(sp, u) {
-			return "no_nameid_value" // e.g. an SP keyed by email, a user without one
+			return saml.ReasonNoNameIDValue // e.g. an SP keyed by email, a user without one
 		}
 		return ""
 	})

@@ -245,3 +245,33 @@ func TestLoginGivesNoAccountOracle(t *testing.T) {
 		t.Fatalf("locked record: %+v", ev)
 	}
 }
+
+// A WS-Trust request that Exchange Online relays for a legacy client and that the adapter
+// refuses before the gate (here: malformed XML) is recorded with the client's real address,
+// the one Exchange forwarded, not Exchange's own.
+func TestExchangeProxiedRefusalKeepsTheClientAddress(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.svc.Instance.Store.PutNetwork(ctx, store.Network{Name: "exchange-online", CIDRs: []string{"40.92.0.0/15"}, UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Policies.Invalidate()
+	r := httptest.NewRequest("POST", "https://localhost/adfs/services/trust/13/usernamemixed", strings.NewReader("<s:Envelope"))
+	r.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
+	r.Header.Set("X-MS-Forwarded-Client-IP", "203.0.113.77")
+	r.Header.Set("X-MS-Client-Application", "Microsoft.Exchange.ActiveSync")
+	r.RemoteAddr = "40.92.3.4:443"
+	w := httptest.NewRecorder()
+	e.svc.Server.Handler().ServeHTTP(w, r)
+	if w.Code < 400 {
+		t.Fatalf("malformed request answered %d", w.Code)
+	}
+	ev := e.lastSignIn(t)
+	if !strings.HasPrefix(ev.Reason, "rejected_request: bad_request") || ev.Protocol != "wstrust" {
+		t.Fatalf("rejection record: %+v", ev)
+	}
+	if ev.EffectiveIP != "203.0.113.77" || ev.PeerIP != "40.92.3.4" || !ev.ForwardedTrusted || ev.ClientType != "legacy-proxied" {
+		t.Fatalf("the record lost the client's address: effective %s peer %s trusted %v client %s",
+			ev.EffectiveIP, ev.PeerIP, ev.ForwardedTrusted, ev.ClientType)
+	}
+}

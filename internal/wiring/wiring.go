@@ -17,6 +17,7 @@ import (
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
 	"github.com/sekisho/sekisho/internal/ipset"
+	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -31,7 +32,7 @@ type Services struct {
 	Gate     *gate.Gate
 	Sessions *authn.Manager
 	Audit    *audit.Recorder
-	Policies *gate.PolicySource
+	Policies *published.Source
 	M365     *m365Mount
 	TOTP     *totp.Manager
 	Devices  *devicecert.CA
@@ -42,7 +43,7 @@ type Services struct {
 	// eligible are the adapters' checks that a user can be issued their token at all (run by
 	// the gate after authentication, before the policy), so the record never says "allow" for
 	// a sign-in the adapter must then refuse.
-	eligible []func(ctx context.Context, a signin.Attempt, u store.User) string
+	eligible []func(ctx context.Context, a signin.Attempt, u store.User) signin.Reason
 }
 
 // Build composes the server for an opened instance.
@@ -54,9 +55,9 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	}
 	rec := audit.NewRecorder(in.Store, in.Log)
 	sessions := authn.NewManager(in.Store, cfg.Session.Idle.D(), cfg.Session.Absolute.D(), in.Log)
-	pols := gate.NewPolicySource(in.Store, in.Log)
+	pols := published.NewSource(in.Store, in.Log)
 	cc := newClientConfig(in, pols)
-	g := &gate.Gate{Store: in.Store, Directory: in.Directory, Sessions: sessions, Audit: rec, Policies: pols,
+	g := &gate.Gate{Store: in.Store, Directory: in.Directory, RememberApp: sessions.TouchRequest, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
 		TOTP: NewTOTP(in), Devices: NewDeviceCA(in)}
@@ -72,12 +73,12 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, g.AllowsEnrolment
 	pages.Protect = s.Guard.Protect
 	pages.Mount(srv.Mux)
-	for _, m := range mounters {
+	for _, m := range mounts {
 		if err := m(ctx, s); err != nil {
 			return nil, err
 		}
 	}
-	g.Eligible = func(ctx context.Context, a signin.Attempt, u store.User) string {
+	g.Eligible = func(ctx context.Context, a signin.Attempt, u store.User) signin.Reason {
 		for _, check := range s.eligible {
 			if reason := check(ctx, a, u); reason != "" {
 				return reason
@@ -88,22 +89,24 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	return s, nil
 }
 
-// mounters lets protocol wiring files register themselves.
-var mounters []func(ctx context.Context, s *Services) error
+// mounts are the parts served besides the sign-in pages, in the order they are mounted:
+// device PKI (CRL, CA, downloads), Microsoft 365 (WS-Fed, WS-Trust, metadata), passkeys,
+// the admin console's report, SAML.
+var mounts = []func(ctx context.Context, s *Services) error{mountPKI, mountM365, mountPasskeys, mountReport, mountSAML}
 
 // clientConfig builds clientctx.Config from the config (trusted proxies) and the stored
 // Exchange Online network, following the policy source's cache so edits take effect.
 type clientConfig struct {
 	in      *setup.Instance
-	pols    *gate.PolicySource
+	pols    *published.Source
 	proxies *ipset.Set
 
 	mu      sync.Mutex
-	last    *gate.Compiled
+	last    *published.Compiled
 	current clientctx.Config
 }
 
-func newClientConfig(in *setup.Instance, pols *gate.PolicySource) *clientConfig {
+func newClientConfig(in *setup.Instance, pols *published.Source) *clientConfig {
 	return &clientConfig{in: in, pols: pols, proxies: ipset.New(in.Config.TrustedProxyPrefixes())}
 }
 

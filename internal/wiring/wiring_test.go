@@ -210,7 +210,7 @@ func TestGateClientContextAndPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Decision != c.wantDecision || o.Allowed != (c.wantDecision == "allow") || o.EventID == "" {
+			if string(o.Decision) != c.wantDecision || o.Allowed != (c.wantDecision == "allow") || o.EventID == "" {
 				t.Fatalf("outcome %+v", o)
 			}
 			ev, err := st.GetSignIn(ctx, o.EventID)

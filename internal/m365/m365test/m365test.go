@@ -21,8 +21,8 @@ import (
 type Account struct {
 	User     store.User
 	Password string
-	MFA      bool   // the gate reports a second factor
-	Deny     string // non-empty: the policy denies with this reason
+	MFA      bool          // the gate reports a second factor
+	Deny     signin.Reason // non-empty: the policy denies with this reason
 }
 
 // Call is one gate call as the gate saw it (the request's headers and peer are copied,
@@ -69,7 +69,7 @@ func (g *Gate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error
 		return signin.Outcome{}, g.Err
 	}
 	g.seq++
-	out := signin.Outcome{EventID: fmt.Sprintf("evt-%d", g.seq), Decision: "deny"}
+	out := signin.Outcome{EventID: fmt.Sprintf("evt-%d", g.seq), Decision: signin.Deny}
 	var acc Account
 	var ok bool
 	if a.Session != nil {
@@ -79,7 +79,7 @@ func (g *Gate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error
 	} else {
 		acc, ok = g.accounts[strings.ToLower(a.Username)]
 		if ok && subtle.ConstantTimeCompare([]byte(acc.Password), []byte(a.Password)) != 1 {
-			out.Reason = "wrong_password"
+			out.Reason = signin.ReasonWrongPassword
 			ok = false
 		}
 		out.MFA = acc.MFA
@@ -87,14 +87,14 @@ func (g *Gate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error
 	}
 	switch {
 	case !ok && out.Reason == "":
-		out.Reason = "unknown_user"
+		out.Reason = signin.ReasonUnknownUser
 	case !ok:
 	case acc.User.Status == store.UserDisabled:
-		out.Reason = "disabled"
+		out.Reason = signin.ReasonDisabled
 	case acc.Deny != "":
 		out.Reason = acc.Deny
 	default:
-		out.Allowed, out.Decision, out.Reason = true, "allow", "ok"
+		out.Allowed, out.Decision, out.Reason = true, signin.Allow, signin.ReasonPolicy
 		out.User = acc.User
 		out.InsideNetworks = g.Networks
 	}
@@ -124,7 +124,8 @@ type Sessions struct {
 	LoginURL string // default "/login"
 	required []signin.SessionOptions
 	ended    int
-	touched  []string
+	// Apps is what End returns: the applications the session had signed in to.
+	Apps []string
 }
 
 // Require implements signin.Sessions. A ForceAuthn request without a fresh session is
@@ -150,17 +151,9 @@ func (s *Sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended++
-	apps := s.touched
-	s.Current, s.touched = nil, nil
+	apps := s.Apps
+	s.Current, s.Apps = nil, nil
 	return apps, nil
-}
-
-// Touch implements signin.Sessions.
-func (s *Sessions) Touch(_ context.Context, _ string, app string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.touched = append(s.touched, app)
-	return nil
 }
 
 // Required returns the options of every Require call.
@@ -175,13 +168,6 @@ func (s *Sessions) Ended() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended
-}
-
-// Touched returns the applications recorded by Touch since the last End.
-func (s *Sessions) Touched() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.touched...)
 }
 
 var _ signin.Gate = (*Gate)(nil)

@@ -423,9 +423,6 @@ func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState,
 		renderPage(w, http.StatusForbidden, "denied", struct{ App, Message, EventID string }{app, out.Message, out.EventID})
 		return
 	}
-	if err := h.cfg.Sessions.Touch(ctx, sess.ID, app); err != nil {
-		h.cfg.Logger.WarnContext(ctx, "saml: session touch failed (single logout may miss this SP)", "err", err)
-	}
 	key, err := h.cfg.Keys.Current(ctx)
 	if err != nil {
 		h.fail(w, r, st.SP, fmt.Errorf("signing key: %w", err))

@@ -127,7 +127,6 @@ type fakeSessions struct {
 	mu       sync.Mutex
 	sess     *signin.Session
 	requires []signin.SessionOptions
-	touched  []string
 	ended    int
 	apps     []string
 }
@@ -153,12 +152,6 @@ func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) 
 	f.sess = nil
 	return f.apps, nil
 }
-func (f *fakeSessions) Touch(_ context.Context, _, app string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.touched = append(f.touched, app)
-	return nil
-}
 func (f *fakeSessions) signIn(at time.Time, mfa bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -180,7 +173,7 @@ func (g *fakeGate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, e
 	defer g.mu.Unlock()
 	g.attempts = append(g.attempts, a)
 	if g.deny {
-		return signin.Outcome{Allowed: false, Decision: "deny", Reason: "policy_deny", Message: "Outside office network", EventID: "EVT-42"}, nil
+		return signin.Outcome{Allowed: false, Decision: signin.Deny, Reason: signin.ReasonPolicy, Message: "Outside office network", EventID: "EVT-42"}, nil
 	}
 	return signin.Outcome{Allowed: true, Decision: "allow", User: alice, MFA: g.mfa, AuthnInstant: a.Session.AuthnInstant, EventID: "EVT-1"}, nil
 }

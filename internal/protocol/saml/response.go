@@ -10,6 +10,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -141,7 +142,10 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 	return serialize(r)
 }
 
-// nameIDValue computes the Subject NameID for sp.
+// ReasonNoNameIDValue: the SP's NameID format needs a value the user lacks (the gate's
+// eligibility reason, so the record says why instead of "allow" followed by an error).
+const ReasonNoNameIDValue signin.Reason = "no_nameid_value"
+
 // HasNameID reports whether u has the value sp's NameID is made of, so the gate can refuse a
 // sign-in the response could not be built for (and record it as a refusal, not an allow).
 func HasNameID(sp ServiceProvider, u store.User) bool {
@@ -150,6 +154,7 @@ func HasNameID(sp ServiceProvider, u store.User) bool {
 	return err == nil
 }
 
+// nameIDValue computes the Subject NameID for sp.
 func nameIDValue(sp ServiceProvider, u store.User) (string, error) {
 	var v string
 	switch sp.NameIDSource {

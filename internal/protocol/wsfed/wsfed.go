@@ -201,12 +201,12 @@ func parseValues(v url.Values) (Request, error) {
 	return p, nil
 }
 
-func (h *Handler) reject(r *http.Request, reason, detail, username string, out *signin.Outcome) {
+func (h *Handler) reject(r *http.Request, reason signin.Reason, detail, username string, out *signin.Outcome) {
 	h.cfg.Logger.InfoContext(r.Context(), "wsfed request refused", "reason", reason, "detail", detail, "remote", r.RemoteAddr)
 	if h.cfg.OnReject == nil {
 		return
 	}
-	rj := m365.Rejection{Protocol: "wsfed", Reason: reason, Detail: detail, Username: username, Remote: r.RemoteAddr}
+	rj := m365.Rejection{Protocol: "wsfed", Reason: reason, Detail: detail, Username: username, Request: r}
 	if out != nil {
 		rj.UserID, rj.EventID = out.User.ID, out.EventID
 	}
@@ -261,16 +261,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 		})
 		return
 	}
-	d, ok := h.cfg.Domains.Match(out.User.UPN)
-	var refuse, detail string
-	switch {
-	case !ok:
-		refuse, detail = "domain_not_federated", fmt.Sprintf("user %s is in no federated domain", out.User.UPN)
-	case d.App() != app:
-		refuse, detail = "application_mismatch", fmt.Sprintf("checked for %s, user's domain is %s", app, d.App())
-	case out.User.ImmutableID == "":
-		refuse, detail = "no_immutable_id", fmt.Sprintf("user %s has no ImmutableID", out.User.UPN)
-	}
+	// The gate ran the same check before its record; this is the backstop.
+	d, refuse, detail := h.cfg.Domains.Eligible(out.User, app, m365.MethodPassive)
 	if refuse != "" {
 		h.reject(r, refuse, detail, out.User.UPN, &out)
 		writeMessage(w, http.StatusForbidden, message{
@@ -280,11 +272,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 			EventID: out.EventID,
 		})
 		return
-	}
-	if sess != nil {
-		if err := h.cfg.Sessions.Touch(r.Context(), sess.ID, app); err != nil {
-			h.cfg.Logger.WarnContext(r.Context(), "wsfed: recording session application", "err", err)
-		}
 	}
 	authn := out.AuthnInstant
 	if authn.IsZero() && sess != nil {

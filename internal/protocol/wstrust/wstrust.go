@@ -130,12 +130,12 @@ func (h *Handler) serveMEX(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(h.mex)
 }
 
-func (h *Handler) reject(r *http.Request, reason, detail, username string, out *signin.Outcome) {
+func (h *Handler) reject(r *http.Request, reason signin.Reason, detail, username string, out *signin.Outcome) {
 	h.cfg.Logger.InfoContext(r.Context(), "wstrust request refused", "reason", reason, "detail", detail, "username", username, "remote", r.RemoteAddr)
 	if h.cfg.OnReject == nil {
 		return
 	}
-	rj := m365.Rejection{Protocol: "wstrust", Reason: reason, Detail: detail, Username: username, Remote: r.RemoteAddr}
+	rj := m365.Rejection{Protocol: "wstrust", Reason: reason, Detail: detail, Username: username, Request: r}
 	if out != nil {
 		rj.UserID, rj.EventID = out.User.ID, out.EventID
 	}
@@ -187,18 +187,10 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 		writeFault(w, v, FailedAuthentication, req.MessageID)
 		return
 	}
-	d, ok := h.cfg.Domains.Match(out.User.UPN)
-	switch {
-	case !ok:
-		h.reject(r, "domain_not_federated", fmt.Sprintf("user %s is in no federated domain", out.User.UPN), req.Username, &out)
-		writeFault(w, v, FailedAuthentication, req.MessageID)
-		return
-	case d.App() != app:
-		h.reject(r, "application_mismatch", fmt.Sprintf("checked for %s, user's domain is %s", app, d.App()), req.Username, &out)
-		writeFault(w, v, FailedAuthentication, req.MessageID)
-		return
-	case out.User.ImmutableID == "":
-		h.reject(r, "no_immutable_id", fmt.Sprintf("user %s has no ImmutableID; set it to the Entra onPremisesImmutableId", out.User.UPN), req.Username, &out)
+	// The gate ran the same check before its record; this is the backstop.
+	d, refuse, detail := h.cfg.Domains.Eligible(out.User, app, m365.MethodActive)
+	if refuse != "" {
+		h.reject(r, refuse, detail, req.Username, &out)
 		writeFault(w, v, FailedAuthentication, req.MessageID)
 		return
 	}
@@ -233,7 +225,7 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 }
 
 // check applies the rules that need no credential: version, action, timestamp, realm, key type.
-func (h *Handler) check(r *http.Request, v Version, req Request) (reason, detail string) {
+func (h *Handler) check(r *http.Request, v Version, req Request) (reason signin.Reason, detail string) {
 	now := h.cfg.Now()
 	skew := h.cfg.ClockSkew
 	action := req.Action

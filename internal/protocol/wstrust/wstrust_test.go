@@ -17,6 +17,7 @@ import (
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
 	"github.com/sekisho/sekisho/internal/saml11"
 	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -153,7 +154,7 @@ func newEnv(t *testing.T) *env {
 		m365test.Account{User: store.User{ID: "u2", UPN: "bob@sub.example.org", ImmutableID: "aWQtYm9i"}, Password: "pw-bob"},
 		m365test.Account{User: store.User{ID: "u3", UPN: "noid@example.com"}, Password: "pw"},
 		m365test.Account{User: store.User{ID: "u4", UPN: "gone@example.com", ImmutableID: "x", Status: store.UserDisabled}, Password: "pw"},
-		m365test.Account{User: store.User{ID: "u5", UPN: "denied@example.com", ImmutableID: "y"}, Password: "pw", Deny: "policy_deny"},
+		m365test.Account{User: store.User{ID: "u5", UPN: "denied@example.com", ImmutableID: "y"}, Password: "pw", Deny: signin.ReasonPolicy},
 		m365test.Account{User: store.User{ID: "u6", UPN: "carol@elsewhere.net", ImmutableID: "z"}, Password: "pw"},
 	)
 	e.gate.Networks = []string{"Office"}
@@ -279,7 +280,7 @@ func TestRefusals(t *testing.T) {
 	cases := []struct {
 		name, path, body string
 		subcode          string
-		reject           string // expected OnReject reason, "" = none
+		reject           signin.Reason // expected OnReject reason, "" = none
 		gateCalled       bool
 	}{
 		{"wrong password", wstrust.Path13, okBody("alice@example.com", "nope"), "FailedAuthentication", "", true},
@@ -332,11 +333,11 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	// The gate has the truth.
-	reasons := map[string]bool{}
+	reasons := map[signin.Reason]bool{}
 	for _, c := range e.gate.Calls() {
 		reasons[c.Outcome.Reason] = true
 	}
-	for _, r := range []string{"wrong_password", "unknown_user", "disabled", "policy_deny"} {
+	for _, r := range []signin.Reason{"wrong_password", "unknown_user", "disabled", "policy"} {
 		if !reasons[r] {
 			t.Errorf("gate never recorded %s", r)
 		}

@@ -1,4 +1,8 @@
-package gate
+// Package published is the access policy in force: the latest stored policy version compiled
+// against the stored named networks, cached for a few seconds so that a change made on any
+// node (CLI, console, API) is in force on every node within that bound, and never replaced by
+// a version that fails to compile.
+package published
 
 import (
 	"context"
@@ -33,10 +37,10 @@ func (c *Compiled) Inside(ip netip.Addr) []string {
 	return out
 }
 
-// PolicySource loads the latest policy version and the stored networks and compiles them,
+// Source loads the latest policy version and the stored networks and compiles them,
 // caching the result for TTL so a change made on one node is in force on all within TTL.
 // A policy that fails to compile never replaces the last good one.
-type PolicySource struct {
+type Source struct {
 	Store store.Store
 	TTL   time.Duration
 	Log   *slog.Logger
@@ -47,20 +51,24 @@ type PolicySource struct {
 	loaded time.Time
 }
 
-// NewPolicySource returns a PolicySource with a 5 s cache.
-func NewPolicySource(s store.Store, log *slog.Logger) *PolicySource {
-	return &PolicySource{Store: s, TTL: 5 * time.Second, Log: log, Now: time.Now}
+// TTL is how long a compiled policy is used before the store is read again: the bound within
+// which a published change is in force on every node.
+const TTL = 5 * time.Second
+
+// NewSource returns a Source with the TTL cache.
+func NewSource(s store.Store, log *slog.Logger) *Source {
+	return &Source{Store: s, TTL: TTL, Log: log, Now: time.Now}
 }
 
 // Invalidate forces the next Current to reload (after a local change).
-func (p *PolicySource) Invalidate() {
+func (p *Source) Invalidate() {
 	p.mu.Lock()
 	p.loaded = time.Time{}
 	p.mu.Unlock()
 }
 
 // Current returns the compiled policy in force.
-func (p *PolicySource) Current(ctx context.Context) (*Compiled, error) {
+func (p *Source) Current(ctx context.Context) (*Compiled, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur != nil && p.Now().Sub(p.loaded) < p.TTL {
