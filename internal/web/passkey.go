@@ -13,8 +13,8 @@ import (
 	"slices"
 
 	"github.com/sekisho/sekisho/internal/authn"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/authn/passkey"
-	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -25,10 +25,10 @@ var accountTmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS
 // passkeyScript is the one script the passkey pages load (CSP: script-src 'self').
 const passkeyScript = "passkey.js"
 
-// FactorLister is what the security page shows; *totp.Manager implements it.
+// FactorLister is what the security page shows; *factors.Manager implements it.
 type FactorLister interface {
-	Status(ctx context.Context, userID string) (totp.Status, error)
-	WebAuthnCredentials(ctx context.Context, userID string) ([]totp.Credential, error)
+	Status(ctx context.Context, userID string) (factors.Status, error)
+	WebAuthnCredentials(ctx context.Context, userID string) ([]factors.Credential, error)
 }
 
 // PasskeyPages serves the account security page and the passkey JSON endpoints:
@@ -109,7 +109,7 @@ const dateFormat = "2006-01-02 15:04 UTC"
 // canRegister applies the enrolment rule: a user who already has a second factor must have
 // used one in this session (a stolen password must not add the thief's passkey); a first
 // factor is enrolled on the password alone, so the policy must allow it here.
-func (pp *PasskeyPages) canRegister(r *http.Request, s store.Session, st totp.Status) (ok bool, blockedKey string) {
+func (pp *PasskeyPages) canRegister(r *http.Request, s store.Session, st factors.Status) (ok bool, blockedKey string) {
 	has := st.TOTP || st.EmergencyLeft > 0 || st.WebAuthn > 0
 	switch {
 	case has && !s.MFA:
@@ -306,9 +306,9 @@ func (pp *PasskeyPages) fail(w http.ResponseWriter, r *http.Request, err error, 
 		status, key = http.StatusUnauthorized, "passkey_failed"
 	case errors.Is(err, passkey.ErrNoCredentials):
 		status, key = http.StatusBadRequest, "passkey_none"
-	case errors.Is(err, totp.ErrDuplicateCredential):
+	case errors.Is(err, factors.ErrDuplicateCredential):
 		status, key = http.StatusConflict, "passkey_duplicate"
-	case errors.Is(err, totp.ErrTooManyCredentials):
+	case errors.Is(err, factors.ErrTooManyCredentials):
 		status, key = http.StatusConflict, "passkey_too_many"
 	}
 	if status == http.StatusInternalServerError {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/authn"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/authn/passkey"
-	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
@@ -24,7 +24,7 @@ import (
 type pkEnv struct {
 	pages   *PasskeyPages
 	mux     *http.ServeMux
-	factors *totp.Manager
+	factors *factors.Manager
 	user    store.User
 	cookie  *http.Cookie // password-only session of user
 }
@@ -50,7 +50,7 @@ func newPkEnv(t *testing.T) *pkEnv {
 	if _, err := sessions.Create(ctx, rec, u, []string{"pwd"}, false, ""); err != nil {
 		t.Fatal(err)
 	}
-	f := totp.New(totp.NewMemoryStore(), st, sealer, "")
+	f := factors.New(factors.NewMemoryStore(), st, sealer, "")
 	pk, err := passkey.New(passkey.Config{BaseURL: "https://idp.example.com", Credentials: f, Once: st, Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestPasskeyEndpointsGuard(t *testing.T) {
 	}
 
 	// With a passkey registered, another one needs a multi-factor session.
-	if err := e.factors.AddWebAuthn(context.Background(), e.user.ID, totp.Credential{ID: []byte("k1"), PublicKey: []byte("pk"), Name: "Desk key"}); err != nil {
+	if err := e.factors.AddWebAuthn(context.Background(), e.user.ID, factors.Credential{ID: []byte("k1"), PublicKey: []byte("pk"), Name: "Desk key"}); err != nil {
 		t.Fatal(err)
 	}
 	e.pages.EnrolAllowed = func(*http.Request, string) bool { return true }
@@ -164,7 +164,7 @@ func TestSecurityPage(t *testing.T) {
 		!strings.Contains(body, `id="passkeys-none"`) || !strings.Contains(body, `href="/app"`) {
 		t.Fatalf("security page %d %s\n%s", w.Code, w.Header().Get("Content-Security-Policy"), body)
 	}
-	_ = e.factors.AddWebAuthn(context.Background(), e.user.ID, totp.Credential{ID: []byte("k1"), PublicKey: []byte("pk"), Name: "Desk <key>"})
+	_ = e.factors.AddWebAuthn(context.Background(), e.user.ID, factors.Credential{ID: []byte("k1"), PublicKey: []byte("pk"), Name: "Desk <key>"})
 	w = get(e.cookie)
 	body = w.Body.String()
 	if strings.Contains(w.Header().Get("Content-Security-Policy"), "script-src") || strings.Contains(body, `id="passkey-register"`) ||

@@ -11,7 +11,7 @@ import (
 
 var totpTmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/totp.html"))
 
-// TOTPEnroller is what the enrolment page needs from internal/authn/totp.
+// TOTPEnroller is what the enrolment page needs from internal/authn/factors.
 type TOTPEnroller interface {
 	// Enroll starts (or restarts) a pending enrolment and returns its secret and QR PNG.
 	Enroll(ctx context.Context, userID, upn string, now time.Time) (secret string, png []byte, err error)

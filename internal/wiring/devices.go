@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
@@ -36,8 +36,8 @@ func NewDeviceCA(in *setup.Instance) *devicecert.CA {
 }
 
 // NewTOTP returns the instance's second-factor manager.
-func NewTOTP(in *setup.Instance) *totp.Manager {
-	return totp.New(factorStore{in.Store}, in.Store, in.Sealer, "Sekisho")
+func NewTOTP(in *setup.Instance) *factors.Manager {
+	return factors.New(factorStore{in.Store}, in.Store, in.Sealer, "Sekisho")
 }
 
 // NewLockout returns the instance's smart lockout, or nil when it is switched off.

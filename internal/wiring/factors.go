@@ -7,19 +7,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
-// factorStore adapts store.Store to totp.FactorStore.
+// factorStore adapts store.Store to factors.FactorStore.
 type factorStore struct{ s store.Store }
 
 func (f factorStore) Get(ctx context.Context, userID string) ([]byte, error) {
 	b, err := f.s.GetUserFactors(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, totp.ErrNotFound
+		return nil, factors.ErrNotFound
 	}
 	return b, err
 }
@@ -48,7 +48,7 @@ func (l lockoutStore) Update(ctx context.Context, userID string, fn func(old []b
 }
 
 // secondFactors implements web.SecondFactors with TOTP codes and emergency codes.
-type secondFactors struct{ m *totp.Manager }
+type secondFactors struct{ m *factors.Manager }
 
 func (f secondFactors) Methods(ctx context.Context, userID string) ([]string, error) {
 	st, err := f.m.Status(ctx, userID)
@@ -72,13 +72,13 @@ func (f secondFactors) VerifyCode(ctx context.Context, userID, code string, now 
 	code = strings.TrimSpace(code)
 	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
 		err := f.m.Validate(ctx, userID, code, now)
-		if errors.Is(err, totp.ErrRateLimited) {
+		if errors.Is(err, factors.ErrRateLimited) {
 			return "", fmt.Errorf("%w: %v", web.ErrRateLimited, err)
 		}
 		return "totp", err
 	}
 	if err := f.m.UseEmergencyCode(ctx, userID, code, now); err != nil {
-		if errors.Is(err, totp.ErrRateLimited) {
+		if errors.Is(err, factors.ErrRateLimited) {
 			return "", fmt.Errorf("%w: %v", web.ErrRateLimited, err)
 		}
 		return "", err
@@ -87,7 +87,7 @@ func (f secondFactors) VerifyCode(ctx context.Context, userID, code string, now 
 }
 
 // totpEnroller implements web.TOTPEnroller.
-type totpEnroller struct{ m *totp.Manager }
+type totpEnroller struct{ m *factors.Manager }
 
 func (e totpEnroller) Enroll(ctx context.Context, userID, upn string, now time.Time) (string, []byte, error) {
 	en, err := e.m.Enroll(ctx, userID, upn, now)

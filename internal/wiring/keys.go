@@ -7,7 +7,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 )
 
 // tokenKeys adapts keys.Manager to what the token issuers need: the current signer (built
@@ -16,11 +16,11 @@ type tokenKeys struct {
 	m *keys.Manager
 
 	mu      sync.Mutex
-	signers map[string]*saml11.Signer
+	signers map[string]*saml11token.Signer
 }
 
 func newTokenKeys(m *keys.Manager) *tokenKeys {
-	return &tokenKeys{m: m, signers: map[string]*saml11.Signer{}}
+	return &tokenKeys{m: m, signers: map[string]*saml11token.Signer{}}
 }
 
 // Current implements saml.KeySource.
@@ -41,8 +41,8 @@ func (t *tokenKeys) Next(ctx context.Context) (*x509.Certificate, error) {
 	return k.Cert, nil
 }
 
-// SigningKeys implements saml11.Keys.
-func (t *tokenKeys) SigningKeys(ctx context.Context) (*saml11.Signer, *x509.Certificate, error) {
+// SigningKeys implements saml11token.Keys.
+func (t *tokenKeys) SigningKeys(ctx context.Context) (*saml11token.Signer, *x509.Certificate, error) {
 	k, err := t.m.Current(ctx, keys.PurposeToken)
 	if err != nil {
 		return nil, nil, err
@@ -51,7 +51,7 @@ func (t *tokenKeys) SigningKeys(ctx context.Context) (*saml11.Signer, *x509.Cert
 	s, ok := t.signers[k.ID]
 	t.mu.Unlock()
 	if !ok {
-		if s, err = saml11.NewSigner(k.Signer, k.Cert); err != nil {
+		if s, err = saml11token.NewSigner(k.Signer, k.Cert); err != nil {
 			return nil, nil, err
 		}
 		t.mu.Lock()

@@ -12,7 +12,7 @@ import (
 	"github.com/sekisho/sekisho/internal/appguard"
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/clientctx"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
@@ -34,7 +34,7 @@ type Services struct {
 	Audit    *audit.Recorder
 	Policies *published.Source
 	M365     *m365Mount
-	TOTP     *totp.Manager
+	TOTP     *factors.Manager
 	Devices  *devicecert.CA
 	// Guard puts Sekisho's own pages (console: sekisho-admin, portal: sekisho-account)
 	// behind the gate.

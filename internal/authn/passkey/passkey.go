@@ -1,6 +1,6 @@
 // Package passkey is the WebAuthn second factor (passkeys and security keys): registration
 // and assertion ceremonies with github.com/go-webauthn/webauthn, credentials kept in the
-// user's sealed factors document (totp.Credential, via CredentialStore).
+// user's sealed factors document (factors.Credential, via CredentialStore).
 //
 // Ceremony state. Begin returns the browser's options and an opaque state token; Finish
 // takes both back. The token is the library's SessionData (challenge, allowed credentials,
@@ -26,7 +26,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/secrets"
 )
 
@@ -38,10 +38,10 @@ var (
 	ErrCloned        = errors.New("passkey: signature counter did not increase (possible cloned authenticator)")
 )
 
-// CredentialStore keeps the credentials; *totp.Manager implements it.
+// CredentialStore keeps the credentials; *factors.Manager implements it.
 type CredentialStore interface {
-	AddWebAuthn(ctx context.Context, userID string, c totp.Credential) error
-	WebAuthnCredentials(ctx context.Context, userID string) ([]totp.Credential, error)
+	AddWebAuthn(ctx context.Context, userID string, c factors.Credential) error
+	WebAuthnCredentials(ctx context.Context, userID string) ([]factors.Credential, error)
 	UpdateWebAuthn(ctx context.Context, userID string, credID []byte, signCount uint32, flags byte, now time.Time) error
 }
 
@@ -150,7 +150,7 @@ func (s *Service) load(ctx context.Context, u User) (waUser, error) {
 	return w, nil
 }
 
-func toLibrary(c totp.Credential) webauthn.Credential {
+func toLibrary(c factors.Credential) webauthn.Credential {
 	tr := make([]protocol.AuthenticatorTransport, len(c.Transports))
 	for i, t := range c.Transports {
 		tr[i] = protocol.AuthenticatorTransport(t)
@@ -160,12 +160,12 @@ func toLibrary(c totp.Credential) webauthn.Credential {
 		Authenticator: webauthn.Authenticator{AAGUID: c.AAGUID, SignCount: c.SignCount, Attachment: protocol.AuthenticatorAttachment(c.Attachment)}}
 }
 
-func fromLibrary(c *webauthn.Credential, name string, now time.Time) totp.Credential {
+func fromLibrary(c *webauthn.Credential, name string, now time.Time) factors.Credential {
 	tr := make([]string, len(c.Transport))
 	for i, t := range c.Transport {
 		tr[i] = string(t)
 	}
-	return totp.Credential{ID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType, AttestationFmt: c.AttestationFormat,
+	return factors.Credential{ID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType, AttestationFmt: c.AttestationFormat,
 		Transports: tr, AAGUID: c.Authenticator.AAGUID, Attachment: string(c.Authenticator.Attachment),
 		SignCount: c.Authenticator.SignCount, Flags: byte(c.Flags.ProtocolValue()), Name: name, CreatedAt: now.UTC()}
 }
@@ -238,8 +238,8 @@ func (s *Service) BeginRegistration(ctx context.Context, u User, binding string)
 	if err != nil {
 		return nil, "", err
 	}
-	if len(w.creds) >= totp.MaxWebAuthn {
-		return nil, "", totp.ErrTooManyCredentials
+	if len(w.creds) >= factors.MaxWebAuthn {
+		return nil, "", factors.ErrTooManyCredentials
 	}
 	// Exclude the user's credentials so one authenticator is not registered twice.
 	creation, sd, err := s.wa.BeginRegistration(w, webauthn.WithExclusions(webauthn.Credentials(w.creds).CredentialDescriptors()))
@@ -263,26 +263,26 @@ func (s *Service) finishBegin(kind string, u User, binding string, opts any, sd 
 
 // FinishRegistration verifies the browser's PublicKeyCredential JSON (response) against the
 // state token and stores the credential under name (trimmed to 64 characters).
-func (s *Service) FinishRegistration(ctx context.Context, u User, binding, token string, response []byte, name string) (totp.Credential, error) {
+func (s *Service) FinishRegistration(ctx context.Context, u User, binding, token string, response []byte, name string) (factors.Credential, error) {
 	sd, err := s.open(ctx, kindRegister, u, binding, token)
 	if err != nil {
-		return totp.Credential{}, err
+		return factors.Credential{}, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
-		return totp.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	w, err := s.load(ctx, u)
 	if err != nil {
-		return totp.Credential{}, err
+		return factors.Credential{}, err
 	}
 	cred, err := s.wa.CreateCredential(w, sd, parsed)
 	if err != nil {
-		return totp.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	c := fromLibrary(cred, cleanName(name), s.cfg.Now())
 	if err := s.cfg.Credentials.AddWebAuthn(ctx, u.ID, c); err != nil {
-		return totp.Credential{}, fmt.Errorf("passkey: store credential: %w", err)
+		return factors.Credential{}, fmt.Errorf("passkey: store credential: %w", err)
 	}
 	return c, nil
 }
@@ -305,32 +305,32 @@ func (s *Service) BeginLogin(ctx context.Context, u User, binding string) (optio
 
 // FinishLogin verifies an assertion, records the new signature counter and returns the
 // credential used. A counter that did not increase is ErrCloned and the sign-in fails.
-func (s *Service) FinishLogin(ctx context.Context, u User, binding, token string, response []byte) (totp.Credential, error) {
+func (s *Service) FinishLogin(ctx context.Context, u User, binding, token string, response []byte) (factors.Credential, error) {
 	sd, err := s.open(ctx, kindLogin, u, binding, token)
 	if err != nil {
-		return totp.Credential{}, err
+		return factors.Credential{}, err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
-		return totp.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	w, err := s.load(ctx, u)
 	if err != nil {
-		return totp.Credential{}, err
+		return factors.Credential{}, err
 	}
 	cred, err := s.wa.ValidateLogin(w, sd, parsed)
 	if err != nil {
-		return totp.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	if cred.Authenticator.CloneWarning {
-		return totp.Credential{}, ErrCloned
+		return factors.Credential{}, ErrCloned
 	}
 	now := s.cfg.Now()
 	err = s.cfg.Credentials.UpdateWebAuthn(ctx, u.ID, cred.ID, cred.Authenticator.SignCount, byte(cred.Flags.ProtocolValue()), now)
-	if errors.Is(err, totp.ErrCounterRegressed) {
-		return totp.Credential{}, ErrCloned // another node accepted this counter value first
+	if errors.Is(err, factors.ErrCounterRegressed) {
+		return factors.Credential{}, ErrCloned // another node accepted this counter value first
 	} else if err != nil {
-		return totp.Credential{}, fmt.Errorf("passkey: record use: %w", err)
+		return factors.Credential{}, fmt.Errorf("passkey: record use: %w", err)
 	}
 	out := fromLibrary(cred, "", now)
 	return out, nil

@@ -17,8 +17,8 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/authn/passkey"
-	"github.com/sekisho/sekisho/internal/authn/totp"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store/sqlite"
 )
@@ -33,7 +33,7 @@ var ctx = context.Background()
 
 type env struct {
 	svc   *passkey.Service
-	creds *totp.Manager
+	creds *factors.Manager
 	now   time.Time
 }
 
@@ -46,7 +46,7 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { st.Close() })
 	key, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(key)
-	m := totp.New(totp.NewMemoryStore(), st, sealer, "Sekisho")
+	m := factors.New(factors.NewMemoryStore(), st, sealer, "Sekisho")
 	e := &env{creds: m, now: time.Now()}
 	e.svc, err = passkey.New(passkey.Config{BaseURL: base, Credentials: m, Once: st, Sealer: sealer, Now: func() time.Time { return e.now }})
 	if err != nil {
@@ -156,7 +156,7 @@ func (k *softKey) get(t testing.TB, opts json.RawMessage, userID string) []byte 
 var alice = passkey.User{ID: "u-alice", Name: "alice@example.com", DisplayName: "Alice"}
 
 // register runs a registration ceremony for u in session bind.
-func (e *env) register(t testing.TB, u passkey.User, bind string, k *softKey) totp.Credential {
+func (e *env) register(t testing.TB, u passkey.User, bind string, k *softKey) factors.Credential {
 	t.Helper()
 	opts, tok, err := e.svc.BeginRegistration(ctx, u, bind)
 	if err != nil {
@@ -200,7 +200,7 @@ func TestRegisterAndLogin(t *testing.T) {
 	if len(o.PublicKey.Exclude) != 1 || o.PublicKey.Exclude[0].ID != b64.EncodeToString(k.id) || o.PublicKey.RP.ID != rpID {
 		t.Fatalf("registration options %s", opts)
 	}
-	if _, err := e.svc.FinishRegistration(ctx, alice, "s1", tok, k.create(t, opts), ""); !errors.Is(err, totp.ErrDuplicateCredential) {
+	if _, err := e.svc.FinishRegistration(ctx, alice, "s1", tok, k.create(t, opts), ""); !errors.Is(err, factors.ErrDuplicateCredential) {
 		t.Fatalf("second registration of one key: %v", err)
 	}
 
@@ -334,7 +334,7 @@ func TestStateIsSingleUseAndExpires(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	key, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(key)
-	m := totp.New(totp.NewMemoryStore(), nil, sealer, "")
+	m := factors.New(factors.NewMemoryStore(), nil, sealer, "")
 	for _, u := range []string{"http://idp.example.com", "idp.example.com", "https://", "::"} {
 		if _, err := passkey.New(passkey.Config{BaseURL: u, Credentials: m, Once: onceFunc(nil), Sealer: sealer}); err == nil {
 			t.Errorf("base URL %q accepted", u)

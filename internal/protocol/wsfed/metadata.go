@@ -8,7 +8,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 )
 
 const (
@@ -22,8 +22,8 @@ const (
 // Metadata returns the signed federation metadata for entityID: a SecurityTokenService
 // RoleDescriptor with the current and (if any) next signing certificates, the passive
 // endpoint and the WS-Trust endpoint.
-func (h *Handler) Metadata(current *saml11.Signer, next *x509.Certificate, entityID string) (*etree.Document, error) {
-	id, err := saml11.NewID()
+func (h *Handler) Metadata(current *saml11token.Signer, next *x509.Certificate, entityID string) (*etree.Document, error) {
+	id, err := saml11token.NewID()
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (h *Handler) Metadata(current *saml11.Signer, next *x509.Certificate, entit
 		ki.CreateAttr("xmlns", nsDSig)
 		ki.CreateElement("X509Data").CreateElement("X509Certificate").SetText(base64.StdEncoding.EncodeToString(c.Raw))
 	}
-	rd.CreateElement("fed:TokenTypesOffered").CreateElement("fed:TokenType").CreateAttr("Uri", saml11.TokenType)
+	rd.CreateElement("fed:TokenTypesOffered").CreateElement("fed:TokenType").CreateAttr("Uri", saml11token.TokenType)
 	endpoint := func(tag, addr string) {
 		epr := rd.CreateElement(tag).CreateElement("wsa:EndpointReference")
 		epr.CreateAttr("xmlns:wsa", nsWSA)

@@ -20,7 +20,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/sekisho/sekisho/internal/m365"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/signin"
 )
 
@@ -47,7 +47,7 @@ type Config struct {
 	// BaseURL is the public https origin, used for the endpoints in the metadata.
 	BaseURL  string
 	Domains  m365.Domains
-	Keys     saml11.Keys
+	Keys     saml11token.Keys
 	Gate     signin.Gate
 	Sessions signin.Sessions
 	// ReplyURL is where wresult is posted; default DefaultReplyURL. Tests point it at a fake.
@@ -96,10 +96,10 @@ func New(cfg Config) (*Handler, error) {
 		cfg.EntityID = cfg.Domains[0].IssuerURI
 	}
 	if cfg.TokenLifetime <= 0 {
-		cfg.TokenLifetime = saml11.DefaultLifetime
+		cfg.TokenLifetime = saml11token.DefaultLifetime
 	}
 	if cfg.ClockSkew <= 0 {
-		cfg.ClockSkew = saml11.DefaultClockSkew
+		cfg.ClockSkew = saml11token.DefaultClockSkew
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -278,7 +278,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 		authn = sess.AuthnInstant
 	}
 	now := h.cfg.Now().UTC()
-	a := saml11.Assertion{
+	a := saml11token.Assertion{
 		Issuer: d.IssuerURI, Audience: p.Realm, ImmutableID: out.User.ImmutableID, UPN: out.User.UPN,
 		MFA: d.EmitMFA && out.MFA, AuthnInstant: authn, IssueInstant: now,
 		NotBefore: now.Add(-h.cfg.ClockSkew), NotOnOrAfter: now.Add(h.cfg.TokenLifetime),
@@ -300,7 +300,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 }
 
 // wresult signs the assertion and wraps it in a WS-Trust 2005 RSTR.
-func (h *Handler) wresult(r *http.Request, a saml11.Assertion) (string, error) {
+func (h *Handler) wresult(r *http.Request, a saml11token.Assertion) (string, error) {
 	signer, _, err := h.cfg.Keys.SigningKeys(r.Context())
 	if err != nil {
 		return "", fmt.Errorf("signing key: %w", err)
@@ -319,7 +319,7 @@ func (h *Handler) wresult(r *http.Request, a saml11.Assertion) (string, error) {
 	}{{"wsu:Created", a.IssueInstant}, {"wsu:Expires", a.NotOnOrAfter}} {
 		e := life.CreateElement(x.tag)
 		e.CreateAttr("xmlns:wsu", nsWSU)
-		e.SetText(x.t.UTC().Format(saml11.TimeFormat))
+		e.SetText(x.t.UTC().Format(saml11token.TimeFormat))
 	}
 	at := rstr.CreateElement("wsp:AppliesTo")
 	at.CreateAttr("xmlns:wsp", nsWSP)
@@ -327,7 +327,7 @@ func (h *Handler) wresult(r *http.Request, a saml11.Assertion) (string, error) {
 	epr.CreateAttr("xmlns:wsa", nsWSA)
 	epr.CreateElement("wsa:Address").SetText(a.Audience)
 	rstr.CreateElement("t:RequestedSecurityToken").AddChild(el)
-	rstr.CreateElement("t:TokenType").SetText(saml11.TokenType)
+	rstr.CreateElement("t:TokenType").SetText(saml11token.TokenType)
 	rstr.CreateElement("t:RequestType").SetText(nsTrust2005 + "/Issue")
 	rstr.CreateElement("t:KeyType").SetText(noProofKey)
 	s, err := doc.WriteToString()

@@ -21,8 +21,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/m365test"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
@@ -57,7 +57,7 @@ func newEnv(t *testing.T) *env {
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	h, err := wsfed.New(wsfed.Config{
-		BaseURL: e.srv.URL, Domains: domains, Keys: saml11.StaticKeys{Current: e.key.Signer, Next: e.next.Cert},
+		BaseURL: e.srv.URL, Domains: domains, Keys: saml11token.StaticKeys{Current: e.key.Signer, Next: e.next.Cert},
 		Gate: e.gate, Sessions: e.sess, ReplyURL: replyURL,
 		OnReject: e.rejects.Record,
 	})
@@ -175,8 +175,8 @@ func TestSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Issuer != domains[0].IssuerURI || c.NameID != "aWQtYWxpY2U=" || c.AuthnMethod != saml11.MFAMethod ||
-		c.Attributes[saml11.CorpNetNS+"|insidecorporatenetwork"] != "true" || c.Attributes[saml11.ClaimsNS+"|UPN"] != "alice@example.com" {
+	if c.Issuer != domains[0].IssuerURI || c.NameID != "aWQtYWxpY2U=" || c.AuthnMethod != saml11token.MFAMethod ||
+		c.Attributes[saml11token.CorpNetNS+"|insidecorporatenetwork"] != "true" || c.Attributes[saml11token.ClaimsNS+"|UPN"] != "alice@example.com" {
 		t.Errorf("claims %+v", c)
 	}
 	saml11test.CheckPeers(t, a, e.key)

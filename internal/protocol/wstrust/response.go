@@ -6,7 +6,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 )
 
 // Fault subcodes. Callers learn only the category; the sign-in record has the cause.
@@ -76,8 +76,8 @@ func responseDoc(v Version, req Request, assertion *etree.Element, created, expi
 	sec.CreateAttr("xmlns:o", nsWSSE)
 	ts := sec.CreateElement("u:Timestamp")
 	ts.CreateAttr("u:Id", "_0")
-	ts.CreateElement("u:Created").SetText(created.UTC().Format(saml11.TimeFormat))
-	ts.CreateElement("u:Expires").SetText(created.UTC().Add(5 * time.Minute).Format(saml11.TimeFormat))
+	ts.CreateElement("u:Created").SetText(created.UTC().Format(saml11token.TimeFormat))
+	ts.CreateElement("u:Expires").SetText(created.UTC().Add(5 * time.Minute).Format(saml11token.TimeFormat))
 
 	var rstr *etree.Element
 	if v == Trust13 {
@@ -90,13 +90,13 @@ func responseDoc(v Version, req Request, assertion *etree.Element, created, expi
 	}
 	p := rstr.Space
 	life := rstr.CreateElement(p + ":Lifetime")
-	life.CreateElement("u:Created").SetText(created.UTC().Format(saml11.TimeFormat))
-	life.CreateElement("u:Expires").SetText(expires.UTC().Format(saml11.TimeFormat))
+	life.CreateElement("u:Created").SetText(created.UTC().Format(saml11token.TimeFormat))
+	life.CreateElement("u:Expires").SetText(expires.UTC().Format(saml11token.TimeFormat))
 	appliesTo(rstr, req.AppliesTo)
 	// The assertion goes in as the only child, with no surrounding whitespace: MSAL forwards
 	// the inner XML of RequestedSecurityToken byte for byte.
 	rstr.CreateElement(p + ":RequestedSecurityToken").AddChild(assertion)
-	rstr.CreateElement(p + ":TokenType").SetText(saml11.TokenType)
+	rstr.CreateElement(p + ":TokenType").SetText(saml11token.TokenType)
 	rstr.CreateElement(p + ":RequestType").SetText(requestType[v])
 	rstr.CreateElement(p + ":KeyType").SetText(bearerKeyType[v])
 	return doc

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/m365"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/signin"
 )
 
@@ -39,7 +39,7 @@ type Config struct {
 	// BaseURL is the public https origin the MEX advertises (e.g. https://sts.example.com).
 	BaseURL string
 	Domains m365.Domains
-	Keys    saml11.Keys
+	Keys    saml11token.Keys
 	Gate    signin.Gate
 	// Realms lists AppliesTo values accepted besides m365.Realm (e.g. a sovereign cloud's).
 	Realms          []string
@@ -202,7 +202,7 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 		return
 	}
 	now := h.cfg.Now().UTC()
-	a := saml11.Assertion{
+	a := saml11token.Assertion{
 		Issuer: d.IssuerURI, Audience: req.AppliesTo, ImmutableID: out.User.ImmutableID, UPN: out.User.UPN,
 		MFA: d.EmitMFA && out.MFA, AuthnInstant: out.AuthnInstant, IssueInstant: now,
 		NotBefore: now.Add(-h.cfg.ClockSkew), NotOnOrAfter: now.Add(h.cfg.TokenLifetime),

@@ -15,8 +15,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/m365test"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -162,7 +162,7 @@ func newEnv(t *testing.T) *env {
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	h, err := wstrust.New(wstrust.Config{
-		BaseURL: e.srv.URL, Domains: domains, Keys: saml11.StaticKeys{Current: e.key.Signer}, Gate: e.gate,
+		BaseURL: e.srv.URL, Domains: domains, Keys: saml11token.StaticKeys{Current: e.key.Signer}, Gate: e.gate,
 		Now:      func() time.Time { return e.now },
 		OnReject: e.rejects.Record,
 	})
@@ -245,7 +245,7 @@ func TestIssue(t *testing.T) {
 					t.Errorf("RSTR lacks %s", p)
 				}
 			}
-			if got := rstr.FindElement("./TokenType").Text(); got != saml11.TokenType {
+			if got := rstr.FindElement("./TokenType").Text(); got != saml11token.TokenType {
 				t.Errorf("TokenType %q", got)
 			}
 			if got := doc.Root().FindElement("./Header/RelatesTo"); got == nil || got.Text() != "urn:uuid:1234" {
@@ -256,15 +256,15 @@ func TestIssue(t *testing.T) {
 			if err != nil {
 				t.Fatalf("assertion: %v\n%s", err, a)
 			}
-			wantMethod := saml11.PasswordMethod
+			wantMethod := saml11token.PasswordMethod
 			if tc.wantMFA {
-				wantMethod = saml11.MFAMethod
+				wantMethod = saml11token.MFAMethod
 			}
 			if c.Issuer != tc.issuer || c.Audience != m365.Realm || c.AuthnMethod != wantMethod || c.NameID == "" ||
-				c.Attributes[saml11.ClaimsNS+"|UPN"] != strings.ToLower(tc.user) {
+				c.Attributes[saml11token.ClaimsNS+"|UPN"] != strings.ToLower(tc.user) {
 				t.Errorf("claims %+v", c)
 			}
-			v, ok := c.Attributes[saml11.CorpNetNS+"|insidecorporatenetwork"]
+			v, ok := c.Attributes[saml11token.CorpNetNS+"|insidecorporatenetwork"]
 			if ok != tc.insideEmitted || (ok && v != fmt.Sprint(tc.wantInside)) {
 				t.Errorf("insidecorporatenetwork = %q (present %v)", v, ok)
 			}
@@ -408,7 +408,7 @@ func TestMEX(t *testing.T) {
 			t.Error("sp:TransportBinding must declare xmlns:sp on itself (MSAL reads it)")
 		}
 	}
-	if _, err := wstrust.New(wstrust.Config{BaseURL: "http://sts.example.com", Domains: domains, Keys: saml11.StaticKeys{}, Gate: e.gate}); err == nil {
+	if _, err := wstrust.New(wstrust.Config{BaseURL: "http://sts.example.com", Domains: domains, Keys: saml11token.StaticKeys{}, Gate: e.gate}); err == nil {
 		t.Error("http base URL accepted")
 	}
 }

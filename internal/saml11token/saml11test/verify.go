@@ -14,7 +14,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
 )
 
@@ -36,7 +36,7 @@ func Validate(assertionXML string, cert *x509.Certificate, now time.Time) (Claim
 		return Claims{}, fmt.Errorf("parse assertion: %w", err)
 	}
 	root := doc.Root()
-	if root == nil || root.Tag != "Assertion" || root.NamespaceURI() != saml11.NS {
+	if root == nil || root.Tag != "Assertion" || root.NamespaceURI() != saml11token.NS {
 		return Claims{}, fmt.Errorf("root is not a SAML 1.1 Assertion")
 	}
 	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})

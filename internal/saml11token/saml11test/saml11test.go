@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 )
 
 // Key is a test signing key with its certificate.
 type Key struct {
-	Signer  *saml11.Signer
+	Signer  *saml11token.Signer
 	Private *rsa.PrivateKey
 	Cert    *x509.Certificate
 	CertPEM []byte
@@ -46,7 +46,7 @@ func NewKey(t testing.TB, cn string) Key {
 	if err != nil {
 		t.Fatalf("parse certificate: %v", err)
 	}
-	s, err := saml11.NewSigner(priv, cert)
+	s, err := saml11token.NewSigner(priv, cert)
 	if err != nil {
 		t.Fatalf("signer: %v", err)
 	}

@@ -1,4 +1,4 @@
-package totp_test
+package factors_test
 
 import (
 	"bytes"
@@ -6,20 +6,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 )
 
 func TestWebAuthnCredentials(t *testing.T) {
 	m, fs := newManager(t)
 	now := time.Date(2025, 4, 1, 9, 0, 0, 0, time.UTC)
-	cred := totp.Credential{ID: []byte("cred-1"), PublicKey: []byte("cose-key"), SignCount: 5, CreatedAt: now}
+	cred := factors.Credential{ID: []byte("cred-1"), PublicKey: []byte("cose-key"), SignCount: 5, CreatedAt: now}
 	if err := m.AddWebAuthn(ctx, "u1", cred); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.AddWebAuthn(ctx, "u1", cred); !errors.Is(err, totp.ErrDuplicateCredential) {
+	if err := m.AddWebAuthn(ctx, "u1", cred); !errors.Is(err, factors.ErrDuplicateCredential) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	if err := m.AddWebAuthn(ctx, "u1", totp.Credential{ID: []byte("x")}); err == nil {
+	if err := m.AddWebAuthn(ctx, "u1", factors.Credential{ID: []byte("x")}); err == nil {
 		t.Fatal("credential without public key accepted")
 	}
 	// The document stays sealed: the public key is not visible in the store.
@@ -39,9 +39,9 @@ func TestWebAuthnCredentials(t *testing.T) {
 		want  error
 	}{
 		{"counter increases", "cred-1", 6, nil},
-		{"same counter is a clone signal", "cred-1", 6, totp.ErrCounterRegressed},
-		{"lower counter is a clone signal", "cred-1", 3, totp.ErrCounterRegressed},
-		{"unknown credential", "cred-2", 9, totp.ErrUnknownCredential},
+		{"same counter is a clone signal", "cred-1", 6, factors.ErrCounterRegressed},
+		{"lower counter is a clone signal", "cred-1", 3, factors.ErrCounterRegressed},
+		{"unknown credential", "cred-2", 9, factors.ErrUnknownCredential},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestWebAuthnCredentials(t *testing.T) {
 	}
 
 	// An authenticator without a counter (always 0) keeps working.
-	zero := totp.Credential{ID: []byte("cred-0"), PublicKey: []byte("k"), CreatedAt: now}
+	zero := factors.Credential{ID: []byte("cred-0"), PublicKey: []byte("k"), CreatedAt: now}
 	if err := m.AddWebAuthn(ctx, "u1", zero); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestWebAuthnCredentials(t *testing.T) {
 	if err := m.RemoveWebAuthn(ctx, "u1", zero.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.RemoveWebAuthn(ctx, "u1", zero.ID); !errors.Is(err, totp.ErrUnknownCredential) {
+	if err := m.RemoveWebAuthn(ctx, "u1", zero.ID); !errors.Is(err, factors.ErrUnknownCredential) {
 		t.Fatalf("remove twice: %v", err)
 	}
 
@@ -84,12 +84,12 @@ func TestWebAuthnCredentials(t *testing.T) {
 
 func TestWebAuthnLimit(t *testing.T) {
 	m, _ := newManager(t)
-	for i := range totp.MaxWebAuthn {
-		if err := m.AddWebAuthn(ctx, "u1", totp.Credential{ID: []byte{byte(i)}, PublicKey: []byte("k")}); err != nil {
+	for i := range factors.MaxWebAuthn {
+		if err := m.AddWebAuthn(ctx, "u1", factors.Credential{ID: []byte{byte(i)}, PublicKey: []byte("k")}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := m.AddWebAuthn(ctx, "u1", totp.Credential{ID: []byte("one more"), PublicKey: []byte("k")}); !errors.Is(err, totp.ErrTooManyCredentials) {
+	if err := m.AddWebAuthn(ctx, "u1", factors.Credential{ID: []byte("one more"), PublicKey: []byte("k")}); !errors.Is(err, factors.ErrTooManyCredentials) {
 		t.Fatalf("over the limit: %v", err)
 	}
 }

@@ -1,12 +1,13 @@
-// Package totp is the one-time-code second factor: TOTP (RFC 6238) enrolment and validation,
-// administrator-issued single-use emergency codes, and reset.
+// Package factors holds a user's second factors: TOTP (RFC 6238) enrolment and validation,
+// administrator-issued single-use emergency codes, the user's passkey (WebAuthn) credentials
+// (the ceremonies themselves are internal/authn/passkey), and reset.
 //
 // A user's factors are one JSON document sealed with the master key (AAD "factors:<userID>")
 // and kept through FactorStore, so the store never sees a TOTP seed. Cross-node guarantees
 // come from store.UseOnce: a code is accepted once per time step, an emergency code once, and
 // attempts per user are limited per window (slots claimed with UseOnce), so parallel guesses
 // on several nodes share one budget.
-package totp
+package factors
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package totp_test
+package factors_test
 
 import (
 	"bytes"
@@ -15,14 +15,14 @@ import (
 	"github.com/pquerna/otp"
 	pqtotp "github.com/pquerna/otp/totp"
 
-	"github.com/sekisho/sekisho/internal/authn/totp"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store/sqlite"
 )
 
 var ctx = context.Background()
 
-func newManager(t testing.TB) (*totp.Manager, *totp.MemoryStore) {
+func newManager(t testing.TB) (*factors.Manager, *factors.MemoryStore) {
 	t.Helper()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -31,8 +31,8 @@ func newManager(t testing.TB) (*totp.Manager, *totp.MemoryStore) {
 	t.Cleanup(func() { st.Close() })
 	key, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(key)
-	fs := totp.NewMemoryStore()
-	return totp.New(fs, st, sealer, "Sekisho Test"), fs
+	fs := factors.NewMemoryStore()
+	return factors.New(fs, st, sealer, "Sekisho Test"), fs
 }
 
 func code(t testing.TB, secret string, at time.Time) string {
@@ -45,7 +45,7 @@ func code(t testing.TB, secret string, at time.Time) string {
 }
 
 // enrolled returns a manager with u1 enrolled and confirmed, and the seed.
-func enrolled(t *testing.T, now time.Time) (*totp.Manager, *totp.MemoryStore, string) {
+func enrolled(t *testing.T, now time.Time) (*factors.Manager, *factors.MemoryStore, string) {
 	t.Helper()
 	m, fs := newManager(t)
 	m.MaxTries = 1000
@@ -53,13 +53,13 @@ func enrolled(t *testing.T, now time.Time) (*totp.Manager, *totp.MemoryStore, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Confirm(ctx, "u1", code(t, en.Secret, now.Add(-90*time.Second)), now); !errors.Is(err, totp.ErrInvalidCode) {
+	if err := m.Confirm(ctx, "u1", code(t, en.Secret, now.Add(-90*time.Second)), now); !errors.Is(err, factors.ErrInvalidCode) {
 		t.Fatalf("confirm with a stale code: %v", err)
 	}
-	if err := m.Confirm(ctx, "u1", code(t, en.Secret, now.Add(-time.Hour)), now); !errors.Is(err, totp.ErrInvalidCode) {
+	if err := m.Confirm(ctx, "u1", code(t, en.Secret, now.Add(-time.Hour)), now); !errors.Is(err, factors.ErrInvalidCode) {
 		t.Fatalf("confirm with an old code: %v", err)
 	}
-	if err := m.Validate(ctx, "u1", code(t, en.Secret, now), now); !errors.Is(err, totp.ErrNotEnrolled) {
+	if err := m.Validate(ctx, "u1", code(t, en.Secret, now), now); !errors.Is(err, factors.ErrNotEnrolled) {
 		t.Fatalf("validate before confirmation: %v", err)
 	}
 	// The confirmation uses the previous step, so the table below still has the current one.
@@ -109,14 +109,14 @@ func TestValidate(t *testing.T) {
 		want error
 	}{
 		{"current step", code(t, secret, now), nil},
-		{"current step reused", code(t, secret, now), totp.ErrReplay},
-		{"previous step used at confirmation", code(t, secret, now.Add(-30*time.Second)), totp.ErrReplay},
+		{"current step reused", code(t, secret, now), factors.ErrReplay},
+		{"previous step used at confirmation", code(t, secret, now.Add(-30*time.Second)), factors.ErrReplay},
 		{"next step (clock skew)", code(t, secret, now.Add(30*time.Second)), nil},
-		{"two steps back", code(t, secret, now.Add(-60*time.Second)), totp.ErrInvalidCode},
-		{"two steps ahead", code(t, secret, now.Add(60*time.Second)), totp.ErrInvalidCode},
-		{"wrong digits", "000000", totp.ErrInvalidCode},
-		{"too short", "12345", totp.ErrInvalidCode},
-		{"empty", "", totp.ErrInvalidCode},
+		{"two steps back", code(t, secret, now.Add(-60*time.Second)), factors.ErrInvalidCode},
+		{"two steps ahead", code(t, secret, now.Add(60*time.Second)), factors.ErrInvalidCode},
+		{"wrong digits", "000000", factors.ErrInvalidCode},
+		{"too short", "12345", factors.ErrInvalidCode},
+		{"empty", "", factors.ErrInvalidCode},
 	}
 	for _, tc := range cases {
 		err := m.Validate(ctx, "u1", tc.code, now)
@@ -143,9 +143,9 @@ func TestBruteForceIsLimited(t *testing.T) {
 		}
 		err := m.Validate(ctx, "u1", guess, later)
 		switch {
-		case errors.Is(err, totp.ErrInvalidCode):
+		case errors.Is(err, factors.ErrInvalidCode):
 			wrong++
-		case errors.Is(err, totp.ErrRateLimited):
+		case errors.Is(err, factors.ErrRateLimited):
 		default:
 			t.Fatalf("guess %d: %v", i, err)
 		}
@@ -153,7 +153,7 @@ func TestBruteForceIsLimited(t *testing.T) {
 	if wrong != 5 {
 		t.Errorf("%d guesses were checked, want 5", wrong)
 	}
-	if err := m.Validate(ctx, "u1", code(t, secret, later), later); !errors.Is(err, totp.ErrRateLimited) {
+	if err := m.Validate(ctx, "u1", code(t, secret, later), later); !errors.Is(err, factors.ErrRateLimited) {
 		t.Errorf("right code while limited: %v, want ErrRateLimited", err)
 	}
 	// Parallel guesses (several nodes) share the budget.
@@ -163,7 +163,7 @@ func TestBruteForceIsLimited(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if err := m.Validate(ctx, "u1", "999999", next); !errors.Is(err, totp.ErrRateLimited) {
+			if err := m.Validate(ctx, "u1", "999999", next); !errors.Is(err, factors.ErrRateLimited) {
 				mu.Lock()
 				checked++
 				mu.Unlock()
@@ -199,9 +199,9 @@ func TestEmergencyCodesAndReset(t *testing.T) {
 		want error
 	}{
 		{"first use", codes[3], nil},
-		{"second use", codes[3], totp.ErrReplay},
+		{"second use", codes[3], factors.ErrReplay},
 		{"typed in upper case without dashes", strings.ToUpper(strings.ReplaceAll(codes[4], "-", "")), nil},
-		{"unknown", "aaaa-bbbb-cccc", totp.ErrInvalidCode},
+		{"unknown", "aaaa-bbbb-cccc", factors.ErrInvalidCode},
 	}
 	for _, tc := range cases {
 		if err := m.UseEmergencyCode(ctx, "u1", tc.code, now); !errors.Is(err, tc.want) {
@@ -215,16 +215,16 @@ func TestEmergencyCodesAndReset(t *testing.T) {
 	if _, err := m.IssueEmergencyCodes(ctx, "u1", 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.UseEmergencyCode(ctx, "u1", codes[0], now); !errors.Is(err, totp.ErrInvalidCode) {
+	if err := m.UseEmergencyCode(ctx, "u1", codes[0], now); !errors.Is(err, factors.ErrInvalidCode) {
 		t.Errorf("old code after reissue: %v", err)
 	}
 	if err := m.Reset(ctx, "u1"); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := m.Status(ctx, "u1"); s != (totp.Status{}) {
+	if s, _ := m.Status(ctx, "u1"); s != (factors.Status{}) {
 		t.Errorf("status after reset %+v", s)
 	}
-	if err := m.Validate(ctx, "u1", code(t, secret, now.Add(30*time.Second)), now); !errors.Is(err, totp.ErrNotEnrolled) {
+	if err := m.Validate(ctx, "u1", code(t, secret, now.Add(30*time.Second)), now); !errors.Is(err, factors.ErrNotEnrolled) {
 		t.Errorf("validate after reset: %v", err)
 	}
 }

@@ -1,12 +1,12 @@
-package saml11_test
+package saml11token_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 )
 
 func TestSignedAssertion(t *testing.T) {
@@ -16,29 +16,29 @@ func TestSignedAssertion(t *testing.T) {
 	yes := true
 	cases := []struct {
 		name       string
-		a          saml11.Assertion
+		a          saml11token.Assertion
 		wantMethod string
 		wantAttrs  map[string]string
 		absent     []string
 	}{
 		{
 			name:       "password",
-			a:          saml11.Assertion{Issuer: "http://example.com/adfs/services/trust/", Audience: "urn:federation:MicrosoftOnline", ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", UPN: "alice@example.com", IssueInstant: now, AuthnInstant: now.Add(-time.Minute)},
-			wantMethod: saml11.PasswordMethod,
+			a:          saml11token.Assertion{Issuer: "http://example.com/adfs/services/trust/", Audience: "urn:federation:MicrosoftOnline", ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", UPN: "alice@example.com", IssueInstant: now, AuthnInstant: now.Add(-time.Minute)},
+			wantMethod: saml11token.PasswordMethod,
 			wantAttrs: map[string]string{
-				saml11.ClaimsNS + "|UPN":         "alice@example.com",
-				saml11.LiveIDNS + "|ImmutableID": "AAECAwQFBgcICQoLDA0ODw==",
+				saml11token.ClaimsNS + "|UPN":         "alice@example.com",
+				saml11token.LiveIDNS + "|ImmutableID": "AAECAwQFBgcICQoLDA0ODw==",
 			},
-			absent: []string{saml11.CorpNetNS + "|insidecorporatenetwork", saml11.AuthnMethodsNS + "|authnmethodsreferences"},
+			absent: []string{saml11token.CorpNetNS + "|insidecorporatenetwork", saml11token.AuthnMethodsNS + "|authnmethodsreferences"},
 		},
 		{
 			name:       "mfa inside network, escaped text",
-			a:          saml11.Assertion{Issuer: "http://example.com/", Audience: "urn:federation:MicrosoftOnline", ImmutableID: "a<b>&c", UPN: "bob&co@example.com", MFA: true, InsideCorporateNetwork: &yes, IssueInstant: now},
-			wantMethod: saml11.MFAMethod,
+			a:          saml11token.Assertion{Issuer: "http://example.com/", Audience: "urn:federation:MicrosoftOnline", ImmutableID: "a<b>&c", UPN: "bob&co@example.com", MFA: true, InsideCorporateNetwork: &yes, IssueInstant: now},
+			wantMethod: saml11token.MFAMethod,
 			wantAttrs: map[string]string{
-				saml11.CorpNetNS + "|insidecorporatenetwork":      "true",
-				saml11.AuthnMethodsNS + "|authnmethodsreferences": saml11.MFAMethod,
-				saml11.ClaimsNS + "|UPN":                          "bob&co@example.com",
+				saml11token.CorpNetNS + "|insidecorporatenetwork":      "true",
+				saml11token.AuthnMethodsNS + "|authnmethodsreferences": saml11token.MFAMethod,
+				saml11token.ClaimsNS + "|UPN":                          "bob&co@example.com",
 			},
 		},
 	}
@@ -48,7 +48,7 @@ func TestSignedAssertion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			xml, err := saml11.Serialize(el)
+			xml, err := saml11token.Serialize(el)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestSignedAssertion(t *testing.T) {
 				t.Fatalf("validate: %v", err)
 			}
 			if c.Issuer != tc.a.Issuer || c.Audience != "urn:federation:MicrosoftOnline" || c.NameID != tc.a.ImmutableID ||
-				c.NameIDFormat != saml11.NameIDFormat || c.Confirmation != saml11.BearerMethod || c.AuthnMethod != tc.wantMethod {
+				c.NameIDFormat != saml11token.NameIDFormat || c.Confirmation != saml11token.BearerMethod || c.AuthnMethod != tc.wantMethod {
 				t.Errorf("claims = %+v", c)
 			}
 			if !c.NotBefore.Before(now) || !c.NotOnOrAfter.After(now) {
@@ -94,24 +94,24 @@ func TestSignedAssertion(t *testing.T) {
 }
 
 func TestBuildRefusesIncompleteAssertions(t *testing.T) {
-	ok := saml11.Assertion{Issuer: "i", Audience: "a", ImmutableID: "x", UPN: "u@e"}
-	cases := map[string]func(*saml11.Assertion){
-		"no issuer":       func(a *saml11.Assertion) { a.Issuer = "" },
-		"no audience":     func(a *saml11.Assertion) { a.Audience = "" },
-		"no immutable id": func(a *saml11.Assertion) { a.ImmutableID = "" },
-		"no upn":          func(a *saml11.Assertion) { a.UPN = "" },
-		"inverted window": func(a *saml11.Assertion) {
+	ok := saml11token.Assertion{Issuer: "i", Audience: "a", ImmutableID: "x", UPN: "u@e"}
+	cases := map[string]func(*saml11token.Assertion){
+		"no issuer":       func(a *saml11token.Assertion) { a.Issuer = "" },
+		"no audience":     func(a *saml11token.Assertion) { a.Audience = "" },
+		"no immutable id": func(a *saml11token.Assertion) { a.ImmutableID = "" },
+		"no upn":          func(a *saml11token.Assertion) { a.UPN = "" },
+		"inverted window": func(a *saml11token.Assertion) {
 			a.NotBefore = time.Now()
 			a.NotOnOrAfter = a.NotBefore.Add(-time.Second)
 		},
 	}
-	if _, err := saml11.Build(ok); err != nil {
+	if _, err := saml11token.Build(ok); err != nil {
 		t.Fatalf("complete assertion refused: %v", err)
 	}
 	for name, mutate := range cases {
 		a := ok
 		mutate(&a)
-		if _, err := saml11.Build(a); err == nil {
+		if _, err := saml11token.Build(a); err == nil {
 			t.Errorf("%s: built anyway", name)
 		}
 	}
@@ -119,7 +119,7 @@ func TestBuildRefusesIncompleteAssertions(t *testing.T) {
 
 func TestNewSignerRejectsMismatchedCertificate(t *testing.T) {
 	a, b := saml11test.NewKey(t, "a"), saml11test.NewKey(t, "b")
-	if _, err := saml11.NewSigner(a.Private, b.Cert); err == nil {
+	if _, err := saml11token.NewSigner(a.Private, b.Cert); err == nil {
 		t.Fatal("signer accepted a certificate of another key")
 	}
 }

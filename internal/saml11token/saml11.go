@@ -1,8 +1,8 @@
-// Package saml11 builds and signs the SAML 1.1 assertion Microsoft 365 accepts from a
+// Package saml11token builds and signs the SAML 1.1 assertion Microsoft 365 accepts from a
 // federated IdP (WS-Federation passive and WS-Trust active). The assertion is
 // self-contained: it declares xmlns:saml on itself, so it can be embedded in any envelope
 // and forwarded byte for byte (MSAL does).
-package saml11
+package saml11token
 
 import (
 	"crypto"

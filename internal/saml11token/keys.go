@@ -1,4 +1,4 @@
-package saml11
+package saml11token
 
 import (
 	"context"
