@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/setup"
-
-	"github.com/sekisho/sekisho/internal/store"
 )
 
 func newGroupCmd(g *globals) *cobra.Command {
@@ -22,7 +19,7 @@ func newGroupCmd(g *globals) *cobra.Command {
 			if name == "" || strings.ContainsAny(name, ",\n") {
 				return fmt.Errorf("%q is not a valid group name", args[0])
 			}
-			if err := in.Store.CreateGroup(cmd.Context(), store.Group{ID: name, Name: name, Description: desc, CreatedAt: time.Now().UTC()}); err != nil {
+			if err := service(in).AddGroup(cmd.Context(), cliActor(), name, desc); err != nil {
 				return fmt.Errorf("create group %s: %w", name, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created group %s\n", name)
@@ -50,19 +47,10 @@ func newGroupCmd(g *globals) *cobra.Command {
 		return &cobra.Command{Use: use + " GROUP UPN", Short: map[bool]string{true: "Add a user to a group", false: "Remove a user from a group"}[add],
 			Args: cobra.ExactArgs(2),
 			RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-				u, err := in.Store.GetUserByUPN(cmd.Context(), args[1])
-				if err != nil {
-					return fmt.Errorf("user %s: %w", args[1], err)
+				if err := service(in).SetMember(cmd.Context(), cliActor(), args[0], args[1], add); err != nil {
+					return err
 				}
-				if add {
-					err = in.Store.AddMember(cmd.Context(), args[0], u.ID)
-				} else {
-					err = in.Store.RemoveMember(cmd.Context(), args[0], u.ID)
-				}
-				if err != nil {
-					return fmt.Errorf("group %s, user %s: %w", args[0], u.UPN, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, u.UPN)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, args[1])
 				return nil
 			})}
 	}

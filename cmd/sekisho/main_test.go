@@ -96,4 +96,21 @@ func TestCLIUsersGroupsPolicy(t *testing.T) {
 	if _, err := run(t, "", "policy", "rollback", "99", d); err == nil {
 		t.Fatal("rollback to a missing version succeeded")
 	}
+
+	// Every change above is in the admin audit log, once, with who made it; refused changes
+	// (duplicate UPN, weak password, invalid policy) left nothing.
+	t.Setenv("SEKISHO_ADMIN", "")
+	out = mustRun(t, "", "audit", "list", d)
+	for _, want := range []string{"group.add", "user.add", "user.disable", "user.import", "network.set", "policy.publish", "policy.rollback"} {
+		if strings.Count(out, " "+want+" ") != map[bool]int{true: 2, false: 1}[want == "policy.publish"] {
+			t.Errorf("audit list: %q appears %d times:\n%s", want, strings.Count(out, " "+want+" "), out)
+		}
+	}
+	if strings.Contains(out, "erin@") || !strings.Contains(out, "os:") || !strings.Contains(out, "cli") {
+		t.Errorf("audit list:\n%s", out)
+	}
+	js := mustRun(t, "", "audit", "list", "--action", "user.disable", "--json", d)
+	if !strings.Contains(js, `"status": "active"`) || !strings.Contains(js, `"status": "disabled"`) || strings.Contains(js, "argon2") {
+		t.Errorf("user.disable entry lacks before/after or leaks the hash:\n%s", js)
+	}
 }

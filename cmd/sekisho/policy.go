@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/published"
@@ -36,15 +37,20 @@ func newPolicyCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func author() string {
+// cliActor is who a change made with the CLI is recorded as: SEKISHO_ADMIN when set (the
+// administrator's name), else the operating-system user running the command.
+func cliActor() admin.Actor {
 	if a := os.Getenv("SEKISHO_ADMIN"); a != "" {
-		return a
+		return admin.Actor{Name: a, Via: "cli"}
 	}
 	if u, err := user.Current(); err == nil {
-		return u.Username
+		return admin.Actor{Name: "os:" + u.Username, Via: "cli"}
 	}
-	return "unknown"
+	return admin.Actor{Name: "os:unknown", Via: "cli"}
 }
+
+// service is the admin service layer on an opened instance.
+func service(in *setup.Instance) *admin.Service { return admin.New(in.Store, in.Directory) }
 
 func policyShow(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "show", Short: "Print the policy in force with its version", Args: cobra.NoArgs,
@@ -83,16 +89,9 @@ func policyExport(g *globals) *cobra.Command {
 	return cmd
 }
 
-// addVersion validates doc against the stored networks and stores it as a new version.
+// addVersion validates doc against the stored networks and publishes it as a new version.
 func addVersion(ctx context.Context, in *setup.Instance, file string, doc []byte, comment string) (store.PolicyVersion, error) {
-	nets, _, err := published.StoredNetworks(ctx, in.Store)
-	if err != nil {
-		return store.PolicyVersion{}, err
-	}
-	if _, err := policy.Load(file, doc, nets); err != nil {
-		return store.PolicyVersion{}, err
-	}
-	return in.Store.AddPolicyVersion(ctx, store.PolicyVersion{Document: doc, Author: author(), Comment: comment, CreatedAt: time.Now().UTC()})
+	return service(in).PublishPolicy(ctx, cliActor(), file, doc, comment)
 }
 
 func policyImport(g *globals) *cobra.Command {
@@ -208,11 +207,10 @@ func policyRollback(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			old, err := in.Store.GetPolicyVersion(cmd.Context(), n)
-			if err != nil {
+			if _, err := in.Store.GetPolicyVersion(cmd.Context(), n); err != nil {
 				return fmt.Errorf("policy version %d: %w", n, err)
 			}
-			v, err := addVersion(cmd.Context(), in, fmt.Sprintf("policy version %d", n), old.Document, fmt.Sprintf("rollback to version %d", n))
+			v, err := service(in).RollbackPolicy(cmd.Context(), cliActor(), n)
 			if err != nil {
 				return fmt.Errorf("version %d no longer validates against the stored networks: %w", n, err)
 			}

@@ -190,7 +190,7 @@ func newNetworkCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			if err := in.Store.PutNetwork(cmd.Context(), store.Network{Name: args[0], Description: desc, CIDRs: cidrs, UpdatedAt: time.Now().UTC()}); err != nil {
+			if err := service(in).SetNetwork(cmd.Context(), cliActor(), args[0], desc, cidrs); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "network %s: %d ranges\n", args[0], len(cidrs))

@@ -56,7 +56,7 @@ func userAdd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			u, err := in.Directory.AddUser(cmd.Context(), nu)
+			u, err := service(in).AddUser(cmd.Context(), cliActor(), nu)
 			if err != nil {
 				return err
 			}
@@ -163,11 +163,7 @@ func userSetPassword(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			set := in.Directory.SetPassword
-			if temporary {
-				set = in.Directory.SetTemporaryPassword
-			}
-			if err := set(cmd.Context(), args[0], pw); err != nil {
+			if err := service(in).SetPassword(cmd.Context(), cliActor(), args[0], pw, temporary); err != nil {
 				return err
 			}
 			msg := "password of %s changed\n"
@@ -185,7 +181,7 @@ func userSetPassword(g *globals) *cobra.Command {
 func userStatus(g *globals, verb string, status store.UserStatus) *cobra.Command {
 	return &cobra.Command{Use: verb + " UPN", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a user", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := in.Directory.SetStatus(cmd.Context(), args[0], status); err != nil {
+			if err := service(in).SetStatus(cmd.Context(), cliActor(), args[0], status); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s\n", args[0], status)
@@ -196,17 +192,10 @@ func userStatus(g *globals, verb string, status store.UserStatus) *cobra.Command
 func userDelete(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "delete UPN", Short: "Delete a user and end their sessions", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := in.Store.GetUserByUPN(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
-			}
-			if _, err := in.Store.DeleteUserSessions(cmd.Context(), u.ID); err != nil {
+			if err := service(in).DeleteUser(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
-			if err := in.Store.DeleteUser(cmd.Context(), u.ID); err != nil {
-				return fmt.Errorf("delete %s: %w", u.UPN, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", u.UPN)
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
 			return nil
 		})}
 }
@@ -229,7 +218,7 @@ func userImport(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			res, err := in.Directory.ImportCSV(cmd.Context(), f, groups)
+			res, err := service(in).ImportUsers(cmd.Context(), cliActor(), f, groups)
 			out := cmd.OutOrStdout()
 			counts := map[string]int{}
 			for _, r := range res {

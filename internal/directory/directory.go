@@ -40,6 +40,12 @@ func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
 	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now}
 }
 
+// WithStore returns a Directory with the same rules on another store (a transaction), so
+// that a directory change and its audit entry commit together.
+func (d *Directory) WithStore(s store.Store) *Directory {
+	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now}
+}
+
 // burn spends one verification's worth of time, so unknown users cost what known ones do.
 // The dummy hash is made lazily: start-up does not pay for it.
 func (d *Directory) burn(password string) {

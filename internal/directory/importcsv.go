@@ -24,6 +24,12 @@ type ImportResult struct {
 // UTF-8 BOM tolerated). Each row is its own transaction: a bad row is reported and skipped,
 // never half-written. Existing users are skipped, not overwritten.
 func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, groups []string) ([]ImportResult, error) {
+	return d.ImportCSVWith(ctx, r, groups, d.AddUser)
+}
+
+// ImportCSVWith is ImportCSV creating each user with add (the admin service passes its own
+// AddUser, so that each row is one transaction with its audit entry).
+func (d *Directory) ImportCSVWith(ctx context.Context, r io.Reader, groups []string, add func(context.Context, NewUser) (store.User, error)) ([]ImportResult, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
@@ -67,7 +73,7 @@ func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, groups []string)
 		}
 		nu := NewUser{UPN: rec[upnCol], DisplayName: get(rec, "displayName"), Email: get(rec, "mail"),
 			ImmutableID: get(rec, "onPremisesImmutableId"), Groups: groups}
-		u, err := d.AddUser(ctx, nu)
+		u, err := add(ctx, nu)
 		switch {
 		case err == nil:
 			out = append(out, ImportResult{Line: line, UPN: u.UPN, Action: "created", Detail: "ImmutableID " + u.ImmutableID})

@@ -167,6 +167,28 @@ type SignInFilter struct {
 	Limit        int    // 0 = no limit
 }
 
+// AdminEvent is one entry of the admin audit log: a change made through an administrative
+// interface, with the state of what it changed before and after (JSON; secrets never).
+type AdminEvent struct {
+	ID     string
+	Time   time.Time
+	Actor  string // the administrator (UPN), or "os:<user>" for the CLI on the server
+	Via    string // cli, console, api
+	Action string // e.g. user.add, network.set, policy.publish
+	Target string // what was changed (UPN, network name, policy version…)
+	Before []byte // JSON, nil when the object did not exist
+	After  []byte // JSON, nil when the object no longer exists
+}
+
+// AdminEventFilter selects admin audit entries. Zero values mean "any".
+type AdminEventFilter struct {
+	Since, Until time.Time // Since inclusive, Until exclusive
+	Actor        string
+	Action       string // exact, or a prefix ending in "." ("user.")
+	Target       string
+	Limit        int // 0 = no limit; the newest Limit entries
+}
+
 // Page asks for one page of a keyset-paginated listing.
 type Page struct {
 	After string // the Next of the previous page; "" for the first page
@@ -240,6 +262,10 @@ type Store interface {
 	ListSignIns(ctx context.Context, f SignInFilter) ([]SignInEvent, error) // oldest first
 	EachSignIn(ctx context.Context, f SignInFilter, fn func(SignInEvent) error) error
 	PruneSignIns(ctx context.Context, before time.Time) (int64, error)
+
+	// Admin audit log: written in the same transaction as the change it describes.
+	AddAdminEvent(ctx context.Context, e AdminEvent) error
+	ListAdminEvents(ctx context.Context, f AdminEventFilter) ([]AdminEvent, error) // oldest first
 
 	// Per-user state documents. Second factors: one sealed document per user (nil deletes).
 	// Lockout: read-modify-write under a lock; fn gets nil when there is no state yet, and a

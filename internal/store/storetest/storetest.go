@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SignIns", testSignIns},
 		{"SignInFilters", testSignInFilters},
 		{"PruneSignIns", testPruneSignIns},
+		{"AdminAudit", testAdminAudit},
 		{"UserFactors", testUserFactors},
 		{"LockoutConcurrent", testLockoutConcurrent},
 		{"UseOnce", testUseOnce},
