@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ var condNames = [...]string{"users", "groups", "applications", "protocols", "cli
 	"legacy_apps", "networks", "not_networks", "device", "mfa", "time"}
 
 func (k condKind) String() string { return condNames[k] }
+
+// condNamed returns the condition a rule key names (a condition's name is its key).
+func condNamed(key string) condKind { return condKind(slices.Index(condNames[:], key)) }
 
 // bitset has one bit per rule; bit i set means rule i passes some condition.
 type bitset []uint64

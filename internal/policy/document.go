@@ -66,6 +66,18 @@ type RuleSpec struct {
 	order        []condKind // conditions in the order written, for the trace
 }
 
+// values returns the field of a condition written as a list of values (users … not_networks),
+// nil for the other conditions.
+func (rs *RuleSpec) values(k condKind) *[]Value {
+	lists := [...]*[]Value{condUsers: &rs.Users, condGroups: &rs.Groups, condApplications: &rs.Applications,
+		condProtocols: &rs.Protocols, condClientTypes: &rs.ClientTypes, condLegacyApps: &rs.LegacyApps,
+		condNetworks: &rs.Networks, condNotNetworks: &rs.NotNetworks}
+	if int(k) < len(lists) {
+		return lists[k]
+	}
+	return nil
+}
+
 // DeviceCond is the device-certificate condition.
 type DeviceCond uint8
 
@@ -94,6 +106,9 @@ var (
 	knownClientTypes = []string{"browser", "rich-client", "legacy-proxied", "active-direct", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp"}
 	knownProtocols   = []string{"saml", "wsfed", "wstrust", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp"}
 	knownLegacyApps  = []string{"ActiveSync", "WebServices", "Imap", "Pop", "PopImap", "SMTP", "RPC", "Mapi", "Powershell", "Autodiscover", "OfflineAddressBook"}
+
+	// closedValues are the list conditions whose values come from a known enumeration.
+	closedValues = map[condKind][]string{condProtocols: knownProtocols, condClientTypes: knownClientTypes, condLegacyApps: knownLegacyApps}
 )
 
 // Error is one problem in a policy document.
@@ -462,27 +477,14 @@ func (p *docParser) rules(doc *Document, f field) {
 					}
 				}
 				r.order = append(r.order, condUsers)
-			case "groups":
-				r.Groups = p.list(rf, what)
-				r.order = append(r.order, condGroups)
-			case "applications":
-				r.Applications = p.list(rf, what)
-				r.order = append(r.order, condApplications)
-			case "protocols":
-				r.Protocols = p.enumList(rf, what, knownProtocols)
-				r.order = append(r.order, condProtocols)
-			case "client_types":
-				r.ClientTypes = p.enumList(rf, what, knownClientTypes)
-				r.order = append(r.order, condClientTypes)
-			case "legacy_apps":
-				r.LegacyApps = p.enumList(rf, what, knownLegacyApps)
-				r.order = append(r.order, condLegacyApps)
-			case "networks":
-				r.Networks = p.list(rf, what)
-				r.order = append(r.order, condNetworks)
-			case "not_networks":
-				r.NotNetworks = p.list(rf, what)
-				r.order = append(r.order, condNotNetworks)
+			case "groups", "applications", "networks", "not_networks":
+				k := condNamed(rf.key)
+				*r.values(k) = p.list(rf, what)
+				r.order = append(r.order, k)
+			case "protocols", "client_types", "legacy_apps":
+				k := condNamed(rf.key)
+				*r.values(k) = p.enumList(rf, what, closedValues[k])
+				r.order = append(r.order, k)
 			case "device":
 				if s, ok := p.str(rf, what); ok {
 					d, known := deviceNames[strings.ToLower(s)]

@@ -167,30 +167,14 @@ func (r TraceRecord) Text(lang string) string {
 }
 
 func detailOf(rs *RuleSpec, k condKind) string {
-	join := func(vs []Value) string {
-		s := make([]string, len(vs))
-		for i, v := range vs {
+	if vs := rs.values(k); vs != nil {
+		s := make([]string, len(*vs))
+		for i, v := range *vs {
 			s[i] = v.S
 		}
 		return "[" + strings.Join(s, ", ") + "]"
 	}
 	switch k {
-	case condUsers:
-		return join(rs.Users)
-	case condGroups:
-		return join(rs.Groups)
-	case condApplications:
-		return join(rs.Applications)
-	case condProtocols:
-		return join(rs.Protocols)
-	case condClientTypes:
-		return join(rs.ClientTypes)
-	case condLegacyApps:
-		return join(rs.LegacyApps)
-	case condNetworks:
-		return join(rs.Networks)
-	case condNotNetworks:
-		return join(rs.NotNetworks)
 	case condDevice:
 		return rs.Device.String()
 	case condMFA:
