@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/store"
@@ -53,24 +54,14 @@ func (s *Store) ListAdminEvents(ctx context.Context, f store.AdminEventFilter) (
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.query(ctx, q, args...)
-	if err != nil {
-		return nil, s.fail(err, "list admin events")
-	}
-	defer rows.Close()
-	var out []store.AdminEvent
-	for rows.Next() {
+	out, err := queryAll(ctx, s, "list admin events", func(r rowScanner) (store.AdminEvent, error) {
 		var e store.AdminEvent
-		if err := rows.Scan(&e.ID, tc(&e.Time), &e.Actor, &e.Via, &e.Action, &e.Target, bc(&e.Before), bc(&e.After)); err != nil {
-			return nil, s.fail(err, "list admin events")
-		}
-		out = append(out, e)
+		err := r.Scan(&e.ID, tc(&e.Time), &e.Actor, &e.Via, &e.Action, &e.Target, bc(&e.Before), bc(&e.After))
+		return e, err
+	}, q, args...)
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(err, "list admin events")
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out, nil
 }

@@ -65,15 +65,7 @@ func (s *Store) GetApplicationByEntityID(ctx context.Context, protocol, entityID
 
 // ListApplications returns every application ordered by name, case-insensitively.
 func (s *Store) ListApplications(ctx context.Context) ([]store.Application, error) {
-	rows, err := s.query(ctx, `SELECT `+appCols+` FROM applications ORDER BY name_lower`)
-	if err != nil {
-		return nil, s.fail(err, "list applications")
-	}
-	as, err := collect(rows, scanApp)
-	if err != nil {
-		return nil, s.fail(err, "list applications")
-	}
-	return as, nil
+	return queryAll(ctx, s, "list applications", scanApp, `SELECT `+appCols+` FROM applications ORDER BY name_lower`)
 }
 
 // UpdateApplication applies fn under a write lock. fn may rename the application; ID and

@@ -69,15 +69,7 @@ func (s *Store) ListDevices(ctx context.Context, userID string) ([]store.Device,
 	if userID != "" {
 		q, args = q+` WHERE user_id = ?`, append(args, userID)
 	}
-	rows, err := s.query(ctx, q+` ORDER BY issued_at, id`, args...)
-	if err != nil {
-		return nil, s.fail(err, "list devices")
-	}
-	ds, err := collect(rows, scanDevice)
-	if err != nil {
-		return nil, s.fail(err, "list devices")
-	}
-	return ds, nil
+	return queryAll(ctx, s, "list devices", scanDevice, q+` ORDER BY issued_at, id`, args...)
 }
 
 // UpdateDevice applies fn under a write lock; the ID cannot change.

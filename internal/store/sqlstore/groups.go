@@ -43,15 +43,7 @@ func (s *Store) GetGroup(ctx context.Context, name string) (store.Group, error) 
 
 // ListGroups returns every group ordered by name, case-insensitively.
 func (s *Store) ListGroups(ctx context.Context) ([]store.Group, error) {
-	rows, err := s.query(ctx, `SELECT `+groupCols+` FROM user_groups ORDER BY name_lower`)
-	if err != nil {
-		return nil, s.fail(err, "list groups")
-	}
-	gs, err := collect(rows, scanGroup)
-	if err != nil {
-		return nil, s.fail(err, "list groups")
-	}
-	return gs, nil
+	return queryAll(ctx, s, "list groups", scanGroup, `SELECT `+groupCols+` FROM user_groups ORDER BY name_lower`)
 }
 
 // DeleteGroup deletes the group and its memberships.
@@ -88,17 +80,14 @@ func (s *Store) ListMembers(ctx context.Context, group string) ([]store.User, er
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
-	rows, err := s.query(ctx, `SELECT `+prefixCols("u.", userCols)+` FROM users u
+	what := fmt.Sprintf("list members of %q", group)
+	users, err := queryAll(ctx, s, what, scanUser, `SELECT `+prefixCols("u.", userCols)+` FROM users u
 		JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.upn_lower`, g.ID)
 	if err != nil {
-		return nil, s.fail(err, "list members of %q", group)
+		return nil, err
 	}
-	users, err := collect(rows, scanUser)
-	if err == nil {
-		err = s.fillGroups(ctx, users)
-	}
-	if err != nil {
-		return nil, s.fail(err, "list members of %q", group)
+	if err := s.fillGroups(ctx, users); err != nil {
+		return nil, s.fail(err, "%s", what)
 	}
 	return users, nil
 }

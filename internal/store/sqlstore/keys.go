@@ -40,15 +40,7 @@ func (s *Store) ListSigningKeys(ctx context.Context, purpose string) ([]store.Si
 	if purpose != "" {
 		q, args = q+` WHERE purpose = ?`, append(args, purpose)
 	}
-	rows, err := s.query(ctx, q+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, s.fail(err, "list signing keys")
-	}
-	ks, err := collect(rows, scanKey)
-	if err != nil {
-		return nil, s.fail(err, "list signing keys")
-	}
-	return ks, nil
+	return queryAll(ctx, s, "list signing keys", scanKey, q+` ORDER BY created_at, id`, args...)
 }
 
 // UpdateSigningKey applies fn under a write lock; ID and CreatedAt cannot change; UpdatedAt is

@@ -58,15 +58,7 @@ func (s *Store) GetNetwork(ctx context.Context, name string) (store.Network, err
 
 // ListNetworks returns every network ordered by name, case-insensitively.
 func (s *Store) ListNetworks(ctx context.Context) ([]store.Network, error) {
-	rows, err := s.query(ctx, `SELECT `+networkCols+` FROM networks ORDER BY name_lower`)
-	if err != nil {
-		return nil, s.fail(err, "list networks")
-	}
-	ns, err := collect(rows, scanNetwork)
-	if err != nil {
-		return nil, s.fail(err, "list networks")
-	}
-	return ns, nil
+	return queryAll(ctx, s, "list networks", scanNetwork, `SELECT `+networkCols+` FROM networks ORDER BY name_lower`)
 }
 
 func (s *Store) DeleteNetwork(ctx context.Context, name string) error {

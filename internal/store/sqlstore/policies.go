@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -60,13 +59,5 @@ func (s *Store) LatestPolicyVersion(ctx context.Context) (store.PolicyVersion, e
 
 // ListPolicyVersions returns every version, newest first.
 func (s *Store) ListPolicyVersions(ctx context.Context) ([]store.PolicyVersion, error) {
-	rows, err := s.query(ctx, `SELECT `+policyCols+` FROM policy_versions ORDER BY version DESC`)
-	if err != nil {
-		return nil, s.fail(err, "list policy versions")
-	}
-	ps, err := collect(rows, scanPolicy)
-	if err != nil {
-		return nil, fmt.Errorf("%s: list policy versions: %w", s.d.Name, err)
-	}
-	return ps, nil
+	return queryAll(ctx, s, "list policy versions", scanPolicy, `SELECT `+policyCols+` FROM policy_versions ORDER BY version DESC`)
 }

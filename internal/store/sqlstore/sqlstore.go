@@ -232,18 +232,25 @@ func bc(b *[]byte) bytesCol { return bytesCol{b} }
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
-// collect reads every row of rows with scan.
-func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+// queryAll runs q and reads every row with scan; what names the read in errors (see fail).
+func queryAll[T any](ctx context.Context, s *Store, what string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(err, "%s", what)
+	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, s.fail(err, "%s", what)
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(err, "%s", what)
+	}
+	return out, nil
 }
 
 // placeholders returns "?, ?, …" for n arguments.

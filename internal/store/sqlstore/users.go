@@ -125,14 +125,10 @@ func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]store.User, stri
 		}
 		after = string(b)
 	}
-	rows, err := s.query(ctx, `SELECT `+userCols+` FROM users WHERE upn_lower > ? ORDER BY upn_lower LIMIT ?`,
+	users, err := queryAll(ctx, s, "list users", scanUser, `SELECT `+userCols+` FROM users WHERE upn_lower > ? ORDER BY upn_lower LIMIT ?`,
 		after, limit+1)
 	if err != nil {
-		return nil, "", s.fail(err, "list users")
-	}
-	users, err := collect(rows, scanUser)
-	if err != nil {
-		return nil, "", s.fail(err, "list users")
+		return nil, "", err
 	}
 	next := ""
 	if len(users) > limit {
