@@ -1,7 +1,11 @@
 package wiring
 
 import (
+	"time"
+
 	"context"
+	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/console"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -92,7 +96,8 @@ func mountReport(ctx context.Context, s *Services) error {
 		Log:     s.Instance.Log,
 	})
 	s.Server.Mux.Handle("/admin/reports/legacy-auth", s.requireAdmin(h))
-	s.Server.Mux.Handle("GET /admin/{$}", s.requireAdmin(http.RedirectHandler("/admin/reports/legacy-auth", http.StatusSeeOther)))
+	c := &console.Console{Store: s.Instance.Store, Admin: admin.New(s.Instance.Store, s.Instance.Directory), Log: s.Instance.Log, Now: time.Now}
+	c.Mount(s.Server.Mux, func(h http.Handler) http.Handler { return s.Guard.Protect(signin.AppAdmin, h) })
 	return nil
 }
 

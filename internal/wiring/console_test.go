@@ -1,0 +1,208 @@
+package wiring_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// adminBrowser is a browser signed in as the demo admin with a second factor (the demo policy
+// admits it to sekisho-admin from the office).
+func (e *env) adminBrowser(t *testing.T) *http.Client {
+	t.Helper()
+	ctx := context.Background()
+	u, err := e.svc.Instance.Store.GetUserByUPN(ctx, e.res.AdminUPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if _, err := e.svc.Sessions.Create(ctx, rec, u, []string{"pwd", "otp"}, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(mustURL(e.ts.URL), rec.Result().Cookies())
+	return &http.Client{Transport: e.ts.Client().Transport, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func page(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var (
+	secretRe2  = regexp.MustCompile(`id="secret">([^<]+)<`)
+	userLinkRe = regexp.MustCompile(`href="/admin/users/([0-9a-f-]+)">carlos@example.com<`)
+	recordRe   = regexp.MustCompile(`href="/admin/signins/([0-9a-f-]+)"`)
+)
+
+// TestConsole walks the console as an administrator: dashboard, create a user (one-time
+// password shown once, to be changed at first sign-in), the user's page, disable, the
+// sign-in log with one record's trace and an export, the admin audit log naming the
+// administrator — every page in both languages with no untranslated text.
+func TestConsole(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.adminBrowser(t)
+	base := e.ts.URL
+
+	// A refused sign-in to have something in the log and on the dashboard.
+	e.signInFor(t, "bob@example.com", "wrong password!", "/")
+
+	code, body := page(t, c, base+"/admin/")
+	if code != http.StatusOK || !strings.Contains(body, `id="total"`) || !strings.Contains(body, "wrong_password") || !strings.Contains(body, "<polyline") {
+		t.Fatalf("dashboard: %d\n%.800s", code, body)
+	}
+
+	// Create a user.
+	_, body = page(t, c, base+"/admin/users")
+	form := url.Values{"csrf": {e.csrf(t, body)}, "upn": {"carlos@example.com"}, "display_name": {"Carlos"}, "groups": {"staff"}}
+	resp, err := c.PostForm(base+"/admin/users", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = readAll(resp)
+	m := secretRe2.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("create user: %d\n%.800s", resp.StatusCode, body)
+	}
+	u, err := e.svc.Instance.Directory.Authenticate(ctx, "carlos@example.com", m[1])
+	if err != nil || !u.PasswordChangeRequired {
+		t.Fatalf("the one-time password does not sign in, or need no change: %+v %v", u, err)
+	}
+	// A duplicate is refused next to the form, and nothing is written.
+	n := len(auditEntries(t, e, "user.add"))
+	resp, _ = c.PostForm(base+"/admin/users", form)
+	if b := readAll(resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "already exists") || !strings.Contains(b, `value="carlos@example.com"`) {
+		t.Fatalf("duplicate: %d\n%.400s", resp.StatusCode, b)
+	}
+	if got := len(auditEntries(t, e, "user.add")); got != n {
+		t.Fatalf("a refused create wrote %d audit entries", got-n)
+	}
+	// Without the CSRF token: refused.
+	form.Del("csrf")
+	resp, _ = c.PostForm(base+"/admin/users", url.Values{"upn": {"x@example.com"}})
+	if readAll(resp); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("create without CSRF: %d", resp.StatusCode)
+	}
+
+	// The user's page, then disable.
+	_, body = page(t, c, base+"/admin/users?q=carlos")
+	lm := userLinkRe.FindStringSubmatch(body)
+	if lm == nil {
+		t.Fatalf("search:\n%.800s", body)
+	}
+	userPage := base + "/admin/users/" + lm[1]
+	_, body = page(t, c, userPage)
+	resp, err = c.PostForm(userPage+"/disable", url.Values{"csrf": {e.csrf(t, body)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	if code, body := page(t, c, base+resp.Header.Get("Location")); code != 200 || !strings.Contains(body, `id="flash"`) {
+		t.Fatalf("after disable: %d", code)
+	}
+	if u, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "carlos@example.com"); u.Status != store.UserDisabled {
+		t.Fatalf("not disabled: %+v", u)
+	}
+	entries := auditEntries(t, e, "user.")
+	last := entries[len(entries)-1]
+	if last.Action != "user.disable" || last.Actor != e.res.AdminUPN || last.Via != "console" || last.Target != "carlos@example.com" {
+		t.Fatalf("audit entry %+v", last)
+	}
+
+	// The sign-in log, one record with its trace, an export.
+	_, body = page(t, c, base+"/admin/signins?user=bob@example.com&since=1d")
+	rm := recordRe.FindStringSubmatch(body)
+	if rm == nil || !strings.Contains(body, "wrong_password") {
+		t.Fatalf("sign-in log:\n%.800s", body)
+	}
+	if code, body := page(t, c, base+"/admin/signins?since=soon"); code != http.StatusBadRequest || !strings.Contains(body, "since") {
+		t.Fatalf("bad since: %d", code)
+	}
+	_, body = page(t, c, base+"/admin/signins/"+rm[1])
+	if !strings.Contains(body, `id="ref">`+rm[1]) {
+		t.Fatalf("record page:\n%.800s", body)
+	}
+	// An admitted sign-in has a trace (the admin's own console admission).
+	adm, _ := e.svc.Instance.Store.ListSignIns(ctx, store.SignInFilter{Application: "sekisho-admin", Decision: "allow"})
+	if len(adm) == 0 {
+		t.Fatal("no admission record for the console")
+	}
+	if _, body := page(t, c, base+"/admin/signins/"+adm[0].ID); !strings.Contains(body, `id="trace"`) || !strings.Contains(body, "console-admins-with-mfa") {
+		t.Fatalf("trace:\n%.800s", body)
+	}
+	code, body = page(t, c, base+"/admin/signins/export?user=bob@example.com&since=1d&format=csv")
+	if code != 200 || !strings.Contains(body, "wrong_password") {
+		t.Fatalf("export: %d %.300s", code, body)
+	}
+	if code, _ := page(t, c, base+"/admin/signins/nope"); code != http.StatusNotFound {
+		t.Fatalf("unknown record: %d", code)
+	}
+
+	// The admin audit log page.
+	if _, body := page(t, c, base+"/admin/audit?action=user."); !strings.Contains(body, "user.disable") || !strings.Contains(body, "console") {
+		t.Fatalf("audit page:\n%.800s", body)
+	}
+
+	// Every page, both languages: no untranslated key.
+	for _, p := range []string{"/admin/", "/admin/users", "/admin/users/" + lm[1], "/admin/signins", "/admin/signins/" + rm[1], "/admin/audit", "/admin/users/nope"} {
+		for _, lang := range []string{"en", "ja"} {
+			sep := "?"
+			if strings.Contains(p, "?") {
+				sep = "&"
+			}
+			_, body := page(t, c, base+p+sep+"lang="+lang)
+			if strings.Contains(body, "⟦") || !strings.Contains(body, `<html lang="`+lang+`">`) {
+				t.Errorf("%s in %s: untranslated text or wrong language:\n%.300s", p, lang, body)
+			}
+		}
+	}
+}
+
+func auditEntries(t *testing.T, e *env, action string) []store.AdminEvent {
+	t.Helper()
+	evs, err := e.svc.Instance.Store.ListAdminEvents(context.Background(), store.AdminEventFilter{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// A non-admin never reaches the console pages, GET or POST.
+func TestConsoleRefusesNonAdmins(t *testing.T) {
+	e := newEnv(t)
+	if r := e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice: %d", r.StatusCode)
+	}
+	for _, p := range []string{"/admin/", "/admin/users", "/admin/signins", "/admin/audit"} {
+		if code, _ := e.get(t, p); code != http.StatusForbidden {
+			t.Errorf("alice at %s: %d", p, code)
+		}
+	}
+	_, body := e.get(t, "/login")
+	r := e.post(t, "/admin/users", url.Values{"csrf": {e.csrf(t, body)}, "upn": {"mallory@example.com"}})
+	if r.StatusCode != http.StatusForbidden {
+		t.Fatalf("alice creating a user: %d", r.StatusCode)
+	}
+	if _, err := e.svc.Instance.Store.GetUserByUPN(context.Background(), "mallory@example.com"); err == nil {
+		t.Fatal("a non-admin created a user")
+	}
+}
