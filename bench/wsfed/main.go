@@ -27,7 +27,7 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -65,11 +65,11 @@ func main() {
 	check(err)
 	cert, _ := x509.ParseCertificate(der)
 	// keys.Accelerate is the production path: with -tags openssl it is the OpenSSL signer.
-	signer, err := saml11.NewSigner(keys.Accelerate(key), cert)
+	signer, err := saml11token.NewSigner(keys.Accelerate(key), cert)
 	check(err)
 	h, err := wsfed.New(wsfed.Config{BaseURL: "https://idp.example.com",
 		Domains: m365.Domains{{Name: "example.com", IssuerURI: "http://example.com/adfs/services/trust/", InsideNetworks: []string{"office"}}},
-		Keys:    saml11.StaticKeys{Current: signer}, Gate: allow{}, Sessions: sessions{}})
+		Keys:    saml11token.StaticKeys{Current: signer}, Gate: allow{}, Sessions: sessions{}})
 	check(err)
 	mux := http.NewServeMux()
 	h.Register(mux)

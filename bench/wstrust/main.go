@@ -32,7 +32,7 @@ import (
 	"github.com/sekisho/sekisho/bench/benchjson"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -82,7 +82,7 @@ func main() {
 	srv.StartTLS()
 	defer srv.Close()
 	h, err := wstrust.New(wstrust.Config{
-		BaseURL: srv.URL, Gate: g, Keys: saml11.StaticKeys{Current: signer},
+		BaseURL: srv.URL, Gate: g, Keys: saml11token.StaticKeys{Current: signer},
 		Domains: m365.Domains{{Name: "example.com", IssuerURI: "http://example.com/adfs/services/trust/"}},
 	})
 	if err != nil {
@@ -170,14 +170,14 @@ func request(to, user, pass string) string {
 	now := time.Now().UTC()
 	return `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><s:Header>` +
 		`<wsa:Action s:mustUnderstand="1">http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue</wsa:Action><wsa:messageID>urn:uuid:bench</wsa:messageID><wsa:To s:mustUnderstand="1">` + to + `</wsa:To>` +
-		`<wsse:Security s:mustUnderstand="1" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsu:Timestamp wsu:Id="MSATimeStamp"><wsu:Created>` + now.Format(saml11.TimeFormat) +
-		`</wsu:Created><wsu:Expires>` + now.Add(10*time.Minute).Format(saml11.TimeFormat) + `</wsu:Expires></wsu:Timestamp><wsse:UsernameToken wsu:Id="u"><wsse:Username>` + user +
+		`<wsse:Security s:mustUnderstand="1" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsu:Timestamp wsu:Id="MSATimeStamp"><wsu:Created>` + now.Format(saml11token.TimeFormat) +
+		`</wsu:Created><wsu:Expires>` + now.Add(10*time.Minute).Format(saml11token.TimeFormat) + `</wsu:Expires></wsu:Timestamp><wsse:UsernameToken wsu:Id="u"><wsse:Username>` + user +
 		`</wsse:Username><wsse:Password>` + pass + `</wsse:Password></wsse:UsernameToken></wsse:Security></s:Header><s:Body><wst:RequestSecurityToken xmlns:wst="http://docs.oasis-open.org/ws-sx/ws-trust/200512">` +
 		`<wsp:AppliesTo xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"><wsa:EndpointReference><wsa:Address>urn:federation:MicrosoftOnline</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>` +
 		`<wst:KeyType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer</wst:KeyType><wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</wst:RequestType></wst:RequestSecurityToken></s:Body></s:Envelope>`
 }
 
-func newSigner() (*saml11.Signer, error) {
+func newSigner() (*saml11token.Signer, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -192,5 +192,5 @@ func newSigner() (*saml11.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return saml11.NewSigner(key, cert)
+	return saml11token.NewSigner(key, cert)
 }

@@ -29,8 +29,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
@@ -286,7 +286,7 @@ func TestE2EWSFedPassiveChromium(t *testing.T) {
 	}
 	c := first.Claims
 	if c.UPN != alice.UPN || c.ImmutableID != alice.ImmutableID || c.Issuer != domain.IssuerURI ||
-		c.InsideCorporateNetwork != "true" || c.AuthnMethod != saml11.PasswordMethod || c.AuthnMethodsReferences != "" {
+		c.InsideCorporateNetwork != "true" || c.AuthnMethod != saml11token.PasswordMethod || c.AuthnMethodsReferences != "" {
 		t.Errorf("claims %+v", c)
 	}
 	if first.WCtx != q.Get("wctx") {
@@ -302,9 +302,9 @@ func TestE2EWSFedPassiveChromium(t *testing.T) {
 		if !r.OK {
 			t.Fatalf("passport-wsfed-saml2 rejects the wresult: %s", r.Error)
 		}
-		if r.Profile[saml11.ClaimsNS+"/UPN"] != alice.UPN || r.Profile[saml11.LiveIDNS+"/ImmutableID"] != alice.ImmutableID ||
+		if r.Profile[saml11token.ClaimsNS+"/UPN"] != alice.UPN || r.Profile[saml11token.LiveIDNS+"/ImmutableID"] != alice.ImmutableID ||
 			r.Profile["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"] != alice.ImmutableID ||
-			r.Profile[saml11.CorpNetNS+"/insidecorporatenetwork"] != "true" {
+			r.Profile[saml11token.CorpNetNS+"/insidecorporatenetwork"] != "true" {
 			t.Errorf("profile %v", r.Profile)
 		}
 		bad := strings.Replace(first.WResult, alice.ImmutableID, "A"+alice.ImmutableID[1:], 1)

@@ -19,8 +19,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365/m365test"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/test/interop/m365/fakeentra"
 )
@@ -56,7 +56,7 @@ func newStack(t *testing.T) *stack {
 	s.sekisho.StartTLS()
 	t.Cleanup(s.sekisho.Close)
 	s.entra = newFakeEntra(t, s)
-	keys := saml11.StaticKeys{Current: s.key.Signer}
+	keys := saml11token.StaticKeys{Current: s.key.Signer}
 	ws, err := wstrust.New(wstrust.Config{BaseURL: s.sekisho.URL, Domains: domains, Keys: keys, Gate: s.gate})
 	if err != nil {
 		t.Fatal(err)

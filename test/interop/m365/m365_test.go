@@ -21,8 +21,8 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wsfed"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
 )
@@ -162,8 +162,8 @@ func TestPassportWSFedAcceptsWResult(t *testing.T) {
 		mfa      bool
 		method   string
 	}{
-		{"u1", "AAECAwQFBgcICQoLDA0ODw==", false, saml11.PasswordMethod},
-		{"u2", "Ym9iLWltbXV0YWJsZQ==", true, saml11.PasswordMethod}, // contoso.test does not emit MFA
+		{"u1", "AAECAwQFBgcICQoLDA0ODw==", false, saml11token.PasswordMethod},
+		{"u2", "Ym9iLWltbXV0YWJsZQ==", true, saml11token.PasswordMethod}, // contoso.test does not emit MFA
 	} {
 		s.sess.Current = &signin.Session{ID: "s-" + tc.user, UserID: tc.user, AuthnInstant: time.Now(), MFA: tc.mfa}
 		q := url.Values{"wa": {"wsignin1.0"}, "wtrealm": {m365.Realm}, "wctx": {"LoginOptions=3&x=1"}, "wreply": {"https://evil.example/"}}
@@ -191,7 +191,7 @@ func TestPassportWSFedAcceptsWResult(t *testing.T) {
 				upn = a.User.UPN
 			}
 		}
-		if r.Profile[saml11.ClaimsNS+"/UPN"] != upn || r.Profile[saml11.LiveIDNS+"/ImmutableID"] != tc.id ||
+		if r.Profile[saml11token.ClaimsNS+"/UPN"] != upn || r.Profile[saml11token.LiveIDNS+"/ImmutableID"] != tc.id ||
 			r.Profile["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"] != tc.id {
 			t.Errorf("profile %v", r.Profile)
 		}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/m365"
-	"github.com/sekisho/sekisho/internal/saml11"
+	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
@@ -308,9 +308,9 @@ func TestPasskeySecondFactorInChromium(t *testing.T) {
 	if err != nil {
 		wres = []byte(posted.Get("wresult")) // the RSTR is posted as XML text
 	}
-	if posted.Get("wctx") != "ctx-1" || !strings.Contains(string(wres), saml11.MFAMethod) || !strings.Contains(string(wres), alice.UPN) {
+	if posted.Get("wctx") != "ctx-1" || !strings.Contains(string(wres), saml11token.MFAMethod) || !strings.Contains(string(wres), alice.UPN) {
 		t.Errorf("WS-Fed result: wctx %q, MFA claim %v, UPN %v", posted.Get("wctx"),
-			strings.Contains(string(wres), saml11.MFAMethod), strings.Contains(string(wres), alice.UPN))
+			strings.Contains(string(wres), saml11token.MFAMethod), strings.Contains(string(wres), alice.UPN))
 	}
 	ev := lastSignIn(t, p)
 	if ev.Decision != "allow" || !ev.MFA || ev.Protocol != "wsfed" || ev.Username != alice.UPN || ev.Rule != "alice-needs-mfa" {

@@ -29,8 +29,8 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/sekisho/sekisho/internal/m365"
-	"github.com/sekisho/sekisho/internal/saml11"
-	"github.com/sekisho/sekisho/internal/saml11/saml11test"
+	"github.com/sekisho/sekisho/internal/saml11token"
+	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 )
 
 // Grant is the OAuth grant MSAL and ADAL use with a federated IdP's assertion.
@@ -222,13 +222,13 @@ func (e *Entra) CheckAssertion(ctx context.Context, raw string) (Claims, error) 
 	switch {
 	case c.NameID == "" || !ok:
 		return Claims{}, fmt.Errorf("no user with onPremisesImmutableId %q", c.NameID)
-	case c.NameIDFormat != saml11.NameIDFormat || c.Confirmation != saml11.BearerMethod:
+	case c.NameIDFormat != saml11token.NameIDFormat || c.Confirmation != saml11token.BearerMethod:
 		return Claims{}, fmt.Errorf("subject format %q / confirmation %q", c.NameIDFormat, c.Confirmation)
 	case c.Audience != m365.Realm:
 		return Claims{}, fmt.Errorf("audience %q", c.Audience)
 	case now.Before(c.NotBefore) || !now.Before(c.NotOnOrAfter):
 		return Claims{}, fmt.Errorf("outside validity window %v..%v", c.NotBefore, c.NotOnOrAfter)
-	case !strings.EqualFold(c.Attributes[saml11.ClaimsNS+"|UPN"], upn) || c.Attributes[saml11.LiveIDNS+"|ImmutableID"] != c.NameID:
+	case !strings.EqualFold(c.Attributes[saml11token.ClaimsNS+"|UPN"], upn) || c.Attributes[saml11token.LiveIDNS+"|ImmutableID"] != c.NameID:
 		return Claims{}, fmt.Errorf("UPN/ImmutableID attributes %v do not match %s", c.Attributes, upn)
 	}
 	d, ok := e.cfg.Domains.Match(upn)
@@ -239,8 +239,8 @@ func (e *Entra) CheckAssertion(ctx context.Context, raw string) (Claims, error) 
 		return Claims{}, fmt.Errorf("issuer %q is not the issuer URI %q of %s", c.Issuer, d.IssuerURI, d.Name)
 	}
 	return Claims{UPN: upn, ImmutableID: c.NameID, Issuer: c.Issuer, AuthnMethod: c.AuthnMethod, AuthnInstant: c.AuthnInstant,
-		InsideCorporateNetwork: c.Attributes[saml11.CorpNetNS+"|insidecorporatenetwork"],
-		AuthnMethodsReferences: c.Attributes[saml11.AuthnMethodsNS+"|authnmethodsreferences"]}, nil
+		InsideCorporateNetwork: c.Attributes[saml11token.CorpNetNS+"|insidecorporatenetwork"],
+		AuthnMethodsReferences: c.Attributes[saml11token.AuthnMethodsNS+"|authnmethodsreferences"]}, nil
 }
 
 // start redirects the browser to the IdP with the parameters Entra sends.
@@ -341,7 +341,7 @@ func (e *Entra) checkWResult(p Post) (string, error) {
 	switch {
 	case text("./AppliesTo/EndpointReference/Address") != m365.Realm:
 		return "", fmt.Errorf("AppliesTo %q", text("./AppliesTo/EndpointReference/Address"))
-	case text("./TokenType") != saml11.TokenType:
+	case text("./TokenType") != saml11token.TokenType:
 		return "", fmt.Errorf("TokenType %q", text("./TokenType"))
 	case text("./RequestType") != trust+"/Issue":
 		return "", fmt.Errorf("RequestType %q", text("./RequestType"))
