@@ -103,6 +103,17 @@ func New(s store.Store, km *keys.Manager, sealer *secrets.Sealer) *CA {
 		CRLLifetime: defaultCRLLifetime, cache: map[string]cachedDevice{}}
 }
 
+// WithStore returns a CA with the same keys, sealer and settings on another store (a
+// transaction), so that a device change and its admin audit entry commit together. Its
+// revocation cache starts empty; ca's own catches up within CacheTTL, like another node's.
+func (ca *CA) WithStore(s store.Store) *CA {
+	c := New(s, ca.Keys.WithStore(s), ca.Sealer)
+	c.Now, c.Log, c.Name, c.CRLURL = ca.Now, ca.Log, ca.Name, ca.CRLURL
+	c.DefaultValidity, c.RenewalWindow, c.ReplacedGrace = ca.DefaultValidity, ca.RenewalWindow, ca.ReplacedGrace
+	c.DownloadTTL, c.CacheTTL, c.CRLLifetime = ca.DownloadTTL, ca.CacheTTL, ca.CRLLifetime
+	return c
+}
+
 // Key returns the current CA key, creating it on first use.
 func (ca *CA) Key(ctx context.Context) (keys.Key, error) {
 	k, err := ca.Keys.Current(ctx, PurposeDeviceCA)

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -381,4 +382,44 @@ func FuzzDownloadToken(f *testing.F) {
 			t.Fatalf("Download(%q) = %v, want ErrTokenInvalid", tok, err)
 		}
 	})
+}
+
+// A CA bound to a transaction keeps every setting, and its writes (the CA key made on first
+// use, the device row) go with the transaction.
+func TestWithStore(t *testing.T) {
+	e := newEnv(t)
+	e.ca.CRLURL, e.ca.Name, e.ca.DownloadTTL, e.ca.ReplacedGrace = "https://idp.example.com/crl", "Test CA", time.Hour, 3*time.Hour
+	err := e.st.InTx(e.ctx, func(tx store.Store) error {
+		c := e.ca.WithStore(tx)
+		if c.Store != tx || c.Keys.Store != tx || c.Keys == e.ca.Keys {
+			t.Fatal("WithStore kept the old store")
+		}
+		a, b := reflect.ValueOf(e.ca).Elem(), reflect.ValueOf(c).Elem()
+		for i := range a.NumField() {
+			f := a.Type().Field(i)
+			if !f.IsExported() || f.Name == "Store" || f.Name == "Keys" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Func {
+				if a.Field(i).Pointer() != b.Field(i).Pointer() {
+					t.Errorf("WithStore dropped %s", f.Name)
+				}
+			} else if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+				t.Errorf("WithStore dropped %s: %v", f.Name, b.Field(i).Interface())
+			}
+		}
+		if _, _, _, err := c.Issue(e.ctx, e.alice.ID, "laptop", "windows", 0); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("transaction committed")
+	}
+	if ds, _ := e.ca.List(e.ctx, ""); len(ds) != 0 {
+		t.Fatalf("device left by a rolled-back transaction: %+v", ds)
+	}
+	if ks, _ := e.st.ListSigningKeys(e.ctx, devicecert.PurposeDeviceCA); len(ks) != 0 {
+		t.Fatal("CA key left by a rolled-back transaction")
+	}
 }

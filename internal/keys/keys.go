@@ -64,6 +64,13 @@ func NewManager(s store.Store, sealer *secrets.Sealer) *Manager {
 	return &Manager{Store: s, Sealer: sealer, Now: time.Now, CacheTTL: 10 * time.Second, cache: map[string]cached{}}
 }
 
+// WithStore returns a Manager with the same sealer and settings on another store (a
+// transaction), so that a key change and its admin audit entry commit together. It starts
+// with an empty cache; m's own cache catches up within CacheTTL, like another node's.
+func (m *Manager) WithStore(s store.Store) *Manager {
+	return &Manager{Store: s, Sealer: m.Sealer, Now: m.Now, CacheTTL: m.CacheTTL, cache: map[string]cached{}}
+}
+
 func aad(id string) []byte { return []byte("signing-key:" + id) }
 
 // Keys returns every key of a purpose, opened, oldest first.

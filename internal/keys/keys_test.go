@@ -142,3 +142,26 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("server certificate not issued by the CA: %v", err)
 	}
 }
+
+// A Manager bound to a transaction keeps the settings, and its writes go with the transaction.
+func TestWithStore(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	m.CacheTTL = 3 * time.Second
+	err := m.Store.InTx(ctx, func(tx store.Store) error {
+		in := m.WithStore(tx)
+		if in.Store != tx || in.Sealer != m.Sealer || in.CacheTTL != m.CacheTTL {
+			t.Fatalf("WithStore: %+v", in)
+		}
+		if _, err := in.Rotate(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("transaction committed")
+	}
+	if got := states(t, m); len(got) != 0 {
+		t.Fatalf("key left by a rolled-back transaction: %v", got)
+	}
+}
