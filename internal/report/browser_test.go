@@ -17,14 +17,14 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/sekisho/sekisho/internal/testutil/peers"
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 )
 
 // TestHTMLInChromium opens the report in Debian's chromium, checks that the charts and tables
 // rendered (element counts), that sorting works, that nothing logged an error, and saves a
 // screenshot per language (to $SEKISHO_ARTIFACTS when set, else the test's temp dir).
 func TestHTMLInChromium(t *testing.T) {
-	chromium := peers.Command(t, "chromium", "apt-get install -y chromium")
+	exe := chromium.Command(t)
 	rep := corpusReport(t, "en")
 	legacyFams := 0
 	for _, f := range rep.Summary.ByFamily {
@@ -47,15 +47,7 @@ func TestHTMLInChromium(t *testing.T) {
 			if err := os.WriteFile(page, buf.Bytes(), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless,
-				chromedp.Flag("disable-background-networking", true), chromedp.DisableGPU,
-				chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-				chromedp.WindowSize(1400, 1000)}
-			actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-			defer cancelA()
-			ctx, cancel := chromedp.NewContext(actx)
-			defer cancel()
-			ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+			ctx, cancelT := context.WithTimeout(chromium.Start(t, exe, chromedp.WindowSize(1400, 1000)), 60*time.Second)
 			defer cancelT()
 			var mu sync.Mutex
 			var problems []string

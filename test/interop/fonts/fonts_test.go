@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
 )
@@ -59,7 +59,7 @@ type result struct {
 }
 
 func TestJapaneseGlyphsRender(t *testing.T) {
-	chromium := peers.Command(t, "chromium", "apt-get install -y chromium")
+	exe := chromium.Command(t)
 	// The font is a peer like the browser: none installed skips (fails with SEKISHO_REQUIRE_PEERS=1).
 	fcList := peers.Command(t, "fc-list", "apt-get install -y fontconfig")
 	if out, err := exec.Command(fcList, ":lang=ja", "family").Output(); err != nil || strings.TrimSpace(string(out)) == "" {
@@ -67,14 +67,8 @@ func TestJapaneseGlyphsRender(t *testing.T) {
 	}
 	p := idptest.Start(t, idptest.Options{})
 
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.IgnoreCertErrors,
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile"))}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	// Sekisho's certificate comes from its own test CA.
+	ctx, cancel := context.WithTimeout(chromium.Start(t, exe, chromedp.IgnoreCertErrors), 60*time.Second)
 	defer cancel()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(p.URL+"/login?lang=ja"), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,8 +32,8 @@ import (
 	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
-	"github.com/sekisho/sekisho/internal/testutil/peers"
 	"github.com/sekisho/sekisho/test/interop/m365/fakeentra"
 )
 
@@ -128,18 +127,9 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	chromium := peers.Command(t, "chromium", "apt-get install -y chromium")
-	dir := t.TempDir()
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true), chromedp.DisableGPU, chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	b := &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: chromium.Start(t, chromium.Command(t), chromedp.IgnoreCertErrors)}
 	// Listen starts the browser on the long-lived context (a step's timeout must not end it).
-	if err := chromedp.Listen(ctx, func(ev any) {
+	if err := chromedp.Listen(b.ctx, func(ev any) {
 		if e, ok := ev.(*network.EventRequestWillBeSent); ok && !strings.HasPrefix(e.Request.URL, "data:") {
 			b.mu.Lock()
 			b.reqs = append(b.reqs, e.Request.Method+" "+e.Request.URL)

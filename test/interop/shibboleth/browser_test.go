@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 )
 
 // stepTimeout bounds every browser step (a navigation and the element it waits for).
@@ -24,14 +26,7 @@ const stepTimeout = 15 * time.Second
 // comes from its own test CA, hence --ignore-certificate-errors.
 func startChromium(t *testing.T, exe string) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.IgnoreCertErrors,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900)}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
+	ctx := chromium.Start(t, exe, chromedp.IgnoreCertErrors, chromedp.WindowSize(1100, 900))
 	// Starts the browser. Not under a deadline: the browser lives as long as this first
 	// call's context (the allocator bounds the start itself).
 	if err := chromedp.Do(ctx); err != nil {

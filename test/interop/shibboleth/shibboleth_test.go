@@ -24,6 +24,7 @@ import (
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
 )
@@ -55,7 +56,7 @@ type env struct {
 func TestShibbolethSP(t *testing.T) {
 	shibd := peers.Command(t, "shibd", "apt-get install -y libapache2-mod-shib")
 	apache := peers.Command(t, "apache2", "apt-get install -y libapache2-mod-shib")
-	chromium := peers.Command(t, "chromium", "apt-get install -y chromium")
+	exe := chromium.Command(t)
 	start := time.Now()
 
 	e := &env{art: os.Getenv("SEKISHO_ARTIFACTS")}
@@ -69,7 +70,7 @@ func TestShibbolethSP(t *testing.T) {
 	e.sp = startSP(t, shibd, apache, idpMeta, idpID)
 	registerSP(t, e.idp, e.sp)
 	tSP := time.Since(start) - tIdP
-	e.chromium = startChromium(t, chromium)
+	e.chromium = startChromium(t, exe)
 	t.Logf("setup: Sekisho %v, Shibboleth SP %v, Chromium %v", tIdP.Round(time.Millisecond), tSP.Round(time.Millisecond),
 		(time.Since(start) - tIdP - tSP).Round(time.Millisecond))
 

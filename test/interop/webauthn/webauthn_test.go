@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,8 +31,8 @@ import (
 	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
-	"github.com/sekisho/sekisho/internal/testutil/peers"
 )
 
 const wait = 20 * time.Second // bound for every single browser step
@@ -65,23 +64,15 @@ type browser struct {
 	problems []string
 }
 
-func newBrowser(t *testing.T, chromium string) *browser {
+func newBrowser(t *testing.T, exe string) *browser {
 	t.Helper()
 	// Sekisho's certificate comes from its own CA; the browser is told to ignore certificate
 	// errors rather than trust anything (WebAuthn still runs: localhost is a secure context).
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("lang", "en-US"), chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile"))}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	b := &browser{t: t, ctx: ctx}
-	if err := chromedp.Listen(ctx, b.collect); err != nil {
+	b := &browser{t: t, ctx: chromium.Start(t, exe, chromedp.IgnoreCertErrors, chromedp.Flag("lang", "en-US"))}
+	if err := chromedp.Listen(b.ctx, b.collect); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+	if _, err := chromedp.Call(b.ctx, cdplog.Enable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -205,7 +196,7 @@ var aliceNeedsMFA = strings.Replace(setup.DemoPolicy, "  - name: it-admins-need-
 	"  - name: alice-needs-mfa\n    users: [alice@example.com]\n    action: require_mfa\n\n  - name: it-admins-need-mfa", 1)
 
 func TestPasskeySecondFactorInChromium(t *testing.T) {
-	chromium := peers.Command(t, "chromium", "apt-get install -y chromium")
+	exe := chromium.Command(t)
 	began := time.Now()
 	ctx := context.Background()
 	p := idptest.Start(t, idptest.Options{})
@@ -221,7 +212,7 @@ func TestPasskeySecondFactorInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(t, chromium)
+	b := newBrowser(t, exe)
 	b.do(chromedp.Navigate("about:blank"))
 	call(b, webauthn.Enable, webauthn.EnableParams{})
 	auth := call(b, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
