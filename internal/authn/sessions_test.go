@@ -7,14 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 )
 
 func TestSafeReturnTo(t *testing.T) {
@@ -43,11 +42,7 @@ func (c *clock) Now() time.Time { return c.now }
 func setup(t *testing.T) (*Manager, *clock, store.User) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	u := store.User{ID: "u1", UPN: "alice@example.com", ImmutableID: "x", Status: store.UserActive}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"math/big"
 	"net"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 )
 
 type env struct {
@@ -39,11 +38,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key, _ := secrets.GenerateKey()
 	sealer, err := secrets.New(key)
 	if err != nil {

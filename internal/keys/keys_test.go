@@ -6,23 +6,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 )
 
 func newManager(t *testing.T) *keys.Manager {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	k, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(k)
 	m := keys.NewManager(s, sealer)

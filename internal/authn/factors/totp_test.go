@@ -6,7 +6,6 @@ import (
 	"errors"
 	"image/png"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,18 +16,14 @@ import (
 
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/secrets"
-	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 )
 
 var ctx = context.Background()
 
 func newManager(t testing.TB) (*factors.Manager, *factors.MemoryStore) {
 	t.Helper()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(key)
 	fs := factors.NewMemoryStore()

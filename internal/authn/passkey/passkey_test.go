@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/authn/passkey"
 	"github.com/sekisho/sekisho/internal/secrets"
-	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 )
 
 const (
@@ -39,15 +38,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key, _ := secrets.GenerateKey()
 	sealer, _ := secrets.New(key)
 	m := factors.New(factors.NewMemoryStore(), st, sealer, "Sekisho")
 	e := &env{creds: m, now: time.Now()}
+	var err error
 	e.svc, err = passkey.New(passkey.Config{BaseURL: base, Credentials: m, Once: st, Sealer: sealer, Now: func() time.Time { return e.now }})
 	if err != nil {
 		t.Fatal(err)
