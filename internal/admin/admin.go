@@ -3,17 +3,24 @@
 // change and writes one entry of the admin audit log (who, when, through which interface,
 // what, the state before and after), so a change is never in force without its entry nor
 // logged without being made. Interfaces parse and print; the rules live here and in the
-// packages this one calls (directory for users and passwords, policy for documents).
+// packages this one calls (directory for users and passwords, policy for documents, saml and
+// m365 for applications and domains, devicecert, keys, factors and lockout), each bound to
+// the change's transaction.
 package admin
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/audit"
+	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -24,13 +31,23 @@ type Actor struct {
 }
 
 // Service performs administrative changes.
+//
+// The managers below are the instance's, configured as the server runs them; an operation
+// never uses them directly but a copy bound to its transaction (WithStore, or the same
+// struct on the transaction's store), so that their writes and the entry commit together.
+// An operation whose manager is not set fails before it changes anything.
 type Service struct {
 	Store     store.Store
 	Directory *directory.Directory
+	Keys      *keys.Manager    // token-signing keys (keys.*)
+	Devices   *devicecert.CA   // device certificates (device.*)
+	Factors   *factors.Manager // second factors (factors.*)
+	Lockout   *lockout.Lockout // smart lockout (lockout.*); nil when it is switched off
 	Now       func() time.Time
 }
 
-// New returns the service on an instance's store and directory.
+// New returns the service on an instance's store and directory; set Keys, Devices, Factors
+// and Lockout for the operations that need them.
 func New(s store.Store, d *directory.Directory) *Service {
 	return &Service{Store: s, Directory: d, Now: time.Now}
 }
@@ -39,6 +56,46 @@ func New(s store.Store, d *directory.Directory) *Service {
 type tx struct {
 	store.Store
 	dir *directory.Directory
+	s   *Service
+}
+
+// errNotConfigured is returned by an operation whose manager the service was not given.
+var errNotConfigured = errors.New("not configured in the admin service")
+
+// keys returns the token-signing key manager on the transaction's store.
+func (t tx) keys() (*keys.Manager, error) {
+	if t.s.Keys == nil {
+		return nil, fmt.Errorf("token-signing keys: %w", errNotConfigured)
+	}
+	return t.s.Keys.WithStore(t.Store), nil
+}
+
+// devices returns the device CA on the transaction's store.
+func (t tx) devices() (*devicecert.CA, error) {
+	if t.s.Devices == nil {
+		return nil, fmt.Errorf("device CA: %w", errNotConfigured)
+	}
+	return t.s.Devices.WithStore(t.Store), nil
+}
+
+// factors returns the second-factor manager on the transaction's store.
+func (t tx) factors() (*factors.Manager, error) {
+	if t.s.Factors == nil {
+		return nil, fmt.Errorf("second factors: %w", errNotConfigured)
+	}
+	m := *t.s.Factors
+	m.Factors, m.Once = factorDocs(t.Store), t.Store
+	return &m, nil
+}
+
+// lockout returns smart lockout on the transaction's store.
+func (t tx) lockout() (*lockout.Lockout, error) {
+	if t.s.Lockout == nil {
+		return nil, errors.New("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
+	}
+	l := *t.s.Lockout
+	l.Store = lockoutDocs(t.Store)
+	return &l, nil
 }
 
 // change runs fn in one transaction and records its entry there: fn returns the state of the
@@ -48,7 +105,7 @@ func (s *Service) change(ctx context.Context, a Actor, action, target string, fn
 		return fmt.Errorf("%s %s: no actor (every change names who made it and how)", action, target)
 	}
 	return s.Store.InTx(ctx, func(st store.Store) error {
-		before, after, err := fn(tx{Store: st, dir: s.Directory.WithStore(st)})
+		before, after, err := fn(tx{Store: st, dir: s.Directory.WithStore(st), s: s})
 		if err != nil {
 			return err
 		}
@@ -64,6 +121,23 @@ func (s *Service) change(ctx context.Context, a Actor, action, target string, fn
 		}
 		return nil
 	})
+}
+
+// changeTo is change for an operation that also hands a result back to its caller (the
+// stored row, a one-time secret to show once): out is what fn returned when the transaction
+// committed, the zero value otherwise.
+func changeTo[T any](ctx context.Context, s *Service, a Actor, action, target string, fn func(t tx) (out T, before, after any, err error)) (T, error) {
+	var res T
+	err := s.change(ctx, a, action, target, func(t tx) (any, any, error) {
+		out, before, after, err := fn(t)
+		res = out
+		return before, after, err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return res, nil
 }
 
 func doc(v any) ([]byte, error) {

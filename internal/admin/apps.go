@@ -1,0 +1,149 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/protocol/saml"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// applicationView is an application in the audit log: its settings hold endpoints and the
+// SP's public certificates, nothing secret.
+type applicationView struct {
+	Name     string          `json:"name"`
+	Protocol string          `json:"protocol"`
+	EntityID string          `json:"entityId"`
+	Config   json.RawMessage `json:"config,omitempty"`
+}
+
+func appView(a store.Application) applicationView {
+	return applicationView{Name: a.Name, Protocol: a.Protocol, EntityID: a.EntityID, Config: json.RawMessage(a.Config)}
+}
+
+// AddApplication registers a SAML 2.0 service provider under name ("app.add"). sp is
+// completed with the defaults and validated exactly as the server will read it; the stored
+// settings are returned.
+func (s *Service) AddApplication(ctx context.Context, a Actor, name string, sp saml.ServiceProvider) (saml.ServiceProvider, error) {
+	name = strings.TrimSpace(name)
+	return changeTo(ctx, s, a, "app.add", name, func(t tx) (saml.ServiceProvider, any, any, error) {
+		app, sp, err := t.addSAML(ctx, name, sp)
+		if err != nil {
+			return sp, nil, nil, err
+		}
+		return sp, nil, appView(app), nil
+	})
+}
+
+// addSAML validates sp and stores it as application name.
+func (t tx) addSAML(ctx context.Context, name string, sp saml.ServiceProvider) (store.Application, saml.ServiceProvider, error) {
+	if name == "" {
+		return store.Application{}, sp, errors.New("an application needs a name")
+	}
+	raw, err := json.Marshal(sp)
+	if err != nil {
+		return store.Application{}, sp, err
+	}
+	// ParseSPConfig fills the defaults and validates, exactly as the server will read it.
+	if sp, err = saml.ParseSPConfig(raw); err != nil {
+		return store.Application{}, sp, err
+	}
+	cfg, err := json.Marshal(sp)
+	if err != nil {
+		return store.Application{}, sp, err
+	}
+	now := t.s.Now().UTC()
+	app := store.Application{Name: name, Protocol: "saml", EntityID: sp.EntityID, Config: cfg, CreatedAt: now, UpdatedAt: now}
+	err = t.CreateApplication(ctx, app)
+	if errors.Is(err, store.ErrConflict) {
+		return app, sp, fmt.Errorf("an application named %s or with entity ID %s exists already", name, sp.EntityID)
+	}
+	return app, sp, err
+}
+
+// RemoveApplication removes an application ("app.remove").
+func (s *Service) RemoveApplication(ctx context.Context, a Actor, name string) error {
+	return s.change(ctx, a, "app.remove", name, func(t tx) (any, any, error) {
+		app, err := t.GetApplication(ctx, name)
+		if err == nil {
+			err = t.DeleteApplication(ctx, name)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("application %s: %w", name, err)
+		}
+		return appView(app), nil, nil
+	})
+}
+
+// domainView is a federated Microsoft 365 domain in the audit log.
+type domainView struct {
+	m365.DomainSettings
+	// RegisteredApplication names the SAML application the change registered for Microsoft
+	// 365 (the first domain federated by SAML needs it).
+	RegisteredApplication string `json:"registeredApplication,omitempty"`
+}
+
+// AddedDomain is what AddDomain stored.
+type AddedDomain struct {
+	Domain m365.DomainSettings // as stored, with the defaults filled in
+	// RegisteredApp is set when the change also registered Microsoft 365 as the SAML
+	// application m365.DefaultApplication.
+	RegisteredApp bool
+}
+
+// AddDomain federates a Microsoft 365 domain here, or replaces its settings
+// ("m365.domain-add"; the entry's before says which). Every inside network must exist. A
+// domain federated by SAML also registers Microsoft 365 as a SAML application, once.
+func (s *Service) AddDomain(ctx context.Context, a Actor, ds m365.DomainSettings) (AddedDomain, error) {
+	target := strings.ToLower(strings.TrimSpace(ds.Name))
+	return changeTo(ctx, s, a, "m365.domain-add", target, func(t tx) (AddedDomain, any, any, error) {
+		var out AddedDomain
+		for _, n := range ds.InsideNetworks {
+			if _, err := t.GetNetwork(ctx, n); err != nil {
+				return out, nil, nil, fmt.Errorf("inside network %s: %w (create it with sekisho network set)", n, err)
+			}
+		}
+		var before any
+		if old, err := m365.GetDomain(ctx, t.Store, target); err == nil {
+			before = domainView{DomainSettings: old}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return out, nil, nil, err
+		}
+		if err := m365.PutDomain(ctx, t.Store, ds); err != nil {
+			return out, nil, nil, err
+		}
+		after := domainView{}
+		if ds.Protocol == m365.SAML {
+			_, err := t.GetApplicationByEntityID(ctx, "saml", m365.Realm)
+			if errors.Is(err, store.ErrNotFound) {
+				_, _, err = t.addSAML(ctx, m365.DefaultApplication, saml.Microsoft365())
+				out.RegisteredApp, after.RegisteredApplication = err == nil, m365.DefaultApplication
+			}
+			if err != nil {
+				return out, nil, nil, fmt.Errorf("register Microsoft 365 as a SAML service provider: %w", err)
+			}
+		}
+		d, err := m365.GetDomain(ctx, t.Store, target)
+		out.Domain, after.DomainSettings = d, d
+		return out, before, after, err
+	})
+}
+
+// RemoveDomain stops federating a Microsoft 365 domain here ("m365.domain-remove").
+func (s *Service) RemoveDomain(ctx context.Context, a Actor, name string) error {
+	target := strings.ToLower(strings.TrimSpace(name))
+	return s.change(ctx, a, "m365.domain-remove", target, func(t tx) (any, any, error) {
+		old, err := m365.GetDomain(ctx, t.Store, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := m365.DeleteDomain(ctx, t.Store, name); err != nil {
+			return nil, nil, err
+		}
+		return domainView{DomainSettings: old}, nil, nil
+	})
+}
