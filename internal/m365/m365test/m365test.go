@@ -1,5 +1,6 @@
-// Package m365test provides in-memory fakes of the sign-in gate and the SSO session for
-// tests of the Microsoft 365 adapters (wsfed, wstrust) and their interop tests.
+// Package m365test provides in-memory fakes of the sign-in gate and of the rejection hook for
+// tests of the Microsoft 365 adapters (wsfed, wstrust) and their interop tests; the SSO
+// session's fake is internal/testutil/sessiontest.
 package m365test
 
 import (
@@ -7,7 +8,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -116,64 +116,7 @@ func (g *Gate) Calls() []Call {
 	return append([]Call(nil), g.calls...)
 }
 
-// Sessions is a fake signin.Sessions holding at most one browser session.
-type Sessions struct {
-	mu sync.Mutex
-	// Current is the session Require returns; nil sends the browser to LoginURL.
-	Current  *signin.Session
-	LoginURL string // default "/login"
-	required []signin.SessionOptions
-	ended    int
-	// Apps is what End returns: the applications the session had signed in to.
-	Apps []string
-}
-
-// Require implements signin.Sessions. A ForceAuthn request without a fresh session is
-// treated as "no session" (the real sign-in page asks for the password again).
-func (s *Sessions) Require(w http.ResponseWriter, r *http.Request, opts signin.SessionOptions) (*signin.Session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.required = append(s.required, opts)
-	if s.Current == nil || (opts.ForceAuthn && time.Since(s.Current.AuthnInstant) > time.Minute) {
-		login := s.LoginURL
-		if login == "" {
-			login = "/login"
-		}
-		http.Redirect(w, r, login+"?return="+urlQueryEscape(opts.ReturnTo), http.StatusFound)
-		return nil, false
-	}
-	cp := *s.Current
-	return &cp, true
-}
-
-// End implements signin.Sessions.
-func (s *Sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ended++
-	apps := s.Apps
-	s.Current, s.Apps = nil, nil
-	return apps, nil
-}
-
-// Required returns the options of every Require call.
-func (s *Sessions) Required() []signin.SessionOptions {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]signin.SessionOptions(nil), s.required...)
-}
-
-// Ended reports how many times End was called.
-func (s *Sessions) Ended() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended
-}
-
 var _ signin.Gate = (*Gate)(nil)
-var _ signin.Sessions = (*Sessions)(nil)
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // Rejections records what an adapter refused outside the gate (its OnReject hook).
 type Rejections struct {

@@ -9,7 +9,7 @@ import (
 // BenchmarkSSO measures one SP-initiated sign-in with an existing session through the handler.
 func BenchmarkSSO(b *testing.B) {
 	e := newEnv(b, testSP(false))
-	e.sessions.signIn(t0, false)
+	e.signIn(t0, false)
 	reqs := make([]string, b.N)
 	for i := range reqs {
 		reqs[i] = "/saml/sso?" + redirectQuery("SAMLRequest", authnReq{ID: "_b" + itoa(i)}.xml(), "rs", nil)

@@ -19,7 +19,7 @@ func (e *env) signInAndResume(rec interface {
 		return loc, false
 	}
 	ret, _ := url.QueryUnescape(strings.TrimPrefix(loc, "/login?return="))
-	e.sessions.signIn(e.now, mfa)
+	e.signIn(e.now, mfa)
 	return ret, true
 }
 
@@ -49,7 +49,7 @@ func TestSSOFlows(t *testing.T) {
 			e := newEnv(t, sp)
 			e.gate.mfa = tc.mfa
 			if tc.hasSession {
-				e.sessions.signIn(t0.Add(-time.Hour), tc.mfa)
+				e.signIn(t0.Add(-time.Hour), tc.mfa)
 			}
 			dest := ""
 			if tc.signed {
@@ -149,12 +149,13 @@ func (e *env) send(binding, path, param, xml, relay string, signed bool) *httpte
 
 func TestForceAuthn(t *testing.T) {
 	e := newEnv(t, testSP(false))
-	e.sessions.signIn(t0.Add(-time.Hour), false)
+	e.signIn(t0.Add(-time.Hour), false)
 	rec := e.get("/saml/sso?" + redirectQuery("SAMLRequest", authnReq{ID: "_f1", Force: true}.xml(), "", nil))
 	if rec.Code != http.StatusFound {
 		t.Fatalf("ForceAuthn with an old session must go to sign-in, got %d", rec.Code)
 	}
-	if last := e.sessions.requires[len(e.sessions.requires)-1]; !last.ForceAuthn {
+	required := e.sessions.Required()
+	if last := required[len(required)-1]; !last.ForceAuthn {
 		t.Fatalf("Require not called with ForceAuthn: %+v", last)
 	}
 	if len(e.gate.attempts) != 0 {
@@ -173,7 +174,7 @@ func TestForceAuthn(t *testing.T) {
 func TestIdPInitiated(t *testing.T) {
 	sp := testSP(false)
 	e := newEnv(t, sp)
-	e.sessions.signIn(t0, false)
+	e.signIn(t0, false)
 	target, fields := postedForm(t, e.get("/saml/idp-initiated?sp="+url.QueryEscape(spEntity)+"&RelayState=%2Fhome"))
 	if target != spACS || fields["RelayState"] != "/home" {
 		t.Fatalf("target %q relay %q", target, fields["RelayState"])
@@ -199,7 +200,7 @@ func TestIdPInitiated(t *testing.T) {
 
 func TestDenialIssuesNoAssertion(t *testing.T) {
 	e := newEnv(t, testSP(false))
-	e.sessions.signIn(t0, false)
+	e.signIn(t0, false)
 	e.gate.deny = true
 	rec := e.get("/saml/sso?" + redirectQuery("SAMLRequest", authnReq{ID: "_d1"}.xml(), "rs", nil))
 	if rec.Code != http.StatusForbidden {
@@ -220,7 +221,7 @@ func TestMicrosoft365Profile(t *testing.T) {
 	m := Microsoft365()
 	m.normalize()
 	e := newEnv(t, m)
-	e.sessions.signIn(t0, true)
+	e.signIn(t0, true)
 	e.gate.mfa = true
 	x := strings.Replace(authnReq{ID: "_m1", Issuer: Microsoft365EntityID}.xml(), spEntity, Microsoft365EntityID, 1)
 	target, fields := postedForm(t, e.post("/saml/sso", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString([]byte(x))}}))
@@ -251,7 +252,7 @@ func TestIsPassiveAnswersNoPassive(t *testing.T) {
 	if !strings.Contains(string(raw), "status:NoPassive") || strings.Contains(string(raw), "Assertion") {
 		t.Fatalf("want NoPassive without assertion: %s", raw)
 	}
-	if len(e.sessions.requires) != 0 {
+	if len(e.sessions.Required()) != 0 {
 		t.Error("passive request prompted for sign-in")
 	}
 }

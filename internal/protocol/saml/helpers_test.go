@@ -30,6 +30,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/sessiontest"
 )
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -122,42 +123,6 @@ func (f *fakeSPs) LookupSPByApp(_ context.Context, app string) (ServiceProvider,
 	return sp, nil
 }
 
-// fakeSessions is a browser SSO session: nil until the test "signs in".
-type fakeSessions struct {
-	mu       sync.Mutex
-	sess     *signin.Session
-	requires []signin.SessionOptions
-	ended    int
-	apps     []string
-}
-
-func (f *fakeSessions) Require(w http.ResponseWriter, r *http.Request, o signin.SessionOptions) (*signin.Session, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requires = append(f.requires, o)
-	if !strings.HasPrefix(o.ReturnTo, "/") || strings.HasPrefix(o.ReturnTo, "//") {
-		panic("ReturnTo is not a local path: " + o.ReturnTo)
-	}
-	if f.sess == nil || o.ForceAuthn {
-		http.Redirect(w, r, "/login?return="+url.QueryEscape(o.ReturnTo), http.StatusFound)
-		return nil, false
-	}
-	s := *f.sess
-	return &s, true
-}
-func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ended++
-	f.sess = nil
-	return f.apps, nil
-}
-func (f *fakeSessions) signIn(at time.Time, mfa bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sess = &signin.Session{ID: "sess-1", UserID: "u1", AuthnInstant: at, MFA: mfa}
-}
-
 var alice = store.User{ID: "u1", UPN: "alice@example.com", Email: "alice.mail@example.com", DisplayName: "Alice 有栖",
 	ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", Groups: []string{"staff", "vpn"}}
 
@@ -231,7 +196,7 @@ type env struct {
 	h        *Handler
 	now      time.Time
 	sps      *fakeSPs
-	sessions *fakeSessions
+	sessions *sessiontest.Sessions
 	gate     *fakeGate
 	replay   *memReplay
 	audit    *auditRec
@@ -242,8 +207,9 @@ type env struct {
 func newEnv(t testing.TB, sps ...ServiceProvider) *env {
 	t.Helper()
 	idp, spk, other := keys(t)
-	e := &env{t: t, now: t0, sps: &fakeSPs{byEntity: map[string]ServiceProvider{}}, sessions: &fakeSessions{},
+	e := &env{t: t, now: t0, sps: &fakeSPs{byEntity: map[string]ServiceProvider{}}, sessions: &sessiontest.Sessions{},
 		gate: &fakeGate{}, replay: &memReplay{}, audit: &auditRec{}, idp: idp, sp: spk, other: other}
+	e.sessions.Now = func() time.Time { return e.now }
 	for _, sp := range sps {
 		e.sps.byEntity[sp.EntityID] = sp
 	}
@@ -259,6 +225,11 @@ func newEnv(t testing.TB, sps ...ServiceProvider) *env {
 	}
 	e.h = h
 	return e
+}
+
+// signIn gives the browser a session of alice's, authenticated at.
+func (e *env) signIn(at time.Time, mfa bool) {
+	e.sessions.Current = &signin.Session{ID: "sess-1", UserID: "u1", AuthnInstant: at, MFA: mfa}
 }
 
 func (e *env) do(req *http.Request) *httptest.ResponseRecorder {

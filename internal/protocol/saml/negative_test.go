@@ -101,7 +101,7 @@ func TestAuthnRequestRejected(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, testSP(c.signed))
-			e.sessions.signIn(t0, false)
+			e.signIn(t0, false)
 			resp := func() *httptest.ResponseRecorder {
 				if c.post != nil {
 					return e.post("/saml/sso", c.post)
@@ -130,7 +130,7 @@ func TestAuthnRequestRejected(t *testing.T) {
 
 func TestAuthnRequestReplay(t *testing.T) {
 	e := newEnv(t, testSP(false))
-	e.sessions.signIn(t0, false)
+	e.signIn(t0, false)
 	q := redirectQuery("SAMLRequest", authnReq{ID: "_once"}.xml(), "", nil)
 	postedForm(t, e.get("/saml/sso?"+q))
 	if rec := e.get("/saml/sso?" + q); rec.Code != http.StatusBadRequest || !strings.Contains(e.audit.reasons[0], "replay") {
@@ -141,7 +141,7 @@ func TestAuthnRequestReplay(t *testing.T) {
 func TestCommentsInsideIdentifiers(t *testing.T) {
 	_, spk, _ := keys(t)
 	e := newEnv(t, testSP(true))
-	e.sessions.signIn(t0, false)
+	e.signIn(t0, false)
 	// A comment splitting the registered issuer reads as the whole value (not a prefix).
 	half := len(spEntity) / 2
 	x := authnReq{ID: "_cm1", Destination: idpBase + "/saml/sso"}.xml()
@@ -209,7 +209,7 @@ func TestLogoutRequestRejected(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, testSP(c.signed))
-			e.sessions.signIn(t0, false)
+			e.signIn(t0, false)
 			var code int
 			if c.post != "" {
 				code = e.post("/saml/slo", url.Values{"SAMLRequest": {b64s(c.post)}}).Code
@@ -222,13 +222,13 @@ func TestLogoutRequestRejected(t *testing.T) {
 			if len(e.audit.reasons) != 1 || !strings.Contains(strings.ToLower(e.audit.reasons[0]), strings.ToLower(c.reason)) {
 				t.Fatalf("audit %q, want %q", e.audit.reasons, c.reason)
 			}
-			if e.sessions.ended != 0 {
+			if e.sessions.Ended() != 0 {
 				t.Fatal("session ended by a rejected LogoutRequest")
 			}
 			// still serving: a valid signed request ends the session
 			rec := e.get("/saml/slo?" + redirectQuery("SAMLRequest", lr("_ok", spEntity, slo, time.Time{}, 1, ""), "", spk.key))
-			if rec.Code != http.StatusFound || e.sessions.ended != 1 {
-				t.Fatalf("valid LogoutRequest after rejection: %d ended=%d %s", rec.Code, e.sessions.ended, rec.Body)
+			if rec.Code != http.StatusFound || e.sessions.Ended() != 1 {
+				t.Fatalf("valid LogoutRequest after rejection: %d ended=%d %s", rec.Code, e.sessions.Ended(), rec.Body)
 			}
 		})
 	}

@@ -42,15 +42,15 @@ func TestSingleLogoutChain(t *testing.T) {
 	noSLO := ServiceProvider{EntityID: "https://noslo.example.com", ACS: []Endpoint{{Binding: BindingPOST, Location: "https://noslo.example.com/acs"}}}
 	noSLO.normalize()
 	e := newEnv(t, sp1, other, noSLO)
-	e.sessions.signIn(t0, false)
-	e.sessions.apps = []string{"app:" + spEntity, "app:" + sp2, "app:https://noslo.example.com", "oidc-app"}
+	e.signIn(t0, false)
+	e.sessions.Apps = []string{"app:" + spEntity, "app:" + sp2, "app:https://noslo.example.com", "oidc-app"}
 
 	req := `<samlp:LogoutRequest xmlns:samlp="` + NSProtocol + `" xmlns:saml="` + NSAssertion + `" ID="_lo1" Version="2.0" IssueInstant="` +
 		t0.Format(timeFormat) + `" Destination="` + idpBase + `/saml/slo"><saml:Issuer>` + spEntity + `</saml:Issuer><saml:NameID Format="` +
 		NameIDPersistent + `">` + alice.ImmutableID + `</saml:NameID><samlp:SessionIndex>sess-1</samlp:SessionIndex></samlp:LogoutRequest>`
 	rec := e.get("/saml/slo?" + redirectQuery("SAMLRequest", req, "sp-relay", spk.key))
-	if rec.Code != http.StatusFound || e.sessions.ended != 1 {
-		t.Fatalf("status %d ended %d: %s", rec.Code, e.sessions.ended, rec.Body)
+	if rec.Code != http.StatusFound || e.sessions.Ended() != 1 {
+		t.Fatalf("status %d ended %d: %s", rec.Code, e.sessions.Ended(), rec.Body)
 	}
 	// 1. LogoutRequest to the other SAML SP, with its own NameID (email).
 	target, lr, chain := followRedirect(t, rec, "SAMLRequest", e.idp)
@@ -91,7 +91,7 @@ func TestSingleLogoutPOSTSigned(t *testing.T) {
 	sp := testSP(true)
 	sp.SLO = []Endpoint{{Binding: BindingPOST, Location: "https://sp.example.com/slo-post"}}
 	e := newEnv(t, sp)
-	e.sessions.apps = []string{"app:" + spEntity}
+	e.sessions.Apps = []string{"app:" + spEntity}
 	req := `<samlp:LogoutRequest xmlns:samlp="` + NSProtocol + `" xmlns:saml="` + NSAssertion + `" ID="_lp1" Version="2.0" IssueInstant="` +
 		t0.Format(timeFormat) + `" Destination="` + idpBase + `/saml/slo"><saml:Issuer>` + spEntity + `</saml:Issuer><saml:NameID>` + alice.ImmutableID + `</saml:NameID></samlp:LogoutRequest>`
 	target, fields := postedForm(t, e.post("/saml/slo", url.Values{"SAMLRequest": {b64s(signXML(t, req, spk))}, "RelayState": {"r"}}))

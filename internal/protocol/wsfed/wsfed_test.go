@@ -26,6 +26,7 @@ import (
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
+	"github.com/sekisho/sekisho/internal/testutil/sessiontest"
 )
 
 const replyURL = "https://login.example.test/login.srf"
@@ -38,7 +39,7 @@ var domains = m365.Domains{
 type env struct {
 	srv     *httptest.Server
 	gate    *m365test.Gate
-	sess    *m365test.Sessions
+	sess    *sessiontest.Sessions
 	key     saml11test.Key
 	next    saml11test.Key
 	rejects m365test.Rejections
@@ -46,7 +47,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{key: saml11test.NewKey(t, "current"), next: saml11test.NewKey(t, "next"), sess: &m365test.Sessions{}}
+	e := &env{key: saml11test.NewKey(t, "current"), next: saml11test.NewKey(t, "next"), sess: &sessiontest.Sessions{}}
 	e.gate = m365test.NewGate(
 		m365test.Account{User: store.User{ID: "u1", UPN: "alice@example.com", ImmutableID: "aWQtYWxpY2U="}},
 		m365test.Account{User: store.User{ID: "u2", UPN: "noid@example.com"}},

@@ -22,6 +22,7 @@ import (
 	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/saml11token/saml11test"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/sessiontest"
 	"github.com/sekisho/sekisho/test/interop/m365/fakeentra"
 )
 
@@ -41,7 +42,7 @@ type stack struct {
 	sekisho *httptest.Server
 	entra   *fakeentra.Entra
 	gate    *m365test.Gate
-	sess    *m365test.Sessions
+	sess    *sessiontest.Sessions
 	key     saml11test.Key
 	caPEM   string // both servers use httptest's certificate
 	caFile  string
@@ -50,7 +51,7 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{key: saml11test.NewKey(t, "sts.example.com"), gate: m365test.NewGate(accounts...), sess: &m365test.Sessions{}}
+	s := &stack{key: saml11test.NewKey(t, "sts.example.com"), gate: m365test.NewGate(accounts...), sess: &sessiontest.Sessions{}}
 	s.gate.Networks = []string{"office"}
 	s.sekisho = httptest.NewUnstartedServer(nil)
 	s.sekisho.StartTLS()
