@@ -2,19 +2,16 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/setup"
 
 	"github.com/sekisho/sekisho/internal/protocol/saml"
-	"github.com/sekisho/sekisho/internal/store"
 )
 
 func init() { extraCommands = append(extraCommands, newAppCmd) }
@@ -100,8 +97,8 @@ func newAppCmd(g *globals) *cobra.Command {
 		})}
 	remove := &cobra.Command{Use: "remove NAME", Short: "Remove an application", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := in.Store.DeleteApplication(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("application %s: %w", args[0], err)
+			if err := service(in).RemoveApplication(cmd.Context(), cliActor(), args[0]); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 			return nil
@@ -118,30 +115,12 @@ func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProv
 	if full, ok := nameIDFormats[strings.ToLower(sp.NameIDFormat)]; ok {
 		sp.NameIDFormat = full
 	}
-	raw, err := json.Marshal(sp)
-	if err != nil {
-		return err
-	}
-	// ParseSPConfig fills the defaults and validates, exactly as the server will read it.
-	if sp, err = saml.ParseSPConfig(raw); err != nil {
-		return err
-	}
-	cfg, err := json.Marshal(sp)
-	if err != nil {
-		return err
-	}
 	in, err := g.open(cmd.Context())
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	now := time.Now().UTC()
-	err = in.Store.CreateApplication(cmd.Context(), store.Application{Name: name, Protocol: "saml", EntityID: sp.EntityID, Config: cfg,
-		CreatedAt: now, UpdatedAt: now})
-	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("an application named %s or with entity ID %s exists already", name, sp.EntityID)
-	}
-	if err != nil {
+	if sp, err = service(in).AddApplication(cmd.Context(), cliActor(), name, sp); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered SAML application %s (%s); IdP metadata: %s/saml/metadata\n", name, sp.EntityID, in.Config.BaseURL)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/setup"
-	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
 
@@ -41,11 +41,12 @@ func withCA(g *globals, cmd *cobra.Command, fn func(ctx context.Context, in *set
 	return fn(cmd.Context(), in, wiring.NewDeviceCA(in))
 }
 
-func printIssued(w io.Writer, in *setup.Instance, u store.User, d store.Device, token, pw string) {
-	fmt.Fprintf(w, "issued device certificate %q for %s (%s)\n", d.Name, u.UPN, d.Platform)
+func printIssued(w io.Writer, in *setup.Instance, is admin.IssuedDevice) {
+	d := is.Device
+	fmt.Fprintf(w, "issued device certificate %q for %s (%s)\n", d.Name, is.User.UPN, d.Platform)
 	fmt.Fprintf(w, "  id:                 %s\n  serial:             %s\n  valid until:        %s\n", d.ID, d.Serial, d.NotAfter.Format(time.RFC3339))
-	fmt.Fprintf(w, "  download link:      %s%s%s\n", in.Config.BaseURL, wiring.DeviceDownloadPath, token)
-	fmt.Fprintf(w, "  download token:     %s\n  one-time password:  %s\n", token, pw)
+	fmt.Fprintf(w, "  download link:      %s%s%s\n", in.Config.BaseURL, wiring.DeviceDownloadPath, is.Token)
+	fmt.Fprintf(w, "  download token:     %s\n  one-time password:  %s\n", is.Token, is.Password)
 	fmt.Fprintln(w, "Give the token and the password to the user by different channels; the package can be downloaded once.")
 }
 
@@ -66,16 +67,12 @@ func deviceIssue(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, ca *devicecert.CA) error {
-				u, err := in.Store.GetUserByUPN(ctx, upn)
-				if err != nil {
-					return fmt.Errorf("user %s: %w", upn, err)
-				}
-				d, tok, pw, err := ca.Issue(ctx, u.ID, name, platform, validity)
+			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
+				is, err := service(in).IssueDevice(ctx, cliActor(), upn, name, platform, validity)
 				if err != nil {
 					return err
 				}
-				printIssued(cmd.OutOrStdout(), in, u, d, tok, pw)
+				printIssued(cmd.OutOrStdout(), in, is)
 				return nil
 			})
 		}}
@@ -155,7 +152,8 @@ func deviceBulkIssue(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, ca *devicecert.CA) error {
+			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
+				svc := service(in)
 				w := csv.NewWriter(cmd.OutOrStdout())
 				_ = w.Write([]string{"line", "upn", "name", "result", "device_id", "serial", "download_token", "one_time_password", "error"})
 				for _, line := range slices.Sorted(maps.Keys(bad)) {
@@ -167,18 +165,14 @@ func deviceBulkIssue(g *globals) *cobra.Command {
 						skipped++
 						_ = w.Write([]string{fmt.Sprint(row.line), row.upn, row.name, "skipped", "", "", "", "", err.Error()})
 					}
-					u, err := in.Store.GetUserByUPN(ctx, row.upn)
-					if err != nil {
-						fail(fmt.Errorf("user %s: %w", row.upn, err))
-						continue
-					}
-					d, tok, pw, err := ca.Issue(ctx, u.ID, row.name, row.platform, validity)
+					// Each row is one transaction with its own admin audit entry.
+					is, err := svc.IssueDevice(ctx, cliActor(), row.upn, row.name, row.platform, validity)
 					if err != nil {
 						fail(err)
 						continue
 					}
 					ok++
-					_ = w.Write([]string{fmt.Sprint(row.line), u.UPN, d.Name, "issued", d.ID, d.Serial, tok, pw, ""})
+					_ = w.Write([]string{fmt.Sprint(row.line), is.User.UPN, is.Device.Name, "issued", is.Device.ID, is.Device.Serial, is.Token, is.Password, ""})
 				}
 				w.Flush()
 				fmt.Fprintf(cmd.ErrOrStderr(), "issued %d, skipped %d\n", ok, skipped)
@@ -272,17 +266,12 @@ func deviceRenew(g *globals) *cobra.Command {
 				return err
 			}
 			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, ca *devicecert.CA) error {
-				old, err := ca.Get(ctx, args[0])
-				if err != nil {
-					return fmt.Errorf("device %s: %w", args[0], err)
-				}
-				d, tok, pw, err := ca.Renew(ctx, old.ID, validity)
+				is, err := service(in).RenewDevice(ctx, cliActor(), args[0], validity)
 				if err != nil {
 					return err
 				}
-				u, _ := in.Store.GetUser(ctx, d.UserID)
-				printIssued(cmd.OutOrStdout(), in, u, d, tok, pw)
-				fmt.Fprintf(cmd.OutOrStdout(), "The old certificate %s keeps working for %s.\n", old.Serial, ca.ReplacedGrace)
+				printIssued(cmd.OutOrStdout(), in, is)
+				fmt.Fprintf(cmd.OutOrStdout(), "The old certificate %s keeps working for %s.\n", is.Replaced.Serial, ca.ReplacedGrace)
 				return nil
 			})
 		}}
@@ -293,12 +282,9 @@ func deviceRenew(g *globals) *cobra.Command {
 func deviceRevoke(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "revoke SERIAL|ID", Short: "Revoke a device certificate at once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, ca *devicecert.CA) error {
-				d, err := ca.Get(ctx, args[0])
+			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
+				d, err := service(in).RevokeDevice(ctx, cliActor(), args[0])
 				if err != nil {
-					return fmt.Errorf("device %s: %w", args[0], err)
-				}
-				if d, err = ca.Revoke(ctx, d.ID); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s, serial %s)\n", d.ID, d.Name, d.Serial)

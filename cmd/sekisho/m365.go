@@ -19,7 +19,6 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newM365Cmd) }
@@ -60,24 +59,14 @@ func newM365Cmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			for _, n := range ds.InsideNetworks {
-				if _, err := in.Store.GetNetwork(cmd.Context(), n); err != nil {
-					return fmt.Errorf("--inside-network %s: %w (create it with sekisho network set)", n, err)
-				}
-			}
-			if err := m365.PutDomain(cmd.Context(), in.Store, ds); err != nil {
+			added, err := service(in).AddDomain(cmd.Context(), cliActor(), ds)
+			if err != nil {
 				return err
 			}
-			if ds.Protocol == m365.SAML {
-				created, err := wiring.EnsureM365SAMLApp(cmd.Context(), in.Store)
-				if err != nil {
-					return err
-				}
-				if created {
-					fmt.Fprintf(cmd.OutOrStdout(), "registered Microsoft 365 (%s) as SAML application %s\n", m365.Realm, m365.DefaultApplication)
-				}
+			if added.RegisteredApp {
+				fmt.Fprintf(cmd.OutOrStdout(), "registered Microsoft 365 (%s) as SAML application %s\n", m365.Realm, m365.DefaultApplication)
 			}
-			d, _ := m365.GetDomain(cmd.Context(), in.Store, ds.Name)
+			d := added.Domain
 			fmt.Fprintf(cmd.OutOrStdout(), "domain %s federated by %s with issuer %s; next: sekisho m365 federate --domain %s\n",
 				d.Name, d.Protocol, d.IssuerURI, d.Name)
 			return nil
@@ -118,7 +107,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 		})}
 	remove := &cobra.Command{Use: "remove DOMAIN", Short: "Stop federating a domain here (convert it in Entra first)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := m365.DeleteDomain(cmd.Context(), in.Store, args[0]); err != nil {
+			if err := service(in).RemoveDomain(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -112,5 +113,68 @@ func TestCLIUsersGroupsPolicy(t *testing.T) {
 	js := mustRun(t, "", "audit", "list", "--action", "user.disable", "--json", d)
 	if !strings.Contains(js, `"status": "active"`) || !strings.Contains(js, `"status": "disabled"`) || strings.Contains(js, "argon2") {
 		t.Errorf("user.disable entry lacks before/after or leaks the hash:\n%s", js)
+	}
+}
+
+// The changes made through the managers with their own storage (devices, keys, applications,
+// Microsoft 365 domains, second factors, lockout) are in the admin audit log too, once each,
+// with what the operator needs and none of the secrets the commands print.
+func TestCLIAuditOfManagedChanges(t *testing.T) {
+	d := "--data=" + filepath.Join(t.TempDir(), "d")
+	t.Setenv("SEKISHO_ADMIN", "ops@example.com")
+	mustRun(t, "", "init", d)
+	mustRun(t, "", "user", "add", "alice@example.com", d)
+	out := mustRun(t, "", "device", "issue", "--user", "alice@example.com", "--name", "Alice laptop", "--platform", "windows", d)
+	tok := regexp.MustCompile(`download token:\s+(\S+)`).FindStringSubmatch(out)
+	pw := regexp.MustCompile(`one-time password:\s+(\S+)`).FindStringSubmatch(out)
+	id := regexp.MustCompile(`id:\s+(\S+)`).FindStringSubmatch(out)
+	if tok == nil || pw == nil || id == nil {
+		t.Fatalf("issue output:\n%s", out)
+	}
+	if out := mustRun(t, "", "device", "revoke", id[1], d); !strings.HasPrefix(out, "revoked "+id[1]) {
+		t.Fatalf("revoke output:\n%s", out)
+	}
+	if out := mustRun(t, "", "keys", "rotate", d); !strings.HasPrefix(out, "next key ") {
+		t.Fatalf("rotate output:\n%s", out)
+	}
+	if out := mustRun(t, "", "app", "add", "saml", "wiki", "--entity-id", "https://wiki.example.com/sp", "--acs", "https://wiki.example.com/acs", d); !strings.HasPrefix(out, "registered SAML application wiki") {
+		t.Fatalf("app add output:\n%s", out)
+	}
+	if _, err := run(t, "", "app", "add", "saml", "wiki2", "--entity-id", "https://wiki.example.com/sp", "--acs", "https://wiki.example.com/acs", d); err == nil ||
+		!strings.Contains(err.Error(), "exists already") {
+		t.Fatalf("duplicate entity ID: %v", err)
+	}
+	out = mustRun(t, "", "m365", "domain", "add", "contoso.com", "--protocol", "saml", d)
+	if !strings.Contains(out, "registered Microsoft 365") || !strings.Contains(out, "domain contoso.com federated by saml") {
+		t.Fatalf("m365 domain add output:\n%s", out)
+	}
+	out = mustRun(t, "", "mfa", "emergency-codes", "alice@example.com", "--count", "3", d)
+	codes := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(codes) != 3 {
+		t.Fatalf("emergency-codes output:\n%s", out)
+	}
+	mustRun(t, "", "mfa", "reset", "alice@example.com", d)
+	if out := mustRun(t, "", "lockout", "unlock", "alice@example.com", d); out != "alice@example.com unlocked\n" {
+		t.Fatalf("unlock output %q", out)
+	}
+
+	out = mustRun(t, "", "audit", "list", d)
+	for _, want := range []string{"device.issue", "device.revoke", "key.rotate", "app.add", "m365.domain-add", "factors.emergency-codes", "factors.reset", "lockout.unlock"} {
+		if n := strings.Count(out, " "+want+" "); n != 1 {
+			t.Errorf("audit list: %q appears %d times:\n%s", want, n, out)
+		}
+	}
+	if !strings.Contains(out, "ops@example.com") {
+		t.Errorf("audit list lacks the actor:\n%s", out)
+	}
+	js := mustRun(t, "", "audit", "list", "--json", d)
+	for _, secret := range append([]string{tok[1], pw[1], "PRIVATE KEY", "p12"}, codes...) {
+		if strings.Contains(js, secret) {
+			t.Errorf("a secret (%q) in the audit log:\n%s", secret, js)
+		}
+	}
+	js = mustRun(t, "", "audit", "list", "--action", "device.", "--json", d)
+	if strings.Count(js, `"serial"`) != 3 || !strings.Contains(js, `"revokedAt"`) || !strings.Contains(js, `"name": "Alice laptop"`) {
+		t.Errorf("device entries lack the device:\n%s", js)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,14 +31,8 @@ func newMFACmd(g *globals) *cobra.Command {
 		})}
 	reset := &cobra.Command{Use: "reset UPN", Short: "Remove all of a user's second factors (lost phone); ends their sessions", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := userByUPN(cmd, in, args[0])
+			u, err := service(in).ResetFactors(cmd.Context(), cliActor(), args[0])
 			if err != nil {
-				return err
-			}
-			if err := wiring.NewTOTP(in).Reset(cmd.Context(), u.ID); err != nil {
-				return err
-			}
-			if _, err := in.Store.DeleteUserSessions(cmd.Context(), u.ID); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "second factors of %s removed; they enrol again at /account/totp\n", u.UPN)
@@ -48,11 +41,7 @@ func newMFACmd(g *globals) *cobra.Command {
 	var count int
 	codes := &cobra.Command{Use: "emergency-codes UPN", Short: "Issue single-use emergency codes (replaces earlier ones); shown once", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := userByUPN(cmd, in, args[0])
-			if err != nil {
-				return err
-			}
-			cs, err := wiring.NewTOTP(in).IssueEmergencyCodes(cmd.Context(), u.ID, count)
+			u, cs, err := service(in).EmergencyCodes(cmd.Context(), cliActor(), args[0], count)
 			if err != nil {
 				return err
 			}
@@ -91,15 +80,8 @@ func newLockoutCmd(g *globals) *cobra.Command {
 		})}
 	unlock := &cobra.Command{Use: "unlock UPN", Short: "Lift a user's lock on both sides (familiar and unfamiliar sources)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := userByUPN(cmd, in, args[0])
+			u, err := service(in).Unlock(cmd.Context(), cliActor(), args[0])
 			if err != nil {
-				return err
-			}
-			l := wiring.NewLockout(in)
-			if l == nil {
-				return fmt.Errorf("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
-			}
-			if err := l.Unlock(cmd.Context(), u.ID, time.Now()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s unlocked\n", u.UPN)

@@ -26,6 +26,7 @@ import (
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/simulate"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newPolicyCmd) }
@@ -49,8 +50,13 @@ func cliActor() admin.Actor {
 	return admin.Actor{Name: "os:unknown", Via: "cli"}
 }
 
-// service is the admin service layer on an opened instance.
-func service(in *setup.Instance) *admin.Service { return admin.New(in.Store, in.Directory) }
+// service is the admin service layer on an opened instance, with the instance's managers
+// configured as the server runs them.
+func service(in *setup.Instance) *admin.Service {
+	s := admin.New(in.Store, in.Directory)
+	s.Keys, s.Devices, s.Factors, s.Lockout = in.Keys, wiring.NewDeviceCA(in), wiring.NewTOTP(in), wiring.NewLockout(in)
+	return s
+}
 
 func policyShow(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "show", Short: "Print the policy in force with its version", Args: cobra.NoArgs,
