@@ -68,24 +68,12 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Threshold <= 0 {
-		c.Threshold = d.Threshold
-	}
-	if c.FamiliarThreshold <= 0 {
-		c.FamiliarThreshold = d.FamiliarThreshold
-	}
-	if c.Window <= 0 {
-		c.Window = d.Window
-	}
-	if c.LockDuration <= 0 {
-		c.LockDuration = d.LockDuration
-	}
-	if c.FamiliarMax <= 0 {
-		c.FamiliarMax = d.FamiliarMax
-	}
-	if c.FamiliarTTL <= 0 {
-		c.FamiliarTTL = d.FamiliarTTL
-	}
+	positiveOr(&c.Threshold, d.Threshold)
+	positiveOr(&c.FamiliarThreshold, d.FamiliarThreshold)
+	positiveOr(&c.Window, d.Window)
+	positiveOr(&c.LockDuration, d.LockDuration)
+	positiveOr(&c.FamiliarMax, d.FamiliarMax)
+	positiveOr(&c.FamiliarTTL, d.FamiliarTTL)
 	if c.PrefixV4 <= 0 || c.PrefixV4 > 32 {
 		c.PrefixV4 = d.PrefixV4
 	}
@@ -93,6 +81,13 @@ func (c Config) withDefaults() Config {
 		c.PrefixV6 = d.PrefixV6
 	}
 	return c
+}
+
+// positiveOr sets *v to def unless it is positive.
+func positiveOr[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // EventKind says what happened.
