@@ -66,11 +66,17 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("unrecognised date %q", s)
 }
 
-// skipBOM drops a UTF-8 byte-order mark (the portal's CSV starts with one).
-func skipBOM(br *bufio.Reader) {
+// bomSkipped returns r buffered (r itself when it already is) and past a UTF-8 byte-order
+// mark (the portal's CSV starts with one).
+func bomSkipped(r io.Reader) *bufio.Reader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
 	}
+	return br
 }
 
 // AddEntraFile reads an Entra export from a file, detecting CSV or JSON from its content.
@@ -87,8 +93,7 @@ func (b *Builder) AddEntraFile(path string) error {
 
 // AddEntra reads an Entra export, detecting CSV or JSON from the first byte.
 func (b *Builder) AddEntra(r io.Reader, name string) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	skipBOM(br)
+	br := bomSkipped(r)
 	for {
 		c, err := br.Peek(1)
 		if err != nil || !isSpace(c[0]) {
@@ -107,11 +112,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // line; the returned error means the file could not be read at all (no usable header, I/O).
 func (b *Builder) AddEntraCSV(r io.Reader, name string) error {
 	s := b.source(name, "entra-csv")
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 256<<10)
-	}
-	skipBOM(br)
+	br := bomSkipped(r)
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -327,11 +328,7 @@ func (l *lineReader) lineAt(off int64) int {
 // ends the file (the rest cannot be framed) and is reported with its line.
 func (b *Builder) AddEntraJSON(r io.Reader, name string) error {
 	s := b.source(name, "entra-json")
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 256<<10)
-	}
-	skipBOM(br)
+	br := bomSkipped(r)
 	for {
 		c, err := br.Peek(1)
 		if err != nil {
