@@ -97,14 +97,22 @@ func TestCLIUsersGroupsPolicy(t *testing.T) {
 	if _, err := run(t, "", "policy", "rollback", "99", d); err == nil {
 		t.Fatal("rollback to a missing version succeeded")
 	}
+	if _, err := run(t, "", "network", "delete", "office", d); err == nil || !strings.Contains(err.Error(), "would no longer compile") {
+		t.Fatalf("deleting a network the policy names: %v", err)
+	}
+	mustRun(t, "", "network", "set", "lab", "198.51.100.0/24", d)
+	if out := mustRun(t, "", "network", "delete", "lab", d); out != "deleted network lab\n" {
+		t.Fatalf("network delete output %q", out)
+	}
 
 	// Every change above is in the admin audit log, once, with who made it; refused changes
 	// (duplicate UPN, weak password, invalid policy) left nothing.
 	t.Setenv("SEKISHO_ADMIN", "")
 	out = mustRun(t, "", "audit", "list", d)
-	for _, want := range []string{"group.add", "user.add", "user.disable", "user.import", "network.set", "policy.publish", "policy.rollback"} {
-		if strings.Count(out, " "+want+" ") != map[bool]int{true: 2, false: 1}[want == "policy.publish"] {
-			t.Errorf("audit list: %q appears %d times:\n%s", want, strings.Count(out, " "+want+" "), out)
+	for want, n := range map[string]int{"group.add": 1, "user.add": 1, "user.disable": 1, "user.import": 1, "network.set": 2,
+		"network.delete": 1, "policy.publish": 2, "policy.rollback": 1} {
+		if got := strings.Count(out, " "+want+" "); got != n {
+			t.Errorf("audit list: %q appears %d times, want %d:\n%s", want, got, n, out)
 		}
 	}
 	if strings.Contains(out, "erin@") || !strings.Contains(out, "os:") || !strings.Contains(out, "cli") {

@@ -217,8 +217,8 @@ func newNetworkCmd(g *globals) *cobra.Command {
 		})}
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete a network", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := in.Store.DeleteNetwork(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("network %s: %w", args[0], err)
+			if err := service(in).DeleteNetwork(cmd.Context(), cliActor(), args[0]); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted network %s\n", args[0])
 			return nil

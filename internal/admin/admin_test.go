@@ -187,6 +187,10 @@ func TestEveryChangeHasOneEntry(t *testing.T) {
 			return err
 		}, "policy.publish", "policy", "", "version"},
 		{"network the policy needs, emptied: still compiles", func() error { return s.SetNetwork(ctx, console, "office", "HQ", nil) }, "network.set", "office", "cidrs", "cidrs"},
+		{"network the policy needs: not deleted", func() error { return s.DeleteNetwork(ctx, console, "office") }, "", "", "", ""},
+		{"unused network", func() error { return s.SetNetwork(ctx, console, "lab", "", []string{"198.51.100.0/24"}) }, "network.set", "lab", "", "cidrs"},
+		{"delete network", func() error { return s.DeleteNetwork(ctx, console, "lab") }, "network.delete", "lab", "cidrs", ""},
+		{"delete missing network", func() error { return s.DeleteNetwork(ctx, console, "lab") }, "", "", "", ""},
 		{"membership", func() error { return s.SetMember(ctx, console, "staff", "alice@example.com", false) }, "group.remove-member", "staff", "member", "member"},
 		{"delete", func() error { return s.DeleteUser(ctx, console, "alice@example.com") }, "user.delete", "alice@example.com", "upn", ""},
 		{"delete again", func() error { return s.DeleteUser(ctx, console, "alice@example.com") }, "", "", "", ""},

@@ -85,11 +85,37 @@ func (s *Service) SetNetwork(ctx context.Context, a Actor, name, description str
 		if err := t.PutNetwork(ctx, n); err != nil {
 			return nil, nil, fmt.Errorf("network %s: %w", name, err)
 		}
-		// The policy in force must still compile against the new networks.
-		if _, err := published.Load(ctx, t.Store, nil); err != nil {
-			return nil, nil, fmt.Errorf("network %s: the policy in force would no longer compile: %w", name, err)
+		if err := t.policyCompiles(ctx, name); err != nil {
+			return nil, nil, err
 		}
 		return before, networkView{name, description, clean}, nil
+	})
+}
+
+// policyCompiles checks that the policy in force still compiles against the networks as the
+// transaction has changed them.
+func (t tx) policyCompiles(ctx context.Context, network string) error {
+	if _, err := published.Load(ctx, t.Store, nil); err != nil {
+		return fmt.Errorf("network %s: the policy in force would no longer compile: %w", network, err)
+	}
+	return nil
+}
+
+// DeleteNetwork deletes a named network ("network.delete"); refused while the policy in
+// force names it.
+func (s *Service) DeleteNetwork(ctx context.Context, a Actor, name string) error {
+	return s.change(ctx, a, "network.delete", name, func(t tx) (any, any, error) {
+		old, err := t.GetNetwork(ctx, name)
+		if err == nil {
+			err = t.Store.DeleteNetwork(ctx, name)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("network %s: %w", name, err)
+		}
+		if err := t.policyCompiles(ctx, name); err != nil {
+			return nil, nil, err
+		}
+		return networkView{old.Name, old.Description, old.CIDRs}, nil, nil
 	})
 }
 
