@@ -41,6 +41,20 @@ func tamper(t *testing.T, b []byte) []byte {
 	return out
 }
 
+// verdict is a document and whether a verifier must accept it.
+type verdict struct {
+	doc  []byte
+	want bool
+}
+
+// issuedAndTampered returns the response as issued, which a verifier must accept, and the same
+// after tamper, which it must reject.
+func issuedAndTampered(t *testing.T, signResponse, signAssertion bool) []verdict {
+	t.Helper()
+	b := issued(t, signResponse, signAssertion)
+	return []verdict{{b, true}, {tamper(t, b), false}}
+}
+
 func writeFiles(t *testing.T, doc []byte) (pemPath, docPath string) {
 	t.Helper()
 	idp, _, _ := keys(t)
@@ -89,11 +103,7 @@ func TestInteropXmlsec1(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := issued(t, tc.resp, tc.asser)
-			for _, v := range []struct {
-				doc  []byte
-				want bool
-			}{{b, true}, {tamper(t, b), false}} {
+			for _, v := range issuedAndTampered(t, tc.resp, tc.asser) {
 				pemPath, docPath := writeFiles(t, v.doc)
 				args := []string{"--verify", "--pubkey-cert-pem", pemPath, "--id-attr:ID", tc.idAttr}
 				if tc.resp && tc.asser {
@@ -142,11 +152,7 @@ func TestInteropSamlsign(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := issued(t, tc.resp, tc.asser)
-			for _, v := range []struct {
-				doc  []byte
-				want bool
-			}{{b, true}, {tamper(t, b), false}} {
+			for _, v := range issuedAndTampered(t, tc.resp, tc.asser) {
 				doc := v.doc
 				if tc.target == "standalone" {
 					doc = extractAssertion(t, doc)

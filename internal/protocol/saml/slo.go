@@ -80,6 +80,15 @@ func (h *Handler) verifyFromSP(ctx context.Context, m *message) (ServiceProvider
 	return sp, app, signed, nil
 }
 
+// checkSLOHeader checks what both logout messages from sp carry: the issuer, which must be
+// the SP the signature was verified for, and the header (destination, time).
+func (h *Handler) checkSLOHeader(sp ServiceProvider, hd header, signed bool, now time.Time) error {
+	if hd.Issuer != sp.EntityID {
+		return fmt.Errorf("issuer %q differs from the verified issuer", hd.Issuer)
+	}
+	return h.checkHeader(hd, signed, h.cfg.IdP.SLOURL(), now)
+}
+
 func (h *Handler) logoutRequest(w http.ResponseWriter, r *http.Request, m *message) {
 	ctx := r.Context()
 	now := h.cfg.Clock()
@@ -89,11 +98,8 @@ func (h *Handler) logoutRequest(w http.ResponseWriter, r *http.Request, m *messa
 		return
 	}
 	req, err := parseLogoutRequest(m.Root)
-	if err == nil && req.Issuer != sp.EntityID {
-		err = fmt.Errorf("issuer %q differs from the verified issuer", req.Issuer)
-	}
 	if err == nil {
-		err = h.checkHeader(req.header, signed, h.cfg.IdP.SLOURL(), now)
+		err = h.checkSLOHeader(sp, req.header, signed, now)
 	}
 	if err == nil && !req.NotOnOrAfter.IsZero() && !now.Before(req.NotOnOrAfter.Add(h.cfg.Skew)) {
 		err = fmt.Errorf("LogoutRequest expired at %s", req.NotOnOrAfter.Format(time.RFC3339))
@@ -224,11 +230,8 @@ func (h *Handler) logoutResponse(w http.ResponseWriter, r *http.Request, m *mess
 		return
 	}
 	resp, err := parseLogoutResponse(m.Root)
-	if err == nil && resp.Issuer != sp.EntityID {
-		err = fmt.Errorf("issuer %q differs from the verified issuer", resp.Issuer)
-	}
 	if err == nil {
-		err = h.checkHeader(resp.header, signed, h.cfg.IdP.SLOURL(), now)
+		err = h.checkSLOHeader(sp, resp.header, signed, now)
 	}
 	var chain sloChain
 	if err == nil {
