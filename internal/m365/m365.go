@@ -35,6 +35,16 @@ import (
 // Realm is the relying-party identifier of Entra ID (wtrealm, AppliesTo, Audience).
 const Realm = "urn:federation:MicrosoftOnline"
 
+// Realms returns the set of realms an adapter accepts: Realm and the extra ones configured
+// (e.g. a sovereign cloud's).
+func Realms(extra []string) map[string]bool {
+	set := map[string]bool{Realm: true}
+	for _, r := range extra {
+		set[r] = true
+	}
+	return set
+}
+
 // DefaultApplication is the application name M365 sign-ins carry into policies.
 const DefaultApplication = "microsoft365"
 

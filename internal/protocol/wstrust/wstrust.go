@@ -91,11 +91,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, mex: mexDocument(strings.TrimSuffix(cfg.BaseURL, "/")), realms: map[string]bool{m365.Realm: true}}
-	for _, r := range cfg.Realms {
-		h.realms[r] = true
-	}
-	return h, nil
+	return &Handler{cfg: cfg, mex: mexDocument(strings.TrimSuffix(cfg.BaseURL, "/")), realms: m365.Realms(cfg.Realms)}, nil
 }
 
 // Register adds the three paths to mux.
