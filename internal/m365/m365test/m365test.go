@@ -8,8 +8,10 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/m365"
@@ -117,6 +119,26 @@ func (g *Gate) Calls() []Call {
 }
 
 var _ signin.Gate = (*Gate)(nil)
+
+// Server starts a TLS test server without a handler yet, closed when t ends: an adapter's
+// config needs the server's URL before the adapter exists. Mount gives it the adapters.
+func Server(t testing.TB) *httptest.Server {
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Mount serves the adapters' paths on srv.
+func Mount(srv *httptest.Server, adapters ...interface {
+	Register(mux interface{ Handle(string, http.Handler) })
+}) {
+	mux := http.NewServeMux()
+	for _, a := range adapters {
+		a.Register(mux)
+	}
+	srv.Config.Handler = mux
+}
 
 // Rejections records what an adapter refused outside the gate (its OnReject hook).
 type Rejections struct {

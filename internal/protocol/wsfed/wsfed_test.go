@@ -54,9 +54,7 @@ func newEnv(t *testing.T) *env {
 		m365test.Account{User: store.User{ID: "u3", UPN: "denied@example.com", ImmutableID: "x"}, Deny: signin.ReasonPolicy},
 		m365test.Account{User: store.User{ID: "u4", UPN: "carol@elsewhere.net", ImmutableID: "y"}},
 	)
-	e.srv = httptest.NewUnstartedServer(nil)
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
+	e.srv = m365test.Server(t)
 	h, err := wsfed.New(wsfed.Config{
 		BaseURL: e.srv.URL, Domains: domains, Keys: saml11token.StaticKeys{Current: e.key.Signer, Next: e.next.Cert},
 		Gate: e.gate, Sessions: e.sess, ReplyURL: replyURL,
@@ -65,9 +63,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	h.Register(mux)
-	e.srv.Config.Handler = mux
+	m365test.Mount(e.srv, h)
 	return e
 }
 

@@ -158,9 +158,7 @@ func newEnv(t *testing.T) *env {
 		m365test.Account{User: store.User{ID: "u6", UPN: "carol@elsewhere.net", ImmutableID: "z"}, Password: "pw"},
 	)
 	e.gate.Networks = []string{"Office"}
-	e.srv = httptest.NewUnstartedServer(nil)
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
+	e.srv = m365test.Server(t)
 	h, err := wstrust.New(wstrust.Config{
 		BaseURL: e.srv.URL, Domains: domains, Keys: saml11token.StaticKeys{Current: e.key.Signer}, Gate: e.gate,
 		Now:      func() time.Time { return e.now },
@@ -169,9 +167,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	h.Register(mux)
-	e.srv.Config.Handler = mux
+	m365test.Mount(e.srv, h)
 	return e
 }
 

@@ -53,9 +53,7 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{key: saml11test.NewKey(t, "sts.example.com"), gate: m365test.NewGate(accounts...), sess: &sessiontest.Sessions{}}
 	s.gate.Networks = []string{"office"}
-	s.sekisho = httptest.NewUnstartedServer(nil)
-	s.sekisho.StartTLS()
-	t.Cleanup(s.sekisho.Close)
+	s.sekisho = m365test.Server(t)
 	s.entra = newFakeEntra(t, s)
 	keys := saml11token.StaticKeys{Current: s.key.Signer}
 	ws, err := wstrust.New(wstrust.Config{BaseURL: s.sekisho.URL, Domains: domains, Keys: keys, Gate: s.gate})
@@ -66,10 +64,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	ws.Register(mux)
-	wf.Register(mux)
-	s.sekisho.Config.Handler = mux
+	m365test.Mount(s.sekisho, ws, wf)
 	s.client = s.sekisho.Client()
 	s.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.sekisho.Certificate().Raw}))
 	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
