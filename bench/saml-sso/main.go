@@ -14,17 +14,14 @@ import (
 	"compress/flate"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -58,17 +55,7 @@ func (s sps) LookupSPByApp(context.Context, string) (saml.ServiceProvider, error
 	return s.sp, nil
 }
 
-type sessions struct{}
-
 var session = &signin.Session{ID: "sess-1", UserID: "u1", AuthnInstant: time.Now()}
-
-func (sessions) Require(http.ResponseWriter, *http.Request, signin.SessionOptions) (*signin.Session, bool) {
-	return session, true
-}
-func (sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
-	return nil, nil
-}
-func (sessions) Touch(context.Context, string, string) error { return nil }
 
 var user = store.User{ID: "u1", UPN: "alice@example.com", Email: "alice@example.com", DisplayName: "Alice",
 	ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", Groups: []string{"staff"}}
@@ -106,13 +93,7 @@ func main() {
 	}
 	runtime.GOMAXPROCS(1) // per core
 
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	check(err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	check(err)
-	cert, err := x509.ParseCertificate(der)
+	key, cert, err := benchutil.SelfSigned()
 	check(err)
 
 	sp := saml.ServiceProvider{EntityID: spEntity, ACS: []saml.Endpoint{{Binding: saml.BindingPOST, Location: spACS, IsDefault: true}},
@@ -123,7 +104,7 @@ func main() {
 		h, err := saml.NewHandler(saml.HandlerConfig{
 			IdP: saml.IdPConfig{EntityID: "https://idp.example.com/saml", BaseURL: "https://idp.example.com"},
 			SPs: sps{sp}, Keys: saml.StaticKeys{Key: saml.SigningKey{Signer: signer, Chain: []*x509.Certificate{cert}}},
-			Sessions: sessions{}, Gate: allow{}, Replay: &replay{seen: map[string]struct{}{}},
+			Sessions: benchutil.SignedIn{Session: session}, Gate: allow{}, Replay: &replay{seen: map[string]struct{}{}},
 			StateKey: bytes.Repeat([]byte{1}, 32), Logger: slog.New(slog.DiscardHandler),
 		})
 		check(err)

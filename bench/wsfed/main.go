@@ -9,13 +9,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"flag"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,17 +30,7 @@ import (
 
 var user = store.User{ID: "u1", UPN: "alice@example.com", ImmutableID: "AAECAwQFBgcICQoLDA0ODw==", Status: store.UserActive}
 
-type sessions struct{}
-
 var session = &signin.Session{ID: "_s1", UserID: "u1", AuthnInstant: time.Now()}
-
-func (sessions) Require(http.ResponseWriter, *http.Request, signin.SessionOptions) (*signin.Session, bool) {
-	return session, true
-}
-func (sessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
-	return nil, nil
-}
-func (sessions) Touch(context.Context, string, string) error { return nil }
 
 type allow struct{}
 
@@ -57,19 +43,14 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "measuring time")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, cert, err := benchutil.SelfSigned()
 	check(err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	check(err)
-	cert, _ := x509.ParseCertificate(der)
 	// keys.Accelerate is the production path: with -tags openssl it is the OpenSSL signer.
 	signer, err := saml11token.NewSigner(keys.Accelerate(key), cert)
 	check(err)
 	h, err := wsfed.New(wsfed.Config{BaseURL: "https://idp.example.com",
 		Domains: m365.Domains{{Name: "example.com", IssuerURI: "http://example.com/adfs/services/trust/", InsideNetworks: []string{"office"}}},
-		Keys:    saml11token.StaticKeys{Current: signer}, Gate: allow{}, Sessions: sessions{}})
+		Keys:    saml11token.StaticKeys{Current: signer}, Gate: allow{}, Sessions: benchutil.SignedIn{Session: session}})
 	check(err)
 	mux := http.NewServeMux()
 	h.Register(mux)

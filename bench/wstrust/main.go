@@ -9,16 +9,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/subtle"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -30,6 +26,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/sekisho/sekisho/bench/benchjson"
+	"github.com/sekisho/sekisho/bench/benchutil"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/wstrust"
 	"github.com/sekisho/sekisho/internal/saml11token"
@@ -178,17 +175,7 @@ func request(to, user, pass string) string {
 }
 
 func newSigner() (*saml11token.Signer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	key, cert, err := benchutil.SelfSigned()
 	if err != nil {
 		return nil, err
 	}
