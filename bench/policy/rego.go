@@ -92,23 +92,21 @@ date_int(tz) := d[0] * 10000 + d[1] * 100 + d[2] if d := time.date([input.time_n
 			}
 			conds = append(conds, fmt.Sprintf("user_ok_%d", i))
 		}
-		if len(r.Groups) > 0 {
-			conds = append(conds, fmt.Sprintf("count(groups & %s) > 0", set(r.Groups)))
-		}
-		if len(r.Apps) > 0 {
-			conds = append(conds, fmt.Sprintf("app in %s", set(r.Apps)))
-		}
-		if len(r.ClientTypes) > 0 {
-			conds = append(conds, fmt.Sprintf("input.client_type in %s", set(r.ClientTypes)))
-		}
-		if len(r.LegacyApps) > 0 {
-			conds = append(conds, fmt.Sprintf("lower(input.legacy_app) in %s", set(r.LegacyApps)))
-		}
-		if len(r.Networks) > 0 {
-			conds = append(conds, fmt.Sprintf("count(in_nets & %s) > 0", set(r.Networks)))
-		}
-		if len(r.NotNetworks) > 0 {
-			conds = append(conds, fmt.Sprintf("count(in_nets & %s) == 0", set(r.NotNetworks)))
+		// The list conditions, each tested only by the rules that list values.
+		for _, l := range []struct {
+			values []string
+			test   string // %s is the set of values
+		}{
+			{r.Groups, "count(groups & %s) > 0"},
+			{r.Apps, "app in %s"},
+			{r.ClientTypes, "input.client_type in %s"},
+			{r.LegacyApps, "lower(input.legacy_app) in %s"},
+			{r.Networks, "count(in_nets & %s) > 0"},
+			{r.NotNetworks, "count(in_nets & %s) == 0"},
+		} {
+			if len(l.values) > 0 {
+				conds = append(conds, fmt.Sprintf(l.test, set(l.values)))
+			}
 		}
 		switch r.Device {
 		case "required":
