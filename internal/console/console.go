@@ -585,7 +585,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	d := signinData{E: e, When: when(e.Time), Class: rowOf(e).Class}
 	if len(e.Trace) > 0 {
-		var tr policy.Trace
+		var tr policy.TraceRecord
 		if json.Unmarshal(e.Trace, &tr) == nil {
 			d.Trace = tr.Text(web.Lang(w, r))
 		}

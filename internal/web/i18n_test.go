@@ -1,6 +1,8 @@
 package web
 
 import (
+	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,22 @@ func TestEveryMessageTranslated(t *testing.T) {
 	}
 	if len(messages["ja"]) != len(messages["en"]) {
 		t.Errorf("ja has %d messages, en %d", len(messages["ja"]), len(messages["en"]))
+	}
+}
+
+// Every key a template asks for exists (an absent key renders as nothing: a link without text).
+func TestTemplatesNameOnlyKnownKeys(t *testing.T) {
+	re := regexp.MustCompile(`\bt \$?\.Lang "([a-z0-9_]+)"`)
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("templates: %v", err)
+	}
+	for _, f := range files {
+		b, _ := fs.ReadFile(templateFS, f)
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := messages["en"][m[1]]; !ok {
+				t.Errorf("%s asks for message %q, which does not exist", f, m[1])
+			}
+		}
 	}
 }

@@ -1,0 +1,150 @@
+// Package console_test drives the admin console in Debian's Chromium as a new administrator
+// does: the demo admin's first sign-in (one-time password, new password, second factor set
+// up and used), then the main path of every console page, with a screenshot of each page in
+// English and Japanese.
+package console_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	pqtotp "github.com/pquerna/otp/totp"
+
+	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/chromium"
+	"github.com/sekisho/sekisho/internal/testutil/idptest"
+)
+
+const wait = 30 * time.Second
+
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	dir string // screenshots
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.href + " — " + document.body.innerText.slice(0, 400)`))
+		b.t.Fatalf("%s: %v (at %s)", what, err, loc)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// shoot saves a full-page screenshot of url in both languages.
+func (b *browser) shoot(name, url string) {
+	b.t.Helper()
+	for _, lang := range []string{"en", "ja"} {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		b.do("open "+name, chromedp.Navigate(url+sep+"lang="+lang), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		ctx, cancel := context.WithTimeout(b.ctx, wait)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			b.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(b.dir, name+"-"+lang+".png"), png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+func TestConsoleInChromium(t *testing.T) {
+	exe := chromium.Command(t)
+	p := idptest.Start(t, idptest.Options{})
+	dir := os.Getenv("SEKISHO_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, ctx: chromium.Start(t, exe, chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 900)), dir: dir}
+	if err := chromedp.Do(b.ctx); err != nil { // starts the browser, for the whole test
+		t.Fatal(err)
+	}
+	admin := p.Init.AdminUPN
+
+	// First sign-in: the one-time password, then a new one, then the second factor.
+	b.do("sign in", chromedp.Navigate(p.URL+"/admin/?lang=en"), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), admin), chromedp.Click(chromedp.CSS("#next")),
+		chromedp.WaitVisible(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), p.Password(admin)),
+		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#new_password")))
+	const newPW = "Console-First-Hour-2026"
+
+	b.do("choose a password", chromedp.SendKeys(chromedp.CSS("#new_password"), newPW),
+		chromedp.SendKeys(chromedp.CSS("#confirm_password"), newPW), chromedp.Click(chromedp.CSS("#change")),
+		chromedp.WaitVisible(chromedp.CSS("#enrol")), chromedp.Click(chromedp.CSS("#enrol")), chromedp.WaitVisible(chromedp.CSS("#secret")))
+	secret := b.text("#secret")
+	code, _ := pqtotp.GenerateCode(secret, time.Now())
+	// Confirming the new authenticator with its code is the second factor of this session.
+	b.do("confirm the authenticator", chromedp.SendKeys(chromedp.CSS("#code"), code), chromedp.Click(chromedp.CSS("#verify")),
+		chromedp.WaitVisible(chromedp.CSS("#continue")), chromedp.Click(chromedp.CSS("#continue")), chromedp.WaitVisible(chromedp.CSS("#total")))
+	if who := b.text("#who"); who != admin {
+		t.Fatalf("console shows %q as the administrator", who)
+	}
+	b.shoot("dashboard", p.URL+"/admin/")
+
+	// Create a user; the one-time password is shown once.
+	b.do("create a user", chromedp.Navigate(p.URL+"/admin/users?lang=en"), chromedp.WaitVisible(chromedp.CSS("#add-user")),
+		chromedp.SendKeys(chromedp.CSS(`#add-user input[name=upn]`), "dana@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#add-user input[name=display_name]`), "Dana Kato"),
+		chromedp.SendKeys(chromedp.CSS(`#add-user input[name=groups]`), "staff"),
+		chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#secret")))
+	if s := b.text("#secret"); len(s) != 20 {
+		t.Fatalf("one-time password %q", s)
+	}
+	b.shoot("users", p.URL+"/admin/users")
+
+	// The user's page, then disable.
+	b.do("open the user", chromedp.Navigate(p.URL+"/admin/users?q=dana&lang=en"),
+		chromedp.Click(chromedp.CSS(`#users a`)), chromedp.WaitVisible(chromedp.CSS("#upn")))
+	b.do("disable", chromedp.Click(chromedp.CSS("#disable")), chromedp.WaitVisible(chromedp.CSS("#flash")), chromedp.WaitVisible(chromedp.CSS("#enable")))
+	u, err := p.Services.Instance.Store.GetUserByUPN(context.Background(), "dana@example.com")
+	if err != nil || u.Status != store.UserDisabled {
+		t.Fatalf("dana: %+v %v", u, err)
+	}
+	b.shoot("user", p.URL+"/admin/users/"+u.ID)
+
+	// The sign-in log: the admin's own console admission, and its trace.
+	b.do("sign-in log", chromedp.Navigate(p.URL+"/admin/signins?app=sekisho-admin&decision=allow&lang=en"),
+		chromedp.Click(chromedp.CSS(`.signins a`)), chromedp.WaitVisible(chromedp.CSS("#trace")))
+	if rule := b.text("#rule"); rule != "console-admins-with-mfa" {
+		t.Fatalf("the admission's rule is %q", rule)
+	}
+	if trace := b.text("#trace"); !strings.Contains(trace, `"console-admins-with-mfa"`) || strings.Contains(trace, "no rule matched") {
+		t.Fatalf("the trace does not explain the admission:\n%s", trace)
+	}
+	b.shoot("signins", p.URL+"/admin/signins")
+	evs, _ := p.Services.Instance.Store.ListSignIns(context.Background(), store.SignInFilter{Application: "sekisho-admin", Decision: "allow"})
+	b.shoot("signin", p.URL+"/admin/signins/"+evs[0].ID)
+
+	// The admin audit log names who did what through the console.
+	b.do("audit log", chromedp.Navigate(p.URL+"/admin/audit?lang=en"), chromedp.WaitVisible(chromedp.CSS("#audit")))
+	if txt := b.text("#audit"); !strings.Contains(txt, "user.disable") || !strings.Contains(txt, "user.add") || !strings.Contains(txt, admin) {
+		t.Fatalf("audit log:\n%s", txt)
+	}
+	b.shoot("audit", p.URL+"/admin/audit")
+	t.Logf("screenshots in %s", dir)
+}
