@@ -19,7 +19,6 @@ import (
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/setup"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newDeviceCmd) }
@@ -38,14 +37,14 @@ func withCA(g *globals, cmd *cobra.Command, fn func(ctx context.Context, in *set
 		return err
 	}
 	defer in.Close()
-	return fn(cmd.Context(), in, wiring.NewDeviceCA(in))
+	return fn(cmd.Context(), in, in.Devices)
 }
 
 func printIssued(w io.Writer, in *setup.Instance, is admin.IssuedDevice) {
 	d := is.Device
 	fmt.Fprintf(w, "issued device certificate %q for %s (%s)\n", d.Name, is.User.UPN, d.Platform)
 	fmt.Fprintf(w, "  id:                 %s\n  serial:             %s\n  valid until:        %s\n", d.ID, d.Serial, d.NotAfter.Format(time.RFC3339))
-	fmt.Fprintf(w, "  download link:      %s%s%s\n", in.Config.BaseURL, wiring.DeviceDownloadPath, is.Token)
+	fmt.Fprintf(w, "  download link:      %s%s%s\n", in.Config.BaseURL, devicecert.DownloadPath, is.Token)
 	fmt.Fprintf(w, "  download token:     %s\n  one-time password:  %s\n", is.Token, is.Password)
 	fmt.Fprintln(w, "Give the token and the password to the user by different channels; the package can be downloaded once.")
 }

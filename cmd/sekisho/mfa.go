@@ -8,7 +8,6 @@ import (
 
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newMFACmd, newLockoutCmd) }
@@ -21,7 +20,7 @@ func newMFACmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := wiring.NewTOTP(in).Status(cmd.Context(), u.ID)
+			st, err := in.Factors.Status(cmd.Context(), u.ID)
 			if err != nil {
 				return err
 			}
@@ -68,7 +67,7 @@ func newLockoutCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l := wiring.NewLockout(in)
+			l := in.Lockout
 			if l == nil {
 				return fmt.Errorf("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
 			}

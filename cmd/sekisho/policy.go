@@ -26,7 +26,6 @@ import (
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/simulate"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func init() { extraCommands = append(extraCommands, newPolicyCmd) }
@@ -53,9 +52,7 @@ func cliActor() admin.Actor {
 // service is the admin service layer on an opened instance, with the instance's managers
 // configured as the server runs them.
 func service(in *setup.Instance) *admin.Service {
-	s := admin.New(in.Store, in.Directory)
-	s.Keys, s.Devices, s.Factors, s.Lockout = in.Keys, wiring.NewDeviceCA(in), wiring.NewTOTP(in), wiring.NewLockout(in)
-	return s
+	return in.Admin
 }
 
 func policyShow(g *globals) *cobra.Command {

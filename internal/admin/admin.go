@@ -22,6 +22,7 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/userdocs"
 )
 
 // Actor is who makes a change and through which interface.
@@ -84,7 +85,7 @@ func (t tx) factors() (*factors.Manager, error) {
 		return nil, fmt.Errorf("second factors: %w", errNotConfigured)
 	}
 	m := *t.s.Factors
-	m.Factors, m.Once = factorDocs(t.Store), t.Store
+	m.Factors, m.Once = userdocs.Factors(t.Store), t.Store
 	return &m, nil
 }
 
@@ -94,7 +95,7 @@ func (t tx) lockout() (*lockout.Lockout, error) {
 		return nil, errors.New("smart lockout is switched off (lockout.enabled in sekisho.yaml)")
 	}
 	l := *t.s.Lockout
-	l.Store = lockoutDocs(t.Store)
+	l.Store = userdocs.Lockout(t.Store)
 	return &l, nil
 }
 

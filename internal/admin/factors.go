@@ -2,45 +2,11 @@ package admin
 
 import (
 	"context"
-	"errors"
 
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/store"
 )
-
-// userDocs is one kind of per-user document of the transaction's store (second factors,
-// lockout state) as the factors and lockout packages ask for it.
-type userDocs struct {
-	get      func(ctx context.Context, userID string) ([]byte, error)
-	put      func(ctx context.Context, userID string, doc []byte) error
-	update   func(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error
-	notFound error // what the package expects when the user has no document
-}
-
-func (d userDocs) Get(ctx context.Context, userID string) ([]byte, error) {
-	b, err := d.get(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, d.notFound
-	}
-	return b, err
-}
-
-func (d userDocs) Put(ctx context.Context, userID string, doc []byte) error {
-	return d.put(ctx, userID, doc)
-}
-
-func (d userDocs) Update(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error {
-	return d.update(ctx, userID, fn)
-}
-
-func factorDocs(st store.Store) userDocs {
-	return userDocs{get: st.GetUserFactors, put: st.PutUserFactors, update: st.UpdateUserFactors, notFound: factors.ErrNotFound}
-}
-
-func lockoutDocs(st store.Store) userDocs {
-	return userDocs{get: st.GetLockout, update: st.UpdateLockout, notFound: lockout.ErrNotFound}
-}
 
 // factorsView is a user's second factors in the audit log: which there are and how many,
 // never a seed, a code or a credential.

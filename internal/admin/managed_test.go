@@ -18,6 +18,7 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/userdocs"
 )
 
 // managedEnv is a service with two users, a network, an enrolled TOTP seed and a locked user.
@@ -42,7 +43,7 @@ func newManagedEnv(t *testing.T) *managedEnv {
 	if err := s.SetNetwork(ctx, console, "office", "", []string{"192.0.2.0/24"}); err != nil {
 		t.Fatal(err)
 	}
-	en, err := factors.New(admin.FactorDocs(st), st, s.Factors.Sealer, "Sekisho").Enroll(ctx, e.alice.ID, e.alice.UPN, time.Now())
+	en, err := factors.New(userdocs.Factors(st), st, s.Factors.Sealer, "Sekisho").Enroll(ctx, e.alice.ID, e.alice.UPN, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

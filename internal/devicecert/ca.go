@@ -33,6 +33,14 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 )
 
+// Where Sekisho publishes the device CA: its revocation list and certificate, and the prefix
+// of the one-time download link (followed by the token) a device's owner opens, signed in.
+const (
+	CRLPath      = "/pki/device-ca.crl"
+	CAPath       = "/pki/device-ca.pem"
+	DownloadPath = "/devices/download/"
+)
+
 // PurposeDeviceCA is the keys.Manager purpose of the device CA key.
 const PurposeDeviceCA = "device-ca"
 

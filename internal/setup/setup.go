@@ -7,6 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/devicecert"
+	"github.com/sekisho/sekisho/internal/lockout"
+	"github.com/sekisho/sekisho/internal/userdocs"
 	"io"
 	"log/slog"
 	"os"
@@ -29,14 +34,19 @@ type Instance struct {
 	Sealer    *secrets.Sealer
 	Directory *directory.Directory
 	Keys      *keys.Manager
+	Devices   *devicecert.CA   // the device CA (its key is created at its first use)
+	Factors   *factors.Manager // second factors: TOTP, emergency codes, passkeys
+	Lockout   *lockout.Lockout // nil when smart lockout is switched off
+	Admin     *admin.Service   // every administrative change: one transaction, one audit entry
 	Log       *slog.Logger
 }
 
 // Close releases the store.
 func (in *Instance) Close() error { return in.Store.Close() }
 
-// Open loads the configuration of dataDir, checks the master key against the store and opens
-// the store, applying pending migrations.
+// Open loads the configuration of dataDir, checks the master key against the store, opens
+// the store (applying pending migrations) and builds every service on it: the one bootstrap
+// of the server, the CLI and the tests.
 func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, error) {
 	cfg, err := config.Load(dataDir)
 	if err != nil {
@@ -65,6 +75,15 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 	in.Directory = directory.New(st, directory.Params{MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations,
 		Parallelism: cfg.Password.Parallelism}, directory.PasswordPolicy{MinLength: cfg.Password.MinLength})
 	in.Keys = keys.NewManager(st, sealer)
+	in.Devices = devicecert.New(st, in.Keys, sealer)
+	in.Devices.Log, in.Devices.CRLURL = in.Log, cfg.BaseURL+devicecert.CRLPath
+	in.Factors = factors.New(userdocs.Factors(st), st, sealer, "Sekisho")
+	if c := cfg.Lockout; c.Enabled {
+		in.Lockout = lockout.New(userdocs.Lockout(st), lockout.Config{Threshold: c.Threshold, FamiliarThreshold: c.FamiliarThreshold,
+			Window: c.Window.D(), LockDuration: c.Duration.D(), LogOnly: c.LogOnly}, in.Log, nil)
+	}
+	in.Admin = admin.New(st, in.Directory)
+	in.Admin.Keys, in.Admin.Devices, in.Admin.Factors, in.Admin.Lockout = in.Keys, in.Devices, in.Factors, in.Lockout
 	return in, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/setup"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 func TestInitDemoAndReopen(t *testing.T) {
@@ -85,7 +84,7 @@ func TestNoSecretsInPlainForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	en, err := wiring.NewTOTP(in).Enroll(ctx, alice.ID, alice.UPN, time.Now())
+	en, err := in.Factors.Enroll(ctx, alice.ID, alice.UPN, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

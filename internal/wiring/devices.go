@@ -9,49 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/keys"
-	"github.com/sekisho/sekisho/internal/lockout"
-	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
-// CRLPath and DeviceCAPath publish the device CA's revocation list and certificate.
-const (
-	CRLPath      = "/pki/device-ca.crl"
-	DeviceCAPath = "/pki/device-ca.pem"
-	// DeviceDownloadPath + token is the link a user opens (signed in as the device's owner) to
-	// fetch the PKCS#12 once; the one-time password travels by another channel.
-	DeviceDownloadPath = "/devices/download/"
-)
-
-// NewDeviceCA returns the instance's device certificate authority, with its CRL URL set.
-func NewDeviceCA(in *setup.Instance) *devicecert.CA {
-	ca := devicecert.New(in.Store, in.Keys, in.Sealer)
-	ca.Log = in.Log
-	ca.CRLURL = in.Config.BaseURL + CRLPath
-	return ca
-}
-
-// NewTOTP returns the instance's second-factor manager.
-func NewTOTP(in *setup.Instance) *factors.Manager {
-	return factors.New(factorStore{in.Store}, in.Store, in.Sealer, "Sekisho")
-}
-
-// NewLockout returns the instance's smart lockout, or nil when it is switched off.
-func NewLockout(in *setup.Instance) *lockout.Lockout {
-	c := in.Config.Lockout
-	if !c.Enabled {
-		return nil
-	}
-	return lockout.New(lockoutStore{in.Store}, lockout.Config{Threshold: c.Threshold, FamiliarThreshold: c.FamiliarThreshold,
-		Window: c.Window.D(), LockDuration: c.Duration.D(), LogOnly: c.LogOnly}, in.Log, nil)
-}
-
 func mountPKI(ctx context.Context, s *Services) error {
-	s.Server.Mux.HandleFunc("GET "+CRLPath, func(w http.ResponseWriter, r *http.Request) {
+	s.Server.Mux.HandleFunc("GET "+devicecert.CRLPath, func(w http.ResponseWriter, r *http.Request) {
 		crl, err := s.Devices.CRL(r.Context())
 		if err != nil {
 			s.Instance.Log.ErrorContext(r.Context(), "device CRL", "err", err)
@@ -62,8 +27,8 @@ func mountPKI(ctx context.Context, s *Services) error {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write(crl)
 	})
-	s.Server.Mux.Handle("GET "+DeviceDownloadPath+"{token}", s.Guard.Protect(signin.AppAccount, http.HandlerFunc(s.downloadDevice)))
-	s.Server.Mux.HandleFunc("GET "+DeviceCAPath, func(w http.ResponseWriter, r *http.Request) {
+	s.Server.Mux.Handle("GET "+devicecert.DownloadPath+"{token}", s.Guard.Protect(signin.AppAccount, http.HandlerFunc(s.downloadDevice)))
+	s.Server.Mux.HandleFunc("GET "+devicecert.CAPath, func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Devices.CACertificate(r.Context())
 		if err != nil {
 			http.Error(w, "device CA unavailable", http.StatusServiceUnavailable)
@@ -111,7 +76,7 @@ func (s *Services) downloadDevice(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	sess, _, ok := s.Sessions.Current(r)
 	if !ok {
-		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(DeviceDownloadPath+token), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(devicecert.DownloadPath+token), http.StatusSeeOther)
 		return
 	}
 	id, _, _ := strings.Cut(token, ".")

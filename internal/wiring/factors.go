@@ -8,44 +8,8 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/authn/factors"
-	"github.com/sekisho/sekisho/internal/lockout"
-	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
-
-// factorStore adapts store.Store to factors.FactorStore.
-type factorStore struct{ s store.Store }
-
-func (f factorStore) Get(ctx context.Context, userID string) ([]byte, error) {
-	b, err := f.s.GetUserFactors(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, factors.ErrNotFound
-	}
-	return b, err
-}
-
-func (f factorStore) Put(ctx context.Context, userID string, sealed []byte) error {
-	return f.s.PutUserFactors(ctx, userID, sealed)
-}
-
-func (f factorStore) Update(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error {
-	return f.s.UpdateUserFactors(ctx, userID, fn)
-}
-
-// lockoutStore adapts store.Store to lockout.Store.
-type lockoutStore struct{ s store.Store }
-
-func (l lockoutStore) Get(ctx context.Context, userID string) ([]byte, error) {
-	b, err := l.s.GetLockout(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, lockout.ErrNotFound
-	}
-	return b, err
-}
-
-func (l lockoutStore) Update(ctx context.Context, userID string, fn func(old []byte) ([]byte, error)) error {
-	return l.s.UpdateLockout(ctx, userID, fn)
-}
 
 // secondFactors implements web.SecondFactors with TOTP codes and emergency codes.
 type secondFactors struct{ m *factors.Manager }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
-	"github.com/sekisho/sekisho/internal/wiring"
 )
 
 var secretRe = regexp.MustCompile(`id="secret">([A-Z2-7]+)<`)
@@ -189,7 +188,7 @@ func TestSmartLockoutThroughGate(t *testing.T) {
 func TestFactorsOnTheRealStore(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	m := wiring.NewTOTP(e.svc.Instance)
+	m := e.svc.Instance.Factors
 	carol, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "carol@example.com")
 	codes, err := m.IssueEmergencyCodes(ctx, carol.ID, 3)
 	if err != nil {

@@ -60,8 +60,8 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	g := &gate.Gate{Store: in.Store, Directory: in.Directory, RememberApp: sessions.TouchRequest, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
-		TOTP: NewTOTP(in), Devices: NewDeviceCA(in)}
-	g.Lockout, g.Devices = NewLockout(in), s.Devices
+		TOTP: in.Factors, Devices: in.Devices}
+	g.Lockout, g.Devices = in.Lockout, in.Devices
 	sessions.StepUp = g.NeedsMFA
 	// Form tokens (CSRF, password change) are signed with a key every node derives alike.
 	web.SetCSRFKey(in.Sealer.Derive("web-forms"))
