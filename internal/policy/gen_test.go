@@ -8,17 +8,25 @@ import (
 	"github.com/sekisho/sekisho/internal/policy/policygen"
 )
 
+// generated loads a random policy of the given size and returns it with n random requests,
+// everything drawn from seed.
+func generated(tb testing.TB, seed uint64, rules, cidrs, n int) (*policy.Policy, []policy.Input) {
+	tb.Helper()
+	spec := policygen.Generate(seed, rules, cidrs)
+	p, err := policy.Load("gen.yaml", spec.YAML(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, spec.Requests(seed, n)
+}
+
 // TestEvaluateAgreesWithReference runs the indexed evaluator and the rule-by-rule closures
 // over a large random policy and many random requests: they must pick the same rule.
 func TestEvaluateAgreesWithReference(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
-		spec := policygen.Generate(seed, 300, 2000)
-		p, err := policy.Load("gen.yaml", spec.YAML(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, reqs := generated(t, seed, 300, 2000, 5000)
 		matched := 0
-		for _, in := range spec.Requests(seed, 5000) {
+		for _, in := range reqs {
 			fast := p.IndexedMatch(in)
 			ref := p.ReferenceMatch(in)
 			if fast != ref {
@@ -35,12 +43,7 @@ func TestEvaluateAgreesWithReference(t *testing.T) {
 }
 
 func TestEvaluateDoesNotAllocate(t *testing.T) {
-	spec := policygen.Generate(7, 1000, 10000)
-	p, err := policy.Load("gen.yaml", spec.YAML(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reqs := spec.Requests(7, 256)
+	p, reqs := generated(t, 7, 1000, 10000, 256)
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
 		p.Evaluate(reqs[i%len(reqs)])
@@ -52,12 +55,7 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkEvaluate(b *testing.B) {
-	spec := policygen.Generate(42, 1000, 10000)
-	p, err := policy.Load("gen.yaml", spec.YAML(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	reqs := spec.Requests(42, 4096)
+	p, reqs := generated(b, 42, 1000, 10000, 4096)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -67,12 +65,7 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 func BenchmarkTraceJSON(b *testing.B) {
-	spec := policygen.Generate(42, 100, 1000)
-	p, err := policy.Load("gen.yaml", spec.YAML(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	reqs := spec.Requests(42, 1024)
+	p, reqs := generated(b, 42, 100, 1000, 1024)
 	i := 0
 	for b.Loop() {
 		d := p.Evaluate(reqs[i&1023])
