@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -107,15 +105,7 @@ func TestShibbolethSP(t *testing.T) {
 // fetchIdPMetadata downloads Sekisho's metadata, as an SP administrator would.
 func fetchIdPMetadata(t *testing.T, idp *idptest.IdP) ([]byte, string) {
 	t.Helper()
-	resp, err := idp.Client().Get(idp.URL + "/saml/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("IdP metadata: HTTP %d, %v", resp.StatusCode, err)
-	}
+	b := getOK(t, idp.Client(), idp.URL+"/saml/metadata", "IdP metadata")
 	var ed struct {
 		EntityID string `xml:"entityID,attr"`
 	}

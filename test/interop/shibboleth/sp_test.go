@@ -198,14 +198,20 @@ func startSP(t *testing.T, shibd, apache string, idpMetadata []byte, idpEntityID
 // Metadata returns the SP metadata shibd generates.
 func (s *sp) Metadata(t *testing.T) []byte {
 	t.Helper()
-	resp, err := http.Get(s.URL + "/Shibboleth.sso/Metadata")
+	return getOK(t, http.DefaultClient, s.URL+"/Shibboleth.sso/Metadata", "SP metadata")
+}
+
+// getOK returns the body of a GET that must answer 200 OK; what names it in the failure.
+func getOK(t *testing.T, c *http.Client, url, what string) []byte {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("SP metadata: HTTP %d, %v", resp.StatusCode, err)
+		t.Fatalf("%s: HTTP %d, %v", what, resp.StatusCode, err)
 	}
 	return b
 }
