@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -138,6 +139,21 @@ func Mount(srv *httptest.Server, adapters ...interface {
 		a.Register(mux)
 	}
 	srv.Config.Handler = mux
+}
+
+// Body returns the body of a test server's response, failing t when the request (err) or
+// the read failed.
+func Body(t testing.TB, resp *http.Response, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // Rejections records what an adapter refused outside the gate (its OnReject hook).

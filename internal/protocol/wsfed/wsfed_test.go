@@ -78,15 +78,7 @@ func (e *env) get(t *testing.T, q url.Values) (*http.Response, string) {
 	c := e.srv.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Get(e.srv.URL + wsfed.PathPassive + "?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return resp, m365test.Body(t, resp, err)
 }
 
 func signinQuery(extra ...string) url.Values {

@@ -3,7 +3,6 @@ package wstrust_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -182,15 +181,8 @@ func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int,
 		req.Header.Set(k, v)
 	}
 	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	b := m365test.Body(t, resp, err)
+	return resp.StatusCode, b
 }
 
 // assertionOf extracts the assertion text from an RSTR(C) exactly as MSAL does (inner XML).
