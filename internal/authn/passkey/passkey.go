@@ -264,21 +264,10 @@ func (s *Service) finishBegin(kind string, u User, binding string, opts any, sd 
 // FinishRegistration verifies the browser's PublicKeyCredential JSON (response) against the
 // state token and stores the credential under name (trimmed to 64 characters).
 func (s *Service) FinishRegistration(ctx context.Context, u User, binding, token string, response []byte, name string) (factors.Credential, error) {
-	sd, err := s.open(ctx, kindRegister, u, binding, token)
+	cred, err := verified(ctx, s, kindRegister, u, binding, token, response,
+		protocol.ParseCredentialCreationResponseBytes, s.wa.CreateCredential)
 	if err != nil {
 		return factors.Credential{}, err
-	}
-	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
-	if err != nil {
-		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
-	}
-	w, err := s.load(ctx, u)
-	if err != nil {
-		return factors.Credential{}, err
-	}
-	cred, err := s.wa.CreateCredential(w, sd, parsed)
-	if err != nil {
-		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	c := fromLibrary(cred, cleanName(name), s.cfg.Now())
 	if err := s.cfg.Credentials.AddWebAuthn(ctx, u.ID, c); err != nil {
@@ -306,21 +295,10 @@ func (s *Service) BeginLogin(ctx context.Context, u User, binding string) (optio
 // FinishLogin verifies an assertion, records the new signature counter and returns the
 // credential used. A counter that did not increase is ErrCloned and the sign-in fails.
 func (s *Service) FinishLogin(ctx context.Context, u User, binding, token string, response []byte) (factors.Credential, error) {
-	sd, err := s.open(ctx, kindLogin, u, binding, token)
+	cred, err := verified(ctx, s, kindLogin, u, binding, token, response,
+		protocol.ParseCredentialRequestResponseBytes, s.wa.ValidateLogin)
 	if err != nil {
 		return factors.Credential{}, err
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
-	if err != nil {
-		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
-	}
-	w, err := s.load(ctx, u)
-	if err != nil {
-		return factors.Credential{}, err
-	}
-	cred, err := s.wa.ValidateLogin(w, sd, parsed)
-	if err != nil {
-		return factors.Credential{}, fmt.Errorf("%w: %v", ErrVerify, describe(err))
 	}
 	if cred.Authenticator.CloneWarning {
 		return factors.Credential{}, ErrCloned
@@ -334,6 +312,30 @@ func (s *Service) FinishLogin(ctx context.Context, u User, binding, token string
 	}
 	out := fromLibrary(cred, "", now)
 	return out, nil
+}
+
+// verified returns the credential a ceremony's response proves, checking in this order the
+// state token, the browser's JSON (parse) and the authenticator's response against the
+// user's credentials (verify).
+func verified[P any](ctx context.Context, s *Service, kind string, u User, binding, token string, response []byte,
+	parse func([]byte) (P, error), verify func(webauthn.User, webauthn.SessionData, P) (*webauthn.Credential, error)) (*webauthn.Credential, error) {
+	sd, err := s.open(ctx, kind, u, binding, token)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parse(response)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+	}
+	w, err := s.load(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := verify(w, sd, parsed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVerify, describe(err))
+	}
+	return cred, nil
 }
 
 // describe includes the library's detail, which says what failed (origin, challenge, signature).
