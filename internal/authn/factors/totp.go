@@ -248,24 +248,10 @@ func (m *Manager) Enroll(ctx context.Context, userID, upn string, now time.Time)
 
 // Confirm checks a code from the pending seed and makes it the user's TOTP factor.
 func (m *Manager) Confirm(ctx context.Context, userID, code string, now time.Time) error {
-	if err := m.claimTry(ctx, userID, now); err != nil {
-		return err
-	}
 	// Replay protection (UseOnce) runs before the atomic update, never inside it: inside, it
 	// would wait on the very lock the update holds (SQLite has one writer).
-	f, err := m.Load(ctx, userID)
+	pending, err := m.checkCode(ctx, userID, code, now, func(f Factors) *Seed { return f.Pending }, ErrNoEnrolment)
 	if err != nil {
-		return err
-	}
-	if f.Pending == nil {
-		return ErrNoEnrolment
-	}
-	pending := f.Pending.Secret
-	step, ok := m.match(pending, code, now)
-	if !ok {
-		return ErrInvalidCode
-	}
-	if err := m.useStep(ctx, userID, step, now); err != nil {
 		return err
 	}
 	return m.update(ctx, userID, func(f *Factors) error {
@@ -280,21 +266,33 @@ func (m *Manager) Confirm(ctx context.Context, userID, code string, now time.Tim
 // Validate checks a TOTP code of userID at now: within ±Skew steps, once per step, within the
 // attempt limit. It returns nil when the code is accepted.
 func (m *Manager) Validate(ctx context.Context, userID, code string, now time.Time) error {
+	_, err := m.checkCode(ctx, userID, code, now, func(f Factors) *Seed { return f.TOTP }, ErrNotEnrolled)
+	return err
+}
+
+// checkCode puts a code through what Confirm and Validate both ask: the attempt limit, a
+// match with the seed picked from the user's factors (none: missing) within ±Skew steps, and
+// one use per step. It returns the seed's secret.
+func (m *Manager) checkCode(ctx context.Context, userID, code string, now time.Time, pick func(Factors) *Seed, missing error) (string, error) {
 	if err := m.claimTry(ctx, userID, now); err != nil {
-		return err
+		return "", err
 	}
 	f, err := m.Load(ctx, userID)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if f.TOTP == nil {
-		return ErrNotEnrolled
+	seed := pick(f)
+	if seed == nil {
+		return "", missing
 	}
-	step, ok := m.match(f.TOTP.Secret, code, now)
+	step, ok := m.match(seed.Secret, code, now)
 	if !ok {
-		return ErrInvalidCode
+		return "", ErrInvalidCode
 	}
-	return m.useStep(ctx, userID, step, now)
+	if err := m.useStep(ctx, userID, step, now); err != nil {
+		return "", err
+	}
+	return seed.Secret, nil
 }
 
 // match returns the time step whose code equals code.
