@@ -93,3 +93,25 @@ func (g *Guard) Protect(app string, next http.Handler) http.Handler {
 		g.Deny(w, r, http.StatusForbidden, o.Message, o.EventID)
 	})
 }
+
+// StepUp is the session manager's hook: whether the policy in force will ask this user for a
+// second factor for application at this request (judged without a record), so the browser
+// goes to the second-factor step before an adapter spends its single-use state.
+func StepUp(j Judge) func(r *http.Request, userID, application string) bool {
+	return func(r *http.Request, userID, application string) bool {
+		o, err := j.Evaluate(r.Context(), signin.Attempt{Application: application, Endpoint: signin.Passive,
+			HTTP: r, Session: &signin.Session{UserID: userID}})
+		return err == nil && o.StepUpMFA
+	}
+}
+
+// EnrolAllowed is the enrolment pages' hook: whether the policy lets this user into the portal
+// (sekisho-account) outright at this request, the condition for setting up a first second
+// factor on the strength of the password alone.
+func EnrolAllowed(j Judge) func(r *http.Request, userID string) bool {
+	return func(r *http.Request, userID string) bool {
+		o, err := j.Evaluate(r.Context(), signin.Attempt{Application: signin.AppAccount, Endpoint: signin.Passive,
+			HTTP: r, Session: &signin.Session{UserID: userID}})
+		return err == nil && o.Allowed
+	}
+}

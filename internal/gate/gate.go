@@ -270,15 +270,6 @@ func (g *Gate) RecordRejected(ctx context.Context, c clientctx.Client, protocol,
 	return rec.ID
 }
 
-// NeedsMFA reports whether the policy in force would ask this user for a second factor for
-// application at this request (client context, time), judged without writing a record. The
-// session manager uses it to run the second-factor step before the adapter resumes.
-func (g *Gate) NeedsMFA(r *http.Request, userID, application string) bool {
-	o, err := g.Evaluate(r.Context(), signin.Attempt{Application: application, Endpoint: signin.Passive,
-		HTTP: r, Session: &signin.Session{UserID: userID}})
-	return err == nil && o.StepUpMFA
-}
-
 // Password checks a password attempt for the client c with smart lockout. It returns the user
 // (known even on most failures, for the record) and "" on success, or a reason code:
 // wrong_password, unknown_user, disabled, locked. An error means a component failed (fail
@@ -357,16 +348,4 @@ func (g *Gate) device(ctx context.Context, c clientctx.Client, userID string, no
 		return devicecert.Result{Present: true, Serial: fmt.Sprintf("%x", c.ClientCert.SerialNumber), Reason: "not_verified"}, nil
 	}
 	return g.Devices.Verify(ctx, c.ClientCert, nil, userID, now)
-}
-
-// AccountApplication is the application name policies use for the user's own security page
-// (enrolling a first second factor on the strength of the password alone).
-const AccountApplication = signin.AppAccount
-
-// AllowsEnrolment reports whether the policy allows this user, at this request, into the
-// account application outright (no further factor asked).
-func (g *Gate) AllowsEnrolment(r *http.Request, userID string) bool {
-	o, err := g.Evaluate(r.Context(), signin.Attempt{Application: AccountApplication, Endpoint: signin.Passive,
-		HTTP: r, Session: &signin.Session{UserID: userID}})
-	return err == nil && o.Allowed
 }

@@ -3,6 +3,7 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"github.com/sekisho/sekisho/internal/appguard"
 
 	"github.com/sekisho/sekisho/internal/authn/passkey"
 	"github.com/sekisho/sekisho/internal/web"
@@ -18,7 +19,7 @@ func mountPasskeys(_ context.Context, s *Services) error {
 		return fmt.Errorf("passkeys: %w", err)
 	}
 	pages := web.NewPasskeyPages(in.Directory, s.Sessions, pk, s.TOTP, s.Gate, in.Log)
-	pages.EnrolAllowed = s.Gate.AllowsEnrolment
+	pages.EnrolAllowed = appguard.EnrolAllowed(s.Gate)
 	pages.Protect = s.Guard.Protect
 	pages.Mount(s.Server.Mux)
 	return nil

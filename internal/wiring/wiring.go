@@ -62,7 +62,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
 		TOTP: in.Factors, Devices: in.Devices}
 	g.Lockout, g.Devices = in.Lockout, in.Devices
-	sessions.StepUp = g.NeedsMFA
+	sessions.StepUp = appguard.StepUp(g)
 	// Form tokens (CSRF, password change) are signed with a key every node derives alike.
 	web.SetCSRFKey(in.Sealer.Derive("web-forms"))
 	s.Guard = &appguard.Guard{Gate: g, Sessions: sessions, Deny: web.RenderDenied, Log: in.Log}
@@ -70,7 +70,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 
 	pages := web.NewHandler(in.Directory, sessions, g, in.Log)
 	pages.Factors = secondFactors{s.TOTP}
-	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, g.AllowsEnrolment
+	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, appguard.EnrolAllowed(g)
 	pages.Protect = s.Guard.Protect
 	pages.Mount(srv.Mux)
 	for _, m := range mounts {
