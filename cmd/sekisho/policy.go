@@ -282,29 +282,19 @@ func policyTest(g *globals) *cobra.Command {
 }
 
 func loadForTest(ctx context.Context, in *setup.Instance, draft string) (*published.Compiled, error) {
-	var doc *store.PolicyVersion
+	var doc []byte
 	if draft != "" {
 		b, err := os.ReadFile(draft)
 		if err != nil {
 			return nil, fmt.Errorf("read draft: %w", err)
 		}
-		nets, _, err := published.StoredNetworks(ctx, in.Store)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := policy.Load(draft, b, nets); err != nil {
-			return nil, err
-		}
-		doc = &store.PolicyVersion{Document: b}
+		doc = b
 	}
-	comp, err := published.Load(ctx, in.Store, doc)
-	if err != nil {
-		return nil, err
-	}
-	if comp.Policy == nil {
+	comp, err := simulate.Compile(ctx, in.Store, draft, doc)
+	if errors.Is(err, simulate.ErrNoPolicy) {
 		return nil, errors.New("no policy is stored; pass --draft FILE or import one")
 	}
-	return comp, nil
+	return comp, err
 }
 
 func policyReplay(g *globals) *cobra.Command {
@@ -328,14 +318,7 @@ func policyReplay(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := store.SignInFilter{Since: time.Now().Add(-d)}
-			res, err := simulate.Replay(ctx, func(fn func(store.SignInEvent) error) error { return in.Store.EachSignIn(ctx, f, fn) },
-				comp.Policy, func(ctx context.Context, upn string) []string {
-					if u, err := in.Store.GetUserByUPN(ctx, upn); err == nil {
-						return u.Groups
-					}
-					return nil
-				})
+			res, err := simulate.ReplayStored(ctx, in.Store, comp.Policy, time.Now().Add(-d))
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -224,5 +225,28 @@ func TestRollback(t *testing.T) {
 	}
 	if _, err := s.RollbackPolicy(ctx, console, 9); err == nil {
 		t.Fatal("rollback to a missing version")
+	}
+}
+
+// An editor that opened version 1 cannot overwrite a version 2 published meanwhile.
+func TestPublishOverDetectsConcurrentEdits(t *testing.T) {
+	s, st := newService(t)
+	ctx := context.Background()
+	doc := []byte("version: 1\ndefault: deny\n")
+	if _, err := s.PublishPolicyOver(ctx, console, "p.yaml", doc, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PublishPolicy(ctx, admin.Actor{Name: "os:root", Via: "cli"}, "p.yaml", []byte("version: 1\ndefault: allow\n"), "meanwhile"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.PublishPolicyOver(ctx, console, "p.yaml", []byte("version: 1\ndefault: deny\nrules: []\n"), "", 1)
+	if !errors.Is(err, admin.ErrStalePolicy) || !strings.Contains(err.Error(), "version 2 is in force") {
+		t.Fatalf("stale publish: %v", err)
+	}
+	if v, _ := st.LatestPolicyVersion(ctx); v.Version != 2 || v.Comment != "meanwhile" {
+		t.Fatalf("the stale publish changed the policy: %+v", v)
+	}
+	if _, err := s.PublishPolicyOver(ctx, console, "p.yaml", doc, "", 2); err != nil {
+		t.Fatalf("publish over the version in force: %v", err)
 	}
 }

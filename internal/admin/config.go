@@ -129,7 +129,16 @@ type policyView struct {
 // PublishPolicy validates doc against the stored networks and makes it the policy in force as
 // a new version (in force on every node within published.TTL).
 func (s *Service) PublishPolicy(ctx context.Context, a Actor, file string, doc []byte, comment string) (store.PolicyVersion, error) {
-	return s.publish(ctx, a, "policy.publish", file, doc, comment)
+	return s.publish(ctx, a, "policy.publish", file, doc, comment, -1)
+}
+
+// ErrStalePolicy: another version was published since the editor was opened on base.
+var ErrStalePolicy = errors.New("another policy version was published since this one was opened")
+
+// PublishPolicyOver publishes doc only if the version in force is still base (0: none): an
+// editor that opened version base cannot silently overwrite a version published meanwhile.
+func (s *Service) PublishPolicyOver(ctx context.Context, a Actor, file string, doc []byte, comment string, base int64) (store.PolicyVersion, error) {
+	return s.publish(ctx, a, "policy.publish", file, doc, comment, base)
 }
 
 // RollbackPolicy makes an earlier version's document the policy in force again, as a new
@@ -140,10 +149,13 @@ func (s *Service) RollbackPolicy(ctx context.Context, a Actor, version int64) (s
 		return store.PolicyVersion{}, fmt.Errorf("policy version %d: %w", version, err)
 	}
 	return s.publish(ctx, a, "policy.rollback", fmt.Sprintf("policy version %d", version), old.Document,
-		fmt.Sprintf("rollback to version %d", version))
+		fmt.Sprintf("rollback to version %d", version), -1)
 }
 
-func (s *Service) publish(ctx context.Context, a Actor, action, file string, doc []byte, comment string) (store.PolicyVersion, error) {
+// publish stores doc as the next version; base >= 0 requires that version base be the one
+// in force (checked on the number the store assigned under its lock, so two editors racing
+// on several nodes cannot both win).
+func (s *Service) publish(ctx context.Context, a Actor, action, file string, doc []byte, comment string, base int64) (store.PolicyVersion, error) {
 	var out store.PolicyVersion
 	err := s.change(ctx, a, action, "policy", func(t tx) (any, any, error) {
 		nets, _, err := published.StoredNetworks(ctx, t.Store)
@@ -162,6 +174,9 @@ func (s *Service) publish(ctx context.Context, a Actor, action, file string, doc
 		v, err := t.AddPolicyVersion(ctx, store.PolicyVersion{Document: slices.Clone(doc), Author: a.Name, Comment: comment, CreatedAt: s.Now().UTC()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("store policy: %w", err)
+		}
+		if base >= 0 && v.Version != base+1 {
+			return nil, nil, fmt.Errorf("%w (version %d is in force now)", ErrStalePolicy, v.Version-1)
 		}
 		out = v
 		return before, policyView{v.Version, v.Comment, string(v.Document)}, nil

@@ -52,6 +52,7 @@ func parse(page string) *template.Template {
 var pages = map[string]*template.Template{
 	"dashboard": parse("dashboard"), "users": parse("users"), "user": parse("user"),
 	"signins": parse("signins"), "signin": parse("signin"), "audit": parse("audit"),
+	"networks": parse("networks"), "policy": parse("policy"),
 }
 
 // Router is where the console is mounted (the server's mux).
@@ -70,15 +71,21 @@ type Console struct {
 // Mount registers the console's routes; protect puts each behind the gate as sekisho-admin.
 func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 	routes := map[string]http.HandlerFunc{
-		"GET /admin/{$}":                  c.dashboard,
-		"GET /admin/users":                c.users,
-		"POST /admin/users":               c.createUser,
-		"GET /admin/users/{id}":           c.user,
-		"POST /admin/users/{id}/{action}": c.userAction,
-		"GET /admin/signins":              c.signins,
-		"GET /admin/signins/export":       c.exportSignins,
-		"GET /admin/signins/{id}":         c.signin,
-		"GET /admin/audit":                c.audit,
+		"GET /admin/{$}":                     c.dashboard,
+		"GET /admin/users":                   c.users,
+		"POST /admin/users":                  c.createUser,
+		"GET /admin/users/{id}":              c.user,
+		"POST /admin/users/{id}/{action}":    c.userAction,
+		"GET /admin/signins":                 c.signins,
+		"GET /admin/signins/export":          c.exportSignins,
+		"GET /admin/signins/{id}":            c.signin,
+		"GET /admin/audit":                   c.audit,
+		"GET /admin/networks":                c.networks,
+		"POST /admin/networks":               c.setNetwork,
+		"POST /admin/networks/{name}/delete": c.deleteNetwork,
+		"GET /admin/policy":                  c.policyPage,
+		"POST /admin/policy":                 c.postPolicy,
+		"POST /admin/policy/rollback":        c.rollbackPolicy,
 	}
 	for p, h := range routes {
 		mux.Handle(p, protect(h))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -206,5 +208,96 @@ func TestConsoleRefusesNonAdmins(t *testing.T) {
 	}
 	if _, err := e.svc.Instance.Store.GetUserByUPN(context.Background(), "mallory@example.com"); err == nil {
 		t.Fatal("a non-admin created a user")
+	}
+}
+
+var baseRe = regexp.MustCompile(`name="base" value="(\d+)"`)
+
+// TestConsoleNetworksAndPolicy: networks are validated before anything is saved; the policy
+// editor checks with line numbers, evaluates a what-if and replays the log against its text,
+// and refuses to publish over a version published meanwhile.
+func TestConsoleNetworksAndPolicy(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.adminBrowser(t)
+	base := e.ts.URL
+	post := func(path string, form url.Values) (int, string, string) {
+		t.Helper()
+		_, body := page(t, c, base+"/admin/") // any page: the token is the browser's
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := readAll(resp)
+		return resp.StatusCode, b, resp.Header.Get("Location")
+	}
+	// Networks.
+	code, body, _ := post("/admin/networks", url.Values{"name": {"branch"}, "cidrs": {"198.51.100.0/24\n# comment\nnot-an-address\n"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "not-an-address") || !strings.Contains(body, "198.51.100.0/24") {
+		t.Fatalf("bad range: %d\n%.500s", code, body)
+	}
+	if _, err := e.svc.Instance.Store.GetNetwork(ctx, "branch"); err == nil {
+		t.Fatal("a network with a bad range was saved")
+	}
+	if code, _, loc := post("/admin/networks", url.Values{"name": {"branch"}, "description": {"Osaka"}, "cidrs": {"198.51.100.0/24 # Osaka\n2001:db8:200::/48"}}); code != http.StatusSeeOther || !strings.Contains(loc, "flash_saved") {
+		t.Fatalf("save network: %d %s", code, loc)
+	}
+	if n, err := e.svc.Instance.Store.GetNetwork(ctx, "branch"); err != nil || len(n.CIDRs) != 2 {
+		t.Fatalf("branch: %+v %v", n, err)
+	}
+	if code, body, _ := post("/admin/networks/office/delete", url.Values{}); code != http.StatusBadRequest || !strings.Contains(body, "office") {
+		t.Fatalf("deleting a network the policy names: %d", code)
+	}
+
+	// The policy editor.
+	_, body = page(t, c, base+"/admin/policy")
+	bm := baseRe.FindStringSubmatch(body)
+	if bm == nil || bm[1] != "1" {
+		t.Fatalf("editor base version: %v", bm)
+	}
+	bad := "version: 1\ndefault: deny\nrules:\n  - name: x\n    networks: [nowhere]\n    action: allow\n"
+	code, body, _ = post("/admin/policy", url.Values{"action": {"check"}, "base": {"1"}, "doc": {bad}})
+	if code != http.StatusBadRequest || !strings.Contains(body, `id="problems"`) || !strings.Contains(body, "policy.yaml:5") || !strings.Contains(body, "nowhere") {
+		t.Fatalf("check of an invalid policy: %d\n%.800s", code, body)
+	}
+	draft := "version: 1\ndefault: deny\nrules:\n  - name: branch-office\n    networks: [branch]\n    action: allow\n"
+	code, body, _ = post("/admin/policy", url.Values{"action": {"whatif"}, "base": {"1"}, "doc": {draft},
+		"w_user": {"bob@example.com"}, "w_app": {"microsoft365"}, "w_ip": {"198.51.100.9"}, "w_client": {"browser"}})
+	if code != http.StatusOK || !strings.Contains(body, `id="whatif-decision"`) || !strings.Contains(body, "branch-office") {
+		t.Fatalf("what-if: %d\n%.800s", code, body)
+	}
+	e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/") // allowed from the office today
+	code, body, _ = post("/admin/policy", url.Values{"action": {"replay"}, "base": {"1"}, "doc": {draft}, "r_since": {"1d"}})
+	if code != http.StatusOK || !strings.Contains(body, `id="replay-rows"`) || !strings.Contains(body, "allow-&gt;deny") {
+		t.Fatalf("replay: %d\n%.1200s", code, body)
+	}
+	// Someone publishes from the CLI meanwhile: the editor's publish over version 1 is refused.
+	if _, err := e.svc.Instance.Admin.PublishPolicy(ctx, admin.Actor{Name: "os:root", Via: "cli"}, "p.yaml", []byte(setup.DemoPolicy), "meanwhile"); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ = post("/admin/policy", url.Values{"action": {"publish"}, "base": {"1"}, "doc": {draft}, "comment": {"branch only"}})
+	if code != http.StatusConflict || !strings.Contains(body, "version 2 is in force") || !strings.Contains(body, "branch-office") {
+		t.Fatalf("stale publish: %d\n%.800s", code, body)
+	}
+	code, _, loc := post("/admin/policy", url.Values{"action": {"publish"}, "base": {"2"}, "doc": {setup.DemoPolicy}, "comment": {"same again"}})
+	if code != http.StatusSeeOther || !strings.Contains(loc, "flash_published") {
+		t.Fatalf("publish: %d %s", code, loc)
+	}
+	if v, _ := e.svc.Instance.Store.LatestPolicyVersion(ctx); v.Version != 3 || v.Author != e.res.AdminUPN {
+		t.Fatalf("published version %+v", v)
+	}
+	if code, _, _ := post("/admin/policy/rollback", url.Values{"version": {"1"}}); code != http.StatusSeeOther {
+		t.Fatalf("rollback: %d", code)
+	}
+	if got := auditEntries(t, e, "policy."); len(got) != 3 || got[2].Action != "policy.rollback" || got[1].Actor != e.res.AdminUPN {
+		t.Fatalf("policy audit entries %+v", got)
+	}
+	for _, p := range []string{"/admin/networks", "/admin/policy"} {
+		for _, lang := range []string{"en", "ja"} {
+			if _, body := page(t, c, base+p+"?lang="+lang); strings.Contains(body, "⟦") {
+				t.Errorf("%s in %s: untranslated text", p, lang)
+			}
+		}
 	}
 }

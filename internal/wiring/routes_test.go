@@ -76,6 +76,12 @@ var routeRules = map[string]routeRule{
 	"GET /admin/signins/export":                          {"/admin/signins/export?format=csv", console, noState},
 	"GET /admin/signins/{id}":                            {"/admin/signins/x", console, noState},
 	"GET /admin/audit":                                   {"/admin/audit", console, noState},
+	"GET /admin/networks":                                {"/admin/networks", console, noState},
+	"POST /admin/networks":                               {"/admin/networks", console, formToken},
+	"POST /admin/networks/{name}/delete":                 {"/admin/networks/office/delete", console, formToken},
+	"GET /admin/policy":                                  {"/admin/policy", console, noState},
+	"POST /admin/policy":                                 {"/admin/policy", console, formToken},
+	"POST /admin/policy/rollback":                        {"/admin/policy/rollback", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
 	"/saml/":                                             {"/saml/sso", protocol, binding},
 }

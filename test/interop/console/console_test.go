@@ -127,6 +127,29 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.shoot("user", p.URL+"/admin/users/"+u.ID)
 
+	// A network, then the policy editor: a syntax error is shown at its line, a valid text
+	// checks, and a what-if evaluates the text in the editor.
+	b.do("add a network", chromedp.Navigate(p.URL+"/admin/networks?lang=en"), chromedp.WaitVisible(chromedp.CSS("#network-form")),
+		chromedp.SendKeys(chromedp.CSS(`#network-form input[name=name]`), "branch"),
+		chromedp.SendKeys(chromedp.CSS("#cidrs"), "198.51.100.0/24"),
+		chromedp.Click(chromedp.CSS("#save-network")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.shoot("networks", p.URL+"/admin/networks")
+	b.do("open the policy", chromedp.Navigate(p.URL+"/admin/policy?lang=en"), chromedp.WaitVisible(chromedp.CSS("#doc")),
+		chromedp.SetValue(chromedp.CSS("#doc"), "version: 1\ndefault: deny\nrules:\n  - name: branch\n    networks: [brnch]\n    action: allow\n"),
+		chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS("#problems")))
+	if problems := b.text("#problems"); !strings.Contains(problems, "policy.yaml:5") {
+		t.Fatalf("the error is not at its line: %s", problems)
+	}
+	b.do("fix and check", chromedp.SetValue(chromedp.CSS("#doc"), "version: 1\ndefault: deny\nrules:\n  - name: branch\n    networks: [branch]\n    action: allow\n"),
+		chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS("#checked")),
+		chromedp.SendKeys(chromedp.CSS(`input[name=w_user]`), "bob@example.com"), chromedp.SendKeys(chromedp.CSS(`input[name=w_app]`), "microsoft365"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=w_ip]`), "198.51.100.20"),
+		chromedp.Click(chromedp.CSS("#whatif")), chromedp.WaitVisible(chromedp.CSS("#whatif-decision")))
+	if dec := b.text("#whatif-decision"); !strings.Contains(dec, "allow") || !strings.Contains(dec, "branch") {
+		t.Fatalf("what-if: %s", dec)
+	}
+	b.shoot("policy", p.URL+"/admin/policy")
+
 	// The sign-in log: the admin's own console admission, and its trace.
 	b.do("sign-in log", chromedp.Navigate(p.URL+"/admin/signins?app=sekisho-admin&decision=allow&lang=en"),
 		chromedp.Click(chromedp.CSS(`.signins a`)), chromedp.WaitVisible(chromedp.CSS("#trace")))
