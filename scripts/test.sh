@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The Go release the project is built and tested with (see the Makefile).
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+# Screenshots and other files the browser tests leave for a person to look at.
+export SEKISHO_ARTIFACTS=${SEKISHO_ARTIFACTS:-$PWD/artifacts}
+mkdir -p "$SEKISHO_ARTIFACTS"
 bash scripts/install-peers.sh
 
 for pkg in $(git ls-files '*package.json' | grep -v node_modules); do

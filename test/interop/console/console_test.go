@@ -73,9 +73,9 @@ func (b *browser) shoot(name, url string) {
 func TestConsoleInChromium(t *testing.T) {
 	exe := chromium.Command(t)
 	p := idptest.Start(t, idptest.Options{})
-	dir := os.Getenv("SEKISHO_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
+	dir := t.TempDir()
+	if art := os.Getenv("SEKISHO_ARTIFACTS"); art != "" {
+		dir = filepath.Join(art, "console")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
