@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sekisho/sekisho/internal/console/roles"
 	"io"
 	"net"
 	"os"
@@ -111,12 +112,12 @@ func printRestart(ctx context.Context, out io.Writer, in *setup.Instance, dataDi
 	base := in.Config.BaseURL
 	fmt.Fprintf(out, "Using the existing data folder %s (passwords are shown only when a folder is first created).\n", dataDir)
 	fmt.Fprintf(out, "  Sign-in page:   %s/login\n", base)
-	admins, err := in.Store.ListMembers(ctx, wiring.AdminGroup)
+	admins, err := in.Store.ListMembers(ctx, roles.AdminGroup)
 	names := make([]string, 0, len(admins))
 	for _, u := range admins {
 		names = append(names, u.UPN)
 	}
-	fmt.Fprintf(out, "  Admin console:  %s/admin/  (members of %s: %s)\n", base, wiring.AdminGroup, strings.Join(names, ", "))
+	fmt.Fprintf(out, "  Admin console:  %s/admin/  (members of %s: %s)\n", base, roles.AdminGroup, strings.Join(names, ", "))
 	who := "ADMIN-UPN"
 	if err == nil && len(names) > 0 {
 		who = names[0]

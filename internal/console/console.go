@@ -25,6 +25,7 @@ import (
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/appguard"
 	"github.com/sekisho/sekisho/internal/audit"
+	"github.com/sekisho/sekisho/internal/console/roles"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/store"
@@ -70,25 +71,29 @@ type Console struct {
 
 // Mount registers the console's routes; protect puts each behind the gate as sekisho-admin.
 func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
-	routes := map[string]http.HandlerFunc{
-		"GET /admin/{$}":                     c.dashboard,
-		"GET /admin/users":                   c.users,
-		"POST /admin/users":                  c.createUser,
-		"GET /admin/users/{id}":              c.user,
-		"POST /admin/users/{id}/{action}":    c.userAction,
-		"GET /admin/signins":                 c.signins,
-		"GET /admin/signins/export":          c.exportSignins,
-		"GET /admin/signins/{id}":            c.signin,
-		"GET /admin/audit":                   c.audit,
-		"GET /admin/networks":                c.networks,
-		"POST /admin/networks":               c.setNetwork,
-		"POST /admin/networks/{name}/delete": c.deleteNetwork,
-		"GET /admin/policy":                  c.policyPage,
-		"POST /admin/policy":                 c.postPolicy,
-		"POST /admin/policy/rollback":        c.rollbackPolicy,
+	type route struct {
+		area roles.Area
+		h    http.HandlerFunc
 	}
-	for p, h := range routes {
-		mux.Handle(p, protect(h))
+	routes := map[string]route{
+		"GET /admin/{$}":                     {roles.Dashboard, c.dashboard},
+		"GET /admin/users":                   {roles.Users, c.users},
+		"POST /admin/users":                  {roles.Users, c.createUser},
+		"GET /admin/users/{id}":              {roles.Users, c.user},
+		"POST /admin/users/{id}/{action}":    {roles.Users, c.userAction},
+		"GET /admin/signins":                 {roles.SignIns, c.signins},
+		"GET /admin/signins/export":          {roles.SignIns, c.exportSignins},
+		"GET /admin/signins/{id}":            {roles.SignIns, c.signin},
+		"GET /admin/audit":                   {roles.Audit, c.audit},
+		"GET /admin/networks":                {roles.Networks, c.networks},
+		"POST /admin/networks":               {roles.Networks, c.setNetwork},
+		"POST /admin/networks/{name}/delete": {roles.Networks, c.deleteNetwork},
+		"GET /admin/policy":                  {roles.Policy, c.policyPage},
+		"POST /admin/policy":                 {roles.Policy, c.postPolicy},
+		"POST /admin/policy/rollback":        {roles.Policy, c.rollbackPolicy},
+	}
+	for p, rt := range routes {
+		mux.Handle(p, protect(c.allowed(rt.area, rt.h)))
 	}
 	// The stylesheet is public: it is the same for everyone and reveals nothing.
 	mux.Handle("GET /admin/static/", http.StripPrefix("/admin/", http.FileServerFS(staticFS)))
@@ -98,6 +103,31 @@ type view struct {
 	Lang, Title, Nav, Admin, CSRF, LangSwitch string
 	Flash, Error                              string
 	Data                                      any
+	Role                                      roles.Role
+}
+
+// Can tells the templates whether the administrator may see an area (the navigation shows
+// only those), and CanChange whether the page's forms apply.
+func (v view) Can(area string) bool       { return v.Role.CanRead(roles.Area(area)) }
+func (v view) CanChange(area string) bool { return v.Role.CanChange(roles.Area(area)) }
+
+// allowed checks the administrator's role for area: reading for GET, changing otherwise.
+// A refusal is a 403 page (the gate has already recorded the admission to the console).
+func (c *Console) allowed(area roles.Area, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := appguard.User(r.Context())
+		role := roles.Of(u.Groups)
+		ok := role.CanRead(area)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			ok = role.CanChange(area)
+		}
+		if !ok {
+			c.Log.WarnContext(r.Context(), "console: refused by role", "user", u.UPN, "role", string(role), "area", string(area), "method", r.Method)
+			c.fail(w, r, http.StatusForbidden, "err_role", nil)
+			return
+		}
+		h(w, r)
+	})
 }
 
 func langSwitch(r *http.Request, lang string) string {
@@ -110,7 +140,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	v.Lang = web.Lang(w, r)
 	v.Title, v.Nav, v.LangSwitch, v.CSRF = "title_"+name, nav, langSwitch(r, v.Lang), web.CSRFToken(w, r)
 	if u, ok := appguard.User(r.Context()); ok {
-		v.Admin = u.UPN
+		v.Admin, v.Role = u.UPN, roles.Of(u.Groups)
 	}
 	if k := r.URL.Query().Get("done"); k != "" && v.Flash == "" && strings.HasPrefix(k, "flash_") {
 		v.Flash = T(v.Lang, k)

@@ -53,6 +53,8 @@ var messages = map[string]map[string]string{
 		"history": "History", "rollback": "Roll back to this version",
 		"err_stale_policy": "Another version was published since you opened the editor: your text is kept below; reload to see the new version, then publish again.",
 		"err_ip":           "The what-if needs an IP address such as 203.0.113.5.",
+		"err_role":         "Your console role does not include this page or this change.",
+		"role_admin":       "administrator", "role_helpdesk": "helpdesk", "role_auditor": "auditor (read only)",
 	},
 	"ja": {
 		"product": "関所 Sekisho", "nav": "管理コンソール", "language": "English", "signout": "サインアウト",
@@ -102,6 +104,8 @@ var messages = map[string]map[string]string{
 		"history": "履歴", "rollback": "このバージョンに戻す",
 		"err_stale_policy": "編集を始めた後に別のバージョンが公開されました。入力内容は下に残っています。再読み込みして新しいバージョンを確認し、もう一度公開してください。",
 		"err_ip":           "シミュレーションには 203.0.113.5 のような IP アドレスが必要です。",
+		"err_role":         "このページまたは操作は、あなたのコンソールの役割に含まれていません。",
+		"role_admin":       "管理者", "role_helpdesk": "ヘルプデスク", "role_auditor": "監査者 (閲覧のみ)",
 	},
 }
 

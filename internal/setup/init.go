@@ -185,9 +185,9 @@ rules:
     action: allow
 
   - name: console-admins-with-mfa
-    description: The Sekisho console (sekisho-admin) always asks its administrators for a second factor.
+    description: The Sekisho console (sekisho-admin) always asks its administrators, helpdesk and auditors for a second factor.
     applications: [sekisho-admin]
-    groups: [sekisho-admins]
+    groups: [sekisho-admins, sekisho-helpdesk, sekisho-auditors]
     action: require_mfa
 
   - name: console-nobody-else
@@ -214,6 +214,7 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 	for _, g := range []struct{ name, desc string }{
 		{"staff", "Everyone employed"}, {"sales", "Sales team (travels)"},
 		{"it-admins", "IT administrators"}, {"sekisho-admins", "Sekisho console administrators"},
+		{"sekisho-helpdesk", "Sekisho console: users, factors, lockout, devices"}, {"sekisho-auditors", "Sekisho console: read only"},
 		{"break-glass", "Emergency accounts; every use is flagged"},
 	} {
 		if err := s.CreateGroup(ctx, store.Group{ID: g.name, Name: g.name, Description: g.desc, CreatedAt: now}); err != nil {

@@ -18,10 +18,13 @@ import (
 
 // adminBrowser is a browser signed in as the demo admin with a second factor (the demo policy
 // admits it to sekisho-admin from the office).
-func (e *env) adminBrowser(t *testing.T) *http.Client {
+func (e *env) adminBrowser(t *testing.T) *http.Client { return e.browserAs(t, e.res.AdminUPN) }
+
+// browserAs is a browser signed in as upn with a second factor.
+func (e *env) browserAs(t *testing.T, upn string) *http.Client {
 	t.Helper()
 	ctx := context.Background()
-	u, err := e.svc.Instance.Store.GetUserByUPN(ctx, e.res.AdminUPN)
+	u, err := e.svc.Instance.Store.GetUserByUPN(ctx, upn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +302,79 @@ func TestConsoleNetworksAndPolicy(t *testing.T) {
 				t.Errorf("%s in %s: untranslated text", p, lang)
 			}
 		}
+	}
+}
+
+// TestConsoleRoles: helpdesk manages users but cannot reach networks, policy, the audit log or
+// the report (403 and no link); an auditor reads everything and every POST is refused.
+func TestConsoleRoles(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	adm := e.svc.Instance.Admin
+	root := admin.Actor{Name: "os:root", Via: "cli"}
+	for upn, group := range map[string]string{"carol@example.com": "sekisho-helpdesk", "bob@example.com": "sekisho-auditors"} {
+		if err := adm.SetMember(ctx, root, group, upn, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := e.ts.URL
+	helpdesk, auditor := e.browserAs(t, "carol@example.com"), e.browserAs(t, "bob@example.com")
+	postAs := func(c *http.Client, path string, form url.Values) int {
+		t.Helper()
+		_, body := page(t, c, base+"/admin/")
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(resp)
+		return resp.StatusCode
+	}
+	code, body := page(t, helpdesk, base+"/admin/")
+	if code != http.StatusOK || strings.Contains(body, `href="/admin/policy"`) || strings.Contains(body, `href="/admin/networks"`) ||
+		strings.Contains(body, `href="/admin/audit"`) || !strings.Contains(body, `href="/admin/users"`) {
+		t.Fatalf("helpdesk dashboard: %d (links to pages it may not open?)\n%.600s", code, body)
+	}
+	for _, p := range []string{"/admin/policy", "/admin/networks", "/admin/audit", "/admin/reports/legacy-auth"} {
+		if code, _ := page(t, helpdesk, base+p); code != http.StatusForbidden {
+			t.Errorf("helpdesk at %s: %d, want 403", p, code)
+		}
+	}
+	if code := postAs(helpdesk, "/admin/users", url.Values{"upn": {"erin@example.com"}}); code != http.StatusOK {
+		t.Fatalf("helpdesk creates a user: %d", code)
+	}
+	if code := postAs(helpdesk, "/admin/policy", url.Values{"action": {"publish"}, "base": {"1"}, "doc": {"version: 1\ndefault: allow\n"}}); code != http.StatusForbidden {
+		t.Fatalf("helpdesk publishes a policy: %d", code)
+	}
+
+	for _, p := range []string{"/admin/", "/admin/users", "/admin/policy", "/admin/networks", "/admin/audit", "/admin/signins", "/admin/reports/legacy-auth"} {
+		if code, _ := page(t, auditor, base+p); code != http.StatusOK {
+			t.Errorf("auditor at %s: %d, want 200", p, code)
+		}
+	}
+	if _, body := page(t, auditor, base+"/admin/users"); strings.Contains(body, `id="add-user"`) {
+		t.Error("the auditor is offered the create-user form")
+	}
+	n := len(auditEntries(t, e, ""))
+	for path, form := range map[string]url.Values{
+		"/admin/users":                  {"upn": {"frank@example.com"}},
+		"/admin/networks":               {"name": {"x"}, "cidrs": {"192.0.2.0/24"}},
+		"/admin/policy":                 {"action": {"check"}, "doc": {"version: 1\ndefault: deny\n"}},
+		"/admin/policy/rollback":        {"version": {"1"}},
+		"/admin/networks/office/delete": {},
+	} {
+		if code := postAs(auditor, path, form); code != http.StatusForbidden {
+			t.Errorf("auditor POST %s: %d, want 403", path, code)
+		}
+	}
+	if got := len(auditEntries(t, e, "")); got != n {
+		t.Fatalf("the auditor's refused changes wrote %d audit entries", got-n)
+	}
+	// Without a console role: refused by the gate itself, with a record.
+	if code, _ := page(t, e.browserAs(t, "alice@example.com"), base+"/admin/"); code != http.StatusForbidden {
+		t.Fatalf("alice (no role): %d", code)
+	}
+	if ev := e.lastSignIn(t); ev.Reason != "not_admin" || ev.Username != "alice@example.com" {
+		t.Fatalf("alice's record: %+v", ev)
 	}
 }

@@ -1,6 +1,8 @@
 package wiring
 
 import (
+	"github.com/sekisho/sekisho/internal/appguard"
+	"github.com/sekisho/sekisho/internal/console/roles"
 	"time"
 
 	"context"
@@ -8,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/ipset"
@@ -20,9 +21,6 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
-
-// AdminGroup is the group whose members may use the admin pages.
-const AdminGroup = "sekisho-admins"
 
 // ReportOptions builds the legacy-auth report options: the organisation's own networks (all
 // stored networks except the Exchange Online ranges) and a simulator that asks the policy in
@@ -66,9 +64,9 @@ func ReportOptions(ctx context.Context, in *setup.Instance) (report.Options, err
 }
 
 // adminRole is the role check of the console: the gate refuses sekisho-admin (with a
-// record) to anyone outside AdminGroup, whatever the policy allows.
+// record) to anyone without a console role, whatever the policy allows.
 func adminRole(_ context.Context, a signin.Attempt, u store.User) signin.Reason {
-	if a.Application == signin.AppAdmin && !slices.Contains(u.Groups, AdminGroup) {
+	if a.Application == signin.AppAdmin && roles.Of(u.Groups) == roles.None {
 		return signin.ReasonNotAdmin
 	}
 	return ""
@@ -81,6 +79,13 @@ func (s *Services) requireAdmin(next http.Handler) http.Handler {
 		// Uploads are multipart and streamed by the handler, so CSRF is judged on headers that
 		// browsers always send with a POST and pages cannot forge: Origin / Sec-Fetch-Site.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+			web.RenderError(w, r, http.StatusForbidden, "")
+			return
+		}
+		// The report reads every user's sign-ins: admins and auditors; uploads: admins.
+		u, _ := appguard.User(r.Context())
+		role := roles.Of(u.Groups)
+		if !role.CanRead(roles.Reports) || r.Method == http.MethodPost && !role.CanChange(roles.Reports) {
 			web.RenderError(w, r, http.StatusForbidden, "")
 			return
 		}
