@@ -25,7 +25,9 @@ import (
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/appguard"
 	"github.com/sekisho/sekisho/internal/audit"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/console/roles"
+	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/store"
@@ -53,7 +55,7 @@ func parse(page string) *template.Template {
 var pages = map[string]*template.Template{
 	"dashboard": parse("dashboard"), "users": parse("users"), "user": parse("user"),
 	"signins": parse("signins"), "signin": parse("signin"), "audit": parse("audit"),
-	"networks": parse("networks"), "policy": parse("policy"),
+	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"),
 }
 
 // Router is where the console is mounted (the server's mux).
@@ -63,10 +65,11 @@ type Router interface {
 
 // Console serves the admin pages.
 type Console struct {
-	Store store.Store
-	Admin *admin.Service
-	Log   *slog.Logger
-	Now   func() time.Time
+	Store   store.Store
+	Admin   *admin.Service
+	BaseURL string // for the device download links the console hands out
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Mount registers the console's routes; protect puts each behind the gate as sekisho-admin.
@@ -91,6 +94,8 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"GET /admin/policy":                  {roles.Policy, c.policyPage},
 		"POST /admin/policy":                 {roles.Policy, c.postPolicy},
 		"POST /admin/policy/rollback":        {roles.Policy, c.rollbackPolicy},
+		"GET /admin/keys":                    {roles.Keys, c.keys},
+		"POST /admin/keys/{action}":          {roles.Keys, c.keyAction},
 	}
 	for p, rt := range routes {
 		mux.Handle(p, protect(c.allowed(rt.area, rt.h)))
@@ -391,15 +396,24 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "users", "users", view{Data: d})
 }
 
-type deviceRow struct{ Name, Status, Serial, Expires string }
+type deviceRow struct{ ID, Name, Status, Serial, Expires string }
+
+type lockRow struct {
+	Side, LockedUntil string
+	Failures          int
+}
 
 type userData struct {
-	User    store.User
-	Status  string
-	Groups  string
-	Devices []deviceRow
-	SignIns []signinRow
-	Secret  string
+	User               store.User
+	Status             string
+	Groups             string
+	Devices            []deviceRow
+	SignIns            []signinRow
+	Secret             string
+	Factors            factors.Status
+	Locks              []lockRow
+	Codes              []string // emergency codes, shown once
+	Link, PKCSPassword string   // a device's one-time download link and PKCS#12 password, shown once
 }
 
 func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
@@ -413,7 +427,28 @@ func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
 		return d, err
 	}
 	for _, dv := range devs {
-		d.Devices = append(d.Devices, deviceRow{dv.Name, dv.Status, dv.Serial, when(dv.NotAfter)})
+		d.Devices = append(d.Devices, deviceRow{dv.ID, dv.Name, dv.Status, dv.Serial, when(dv.NotAfter)})
+	}
+	if c.Admin.Factors != nil {
+		if d.Factors, err = c.Admin.Factors.Status(ctx, u.ID); err != nil {
+			return d, err
+		}
+	}
+	if c.Admin.Lockout != nil {
+		st, err := c.Admin.Lockout.Status(ctx, u.ID)
+		if err != nil {
+			return d, err
+		}
+		for side, ctr := range st.Counters {
+			if ctr.Failures > 0 || ctr.LockedUntil.After(c.Now()) {
+				lr := lockRow{Side: string(side), Failures: ctr.Failures}
+				if ctr.LockedUntil.After(c.Now()) {
+					lr.LockedUntil = when(ctr.LockedUntil)
+				}
+				d.Locks = append(d.Locks, lr)
+			}
+		}
+		slices.SortFunc(d.Locks, func(a, b lockRow) int { return strings.Compare(a.Side, b.Side) })
 	}
 	evs, err := c.Store.ListSignIns(ctx, store.SignInFilter{Username: u.UPN, Since: c.Now().Add(-30 * 24 * time.Hour)})
 	if err != nil {
@@ -493,6 +528,43 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 		}
 		err = c.Admin.DeleteUser(ctx, a, u.UPN)
 		self = "/admin/users?done=flash_deleted"
+	case "reset-factors":
+		_, err = c.Admin.ResetFactors(ctx, a, u.UPN)
+		self += "?done=flash_factors_reset"
+	case "unlock":
+		_, err = c.Admin.Unlock(ctx, a, u.UPN)
+		self += "?done=flash_unlocked"
+	case "revoke-device":
+		_, err = c.Admin.RevokeDevice(ctx, a, r.PostFormValue("device"))
+		self += "?done=flash_revoked"
+	case "emergency-codes", "issue-device":
+		// What these hand out is shown once, on this answer, never again.
+		var once userData
+		switch r.PathValue("action") {
+		case "emergency-codes":
+			_, once.Codes, err = c.Admin.EmergencyCodes(ctx, a, u.UPN, 10)
+		default:
+			var is admin.IssuedDevice
+			is, err = c.Admin.IssueDevice(ctx, a, u.UPN, strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("platform"), 0)
+			once.Link, once.PKCSPassword = c.BaseURL+devicecert.DownloadPath+is.Token, is.Password
+		}
+		if err != nil {
+			d, lerr := c.loadUser(ctx, id)
+			if lerr != nil {
+				c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
+				return
+			}
+			c.render(w, r, http.StatusBadRequest, "user", "users", view{Error: err.Error(), Data: d})
+			return
+		}
+		d, lerr := c.loadUser(ctx, id)
+		if lerr != nil {
+			c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
+			return
+		}
+		d.Codes, d.Link, d.PKCSPassword = once.Codes, once.Link, once.PKCSPassword
+		c.render(w, r, http.StatusOK, "user", "users", view{Data: d})
+		return
 	default:
 		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
 		return

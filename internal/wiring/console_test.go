@@ -378,3 +378,110 @@ func TestConsoleRoles(t *testing.T) {
 		t.Fatalf("alice's record: %+v", ev)
 	}
 }
+
+// TestConsoleUserSupport is a helpdesk's day: a locked-out user is unlocked, gets emergency
+// codes and a device certificate (its one-time link shown once), the device is revoked, the
+// second factors reset — each change in the audit log under the helpdesk member's name.
+func TestConsoleUserSupport(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.svc.Instance.Admin.SetMember(ctx, admin.Actor{Name: "os:root", Via: "cli"}, "sekisho-helpdesk", "carol@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		e.signInFor(t, "bob@example.com", "wrong password!", "/")
+	}
+	c := e.browserAs(t, "carol@example.com")
+	bob, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "bob@example.com")
+	userPage := e.ts.URL + "/admin/users/" + bob.ID
+	act := func(action string, form url.Values) (int, string) {
+		t.Helper()
+		_, body := page(t, c, userPage)
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(userPage+"/"+action, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(resp)
+	}
+	if _, body := page(t, c, userPage); !strings.Contains(body, `id="locks"`) || !strings.Contains(body, "unfamiliar") {
+		t.Fatalf("the lock is not shown:\n%.1500s", body)
+	}
+	if code, _ := act("unlock", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("unlock: %d", code)
+	}
+	if _, body := page(t, c, userPage); !strings.Contains(body, `id="no-locks"`) {
+		t.Fatal("still locked after unlock")
+	}
+	code, body := act("emergency-codes", url.Values{})
+	if code != http.StatusOK || !strings.Contains(body, `id="codes"`) {
+		t.Fatalf("emergency codes: %d", code)
+	}
+	code, body = act("issue-device", url.Values{"name": {"bob-laptop"}, "platform": {"windows"}})
+	if code != http.StatusOK || !strings.Contains(body, e.svc.Instance.Config.BaseURL+"/devices/download/") || !strings.Contains(body, `id="p12-password"`) {
+		t.Fatalf("issue device: %d\n%.1200s", code, body)
+	}
+	if _, again := page(t, c, userPage); strings.Contains(again, "/devices/download/") {
+		t.Fatal("the one-time link is shown a second time")
+	}
+	devs, _ := e.svc.Instance.Store.ListDevices(ctx, bob.ID)
+	if len(devs) != 1 {
+		t.Fatalf("devices %+v", devs)
+	}
+	if code, _ := act("revoke-device", url.Values{"device": {devs[0].ID}}); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", code)
+	}
+	if d, _ := e.svc.Instance.Store.GetDevice(ctx, devs[0].ID); d.Status != "revoked" {
+		t.Fatalf("device after revoke: %s", d.Status)
+	}
+	if code, _ := act("reset-factors", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("reset factors: %d", code)
+	}
+	if st, _ := e.svc.Instance.Factors.Status(ctx, bob.ID); st.EmergencyLeft != 0 {
+		t.Fatalf("factors after reset: %+v", st)
+	}
+	var actions []string
+	for _, ev := range auditEntries(t, e, "") {
+		if ev.Actor == "carol@example.com" {
+			actions = append(actions, ev.Action)
+		}
+	}
+	if strings.Join(actions, ",") != "lockout.unlock,factors.emergency-codes,device.issue,device.revoke,factors.reset" {
+		t.Fatalf("carol's audit entries: %v", actions)
+	}
+}
+
+// Key rollover from the console: rotate (next published), promote, retire; out of order is
+// refused with the reason; each step is in the audit log.
+func TestConsoleKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.adminBrowser(t)
+	do := func(action string) (int, string) {
+		t.Helper()
+		_, body := page(t, c, e.ts.URL+"/admin/keys")
+		resp, err := c.PostForm(e.ts.URL+"/admin/keys/"+action, url.Values{"csrf": {e.csrf(t, body)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(resp)
+	}
+	if code, body := do("promote"); code != http.StatusBadRequest || !strings.Contains(body, `id="error"`) {
+		t.Fatalf("promote without a next key: %d", code)
+	}
+	for _, step := range []string{"rotate", "promote", "retire"} {
+		if code, _ := do(step); code != http.StatusSeeOther {
+			t.Fatalf("%s: %d", step, code)
+		}
+	}
+	ks, _ := e.svc.Instance.Store.ListSigningKeys(ctx, "token")
+	if len(ks) != 1 || ks[0].State != store.KeyCurrent {
+		t.Fatalf("keys after rollover: %+v", ks)
+	}
+	if got := auditEntries(t, e, "key."); len(got) != 3 || got[0].Action != "key.rotate" || got[2].Actor != e.res.AdminUPN {
+		t.Fatalf("key audit entries %+v", got)
+	}
+	if _, body := page(t, c, e.ts.URL+"/admin/keys?lang=ja"); strings.Contains(body, "⟦") || !strings.Contains(body, "現在") {
+		t.Fatal("keys page in Japanese")
+	}
+}

@@ -100,7 +100,7 @@ func mountReport(ctx context.Context, s *Services) error {
 		Log:     s.Instance.Log,
 	})
 	s.Server.Mux.Handle("/admin/reports/legacy-auth", s.requireAdmin(h))
-	c := &console.Console{Store: s.Instance.Store, Admin: s.Instance.Admin, Log: s.Instance.Log, Now: time.Now}
+	c := &console.Console{Store: s.Instance.Store, Admin: s.Instance.Admin, BaseURL: s.Instance.Config.BaseURL, Log: s.Instance.Log, Now: time.Now}
 	c.Mount(s.Server.Mux, func(h http.Handler) http.Handler { return s.Guard.Protect(signin.AppAdmin, h) })
 	return nil
 }

@@ -82,6 +82,8 @@ var routeRules = map[string]routeRule{
 	"GET /admin/policy":                                  {"/admin/policy", console, noState},
 	"POST /admin/policy":                                 {"/admin/policy", console, formToken},
 	"POST /admin/policy/rollback":                        {"/admin/policy/rollback", console, formToken},
+	"GET /admin/keys":                                    {"/admin/keys", console, noState},
+	"POST /admin/keys/{action}":                          {"/admin/keys/rotate", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
 	"/saml/":                                             {"/saml/sso", protocol, binding},
 }

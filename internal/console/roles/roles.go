@@ -48,6 +48,7 @@ const (
 	Networks  Area = "networks"
 	Policy    Area = "policy"
 	Reports   Area = "reports"
+	Keys      Area = "keys" // token-signing keys
 )
 
 // CanRead reports whether role may see area.

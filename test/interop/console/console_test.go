@@ -163,9 +163,25 @@ func TestConsoleInChromium(t *testing.T) {
 	evs, _ := p.Services.Instance.Store.ListSignIns(context.Background(), store.SignInFilter{Application: "sekisho-admin", Decision: "allow"})
 	b.shoot("signin", p.URL+"/admin/signins/"+evs[0].ID)
 
+	// A device certificate for Dana (its one-time link shown once), revoked; a key rotated.
+	b.do("issue a device", chromedp.Navigate(p.URL+"/admin/users/"+u.ID+"?lang=en"), chromedp.WaitVisible(chromedp.CSS("#issue-device")),
+		chromedp.SendKeys(chromedp.CSS(`#issue-device input[name=name]`), "dana-laptop"),
+		chromedp.Click(chromedp.CSS("#issue")), chromedp.WaitVisible(chromedp.CSS("#link")))
+	if link := b.text("#link"); !strings.HasPrefix(link, p.URL+"/devices/download/") {
+		t.Fatalf("download link %q", link)
+	}
+	b.do("revoke it", chromedp.Click(chromedp.CSS(`#devices button`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.do("rotate a key", chromedp.Navigate(p.URL+"/admin/keys?lang=en"), chromedp.WaitVisible(chromedp.CSS("#rotate")),
+		chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if keys := b.text("#keys"); !strings.Contains(keys, "next") || !strings.Contains(keys, "current") {
+		t.Fatalf("keys after rotate:\n%s", keys)
+	}
+	b.shoot("keys", p.URL+"/admin/keys")
+
 	// The admin audit log names who did what through the console.
 	b.do("audit log", chromedp.Navigate(p.URL+"/admin/audit?lang=en"), chromedp.WaitVisible(chromedp.CSS("#audit")))
-	if txt := b.text("#audit"); !strings.Contains(txt, "user.disable") || !strings.Contains(txt, "user.add") || !strings.Contains(txt, admin) {
+	if txt := b.text("#audit"); !strings.Contains(txt, "user.disable") || !strings.Contains(txt, "user.add") || !strings.Contains(txt, "device.revoke") ||
+		!strings.Contains(txt, "key.rotate") || !strings.Contains(txt, admin) {
 		t.Fatalf("audit log:\n%s", txt)
 	}
 	b.shoot("audit", p.URL+"/admin/audit")
