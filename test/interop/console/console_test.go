@@ -148,6 +148,10 @@ func TestConsoleInChromium(t *testing.T) {
 	if dec := b.text("#whatif-decision"); !strings.Contains(dec, "allow") || !strings.Contains(dec, "branch") {
 		t.Fatalf("what-if: %s", dec)
 	}
+	b.do("replay", chromedp.Click(chromedp.CSS("#replay")), chromedp.WaitVisible(chromedp.CSS("#replay-summary")))
+	if sum := b.text("#replay-summary"); !strings.Contains(sum, "evaluated") {
+		t.Fatalf("replay: %s", sum)
+	}
 	b.shoot("policy", p.URL+"/admin/policy")
 
 	// The sign-in log: the admin's own console admission, and its trace.
