@@ -81,6 +81,8 @@ func NewHandler(d *directory.Directory, s *authn.Manager, g Gate, log *slog.Logg
 	h.mux.Handle("GET /account/totp", h.portal(h.getTOTP))
 	h.mux.Handle("POST /account/totp", h.portal(h.postTOTP))
 	h.mux.Handle("GET /{$}", h.portal(h.home))
+	h.mux.Handle("GET /account/password", h.portal(h.getPassword))
+	h.mux.Handle("POST /account/password", h.portal(h.postPassword))
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h
 }
@@ -104,7 +106,7 @@ type Router interface {
 
 // Mount registers the pages on mux.
 func (h *Handler) Mount(mux Router) {
-	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /account/totp", "POST /account/totp", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
+	for _, p := range []string{"GET /login", "POST /login", "GET /login/mfa", "POST /login/mfa", "GET /account/totp", "POST /account/totp", "GET /account/password", "POST /account/password", "GET /logout", "POST /logout", "GET /{$}", "GET /static/"} {
 		mux.Handle(p, h.mux)
 	}
 }
@@ -126,6 +128,7 @@ type page struct {
 	Passkey                           bool         // second-factor step: offer "Use a passkey"
 	Account                           *accountView // the security page (passkey.go)
 	ChangeToken                       string       // the required password change (pwchange.go)
+	Portal                            *portalView  // the portal's home (portal.go)
 	MinLength                         int          // the password policy's minimum, for its error text
 }
 
@@ -309,20 +312,6 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, p page, user sto
 		}
 	}
 	http.Redirect(w, r, p.ReturnTo, http.StatusSeeOther)
-}
-
-func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
-	s, _, ok := h.Sessions.Current(r)
-	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
-		return
-	}
-	u, err := h.Directory.Store.GetUser(r.Context(), s.UserID)
-	if err != nil {
-		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
-		return
-	}
-	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_in_title", Username: u.UPN})
 }
 
 func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {

@@ -485,3 +485,42 @@ func TestConsoleKeys(t *testing.T) {
 		t.Fatal("keys page in Japanese")
 	}
 }
+
+// The portal: the user's own recent sign-ins and devices; a password change checks the
+// current password like every password door, applies the policy and ends every session.
+func TestPortal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := "alice@example.com"
+	if r := e.signInFor(t, alice, e.res.Password(alice), "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", r.StatusCode)
+	}
+	code, body := e.get(t, "/")
+	if code != http.StatusOK || !strings.Contains(body, `id="my-signins"`) || !strings.Contains(body, "sekisho-account") {
+		t.Fatalf("portal: %d\n%.800s", code, body)
+	}
+	_, body = e.get(t, "/account/password")
+	change := func(current, pw string) (int, string) {
+		r := e.post(t, "/account/password", url.Values{"csrf": {e.csrf(t, body)}, "current_password": {current},
+			"new_password": {pw}, "confirm_password": {pw}})
+		return r.StatusCode, readAll(r)
+	}
+	if code, _ := change("not my password", "A new long passphrase 7"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong current password: %d", code)
+	}
+	if ev := e.lastSignIn(t); ev.Reason != "wrong_password" || ev.Username != alice {
+		t.Fatalf("the wrong current password left no record: %+v", ev)
+	}
+	if code, b := change(e.res.Password(alice), "short"); code != http.StatusBadRequest || !strings.Contains(b, "too short") {
+		t.Fatalf("weak new password: %d", code)
+	}
+	if code, b := change(e.res.Password(alice), "A new long passphrase 7"); code != http.StatusOK || !strings.Contains(b, `id="done"`) {
+		t.Fatalf("change: %d\n%.400s", code, b)
+	}
+	if _, err := e.svc.Instance.Directory.Authenticate(ctx, alice, "A new long passphrase 7"); err != nil {
+		t.Fatalf("the new password does not work: %v", err)
+	}
+	if code, _ := e.get(t, "/"); code != http.StatusSeeOther {
+		t.Fatalf("the session survived the password change: %d", code)
+	}
+}

@@ -52,6 +52,8 @@ var routeRules = map[string]routeRule{
 	"POST /login/mfa":               {"/login/mfa", session, formToken},
 	"GET /account/totp":             {"/account/totp", portal, noState},
 	"POST /account/totp":            {"/account/totp", portal, formToken},
+	"GET /account/password":         {"/account/password", portal, noState},
+	"POST /account/password":        {"/account/password", portal, formToken},
 	"GET /logout":                   {"/logout", public, noState},
 	"POST /logout":                  {"/logout", public, formToken},
 	"GET /{$}":                      {"/", portal, noState},

@@ -189,5 +189,11 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("audit log:\n%s", txt)
 	}
 	b.shoot("audit", p.URL+"/admin/audit")
+	// The administrator's own portal: recent sign-ins, including the console admissions.
+	b.do("portal", chromedp.Navigate(p.URL+"/?lang=en"), chromedp.WaitVisible(chromedp.CSS("#my-signins")))
+	if txt := b.text("#my-signins"); !strings.Contains(txt, "sekisho-admin") {
+		t.Fatalf("portal sign-ins:\n%s", txt)
+	}
+	b.shoot("portal", p.URL+"/")
 	t.Logf("screenshots in %s", dir)
 }
