@@ -82,6 +82,7 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"GET /admin/{$}":                     {roles.Dashboard, c.dashboard},
 		"GET /admin/users":                   {roles.Users, c.users},
 		"POST /admin/users":                  {roles.Users, c.createUser},
+		"POST /admin/users/import":           {roles.Users, c.importUsers},
 		"GET /admin/users/{id}":              {roles.Users, c.user},
 		"POST /admin/users/{id}/{action}":    {roles.Users, c.userAction},
 		"GET /admin/signins":                 {roles.SignIns, c.signins},
@@ -295,7 +296,18 @@ type userRow struct {
 
 type userForm struct{ UPN, DisplayName, Email, Groups string }
 
+type importRow struct {
+	Line                int
+	UPN, Action, Detail string
+}
+
+type importData struct {
+	Rows                     []importRow
+	Created, Skipped, Errors int
+}
+
 type usersData struct {
+	Import          *importData
 	Query           string
 	Users           []userRow
 	Shown, Matched  int
@@ -355,6 +367,51 @@ func oneTimePassword() (string, error) {
 		b[i] = alphabet[n.Int64()]
 	}
 	return string(b), nil
+}
+
+// importUsers creates users from an uploaded Entra user export: one transaction and one audit
+// entry per created user, every row's outcome on the page (nothing is dropped silently).
+func (c *Console) importUsers(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 20<<20)
+	if err := r.ParseMultipartForm(4 << 20); err != nil || !web.CheckCSRF(r) {
+		c.fail(w, r, http.StatusForbidden, "err_csrf", nil)
+		return
+	}
+	f, _, err := r.FormFile("csv")
+	if err != nil {
+		d, lerr := c.listUsers(r.Context(), "")
+		if lerr != nil {
+			c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
+			return
+		}
+		c.render(w, r, http.StatusBadRequest, "users", "users", view{Error: T(web.Lang(w, r), "err_no_file"), Data: d})
+		return
+	}
+	defer f.Close()
+	res, ierr := c.Admin.ImportUsers(r.Context(), c.actor(r), f, splitList(r.FormValue("groups")))
+	imp := &importData{}
+	for _, row := range res {
+		imp.Rows = append(imp.Rows, importRow{row.Line, row.UPN, row.Action, row.Detail})
+		switch row.Action {
+		case "created":
+			imp.Created++
+		case "skipped":
+			imp.Skipped++
+		default:
+			imp.Errors++
+		}
+	}
+	d, err := c.listUsers(r.Context(), "")
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+		return
+	}
+	d.Import = imp
+	v, status := view{Data: d}, http.StatusOK
+	if ierr != nil {
+		v.Error, status = ierr.Error(), http.StatusBadRequest
+	}
+	c.render(w, r, status, "users", "users", v)
 }
 
 func splitList(s string) []string {

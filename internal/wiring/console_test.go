@@ -1,8 +1,10 @@
 package wiring_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -522,5 +524,36 @@ func TestPortal(t *testing.T) {
 	}
 	if code, _ := e.get(t, "/"); code != http.StatusSeeOther {
 		t.Fatalf("the session survived the password change: %d", code)
+	}
+}
+
+// CSV import in the console: every row's outcome on the page, one audit entry per created user.
+func TestConsoleImportUsers(t *testing.T) {
+	e := newEnv(t)
+	c := e.adminBrowser(t)
+	_, body := page(t, c, e.ts.URL+"/admin/users")
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("csrf", e.csrf(t, body))
+	_ = mw.WriteField("groups", "staff")
+	fw, _ := mw.CreateFormFile("csv", "users.csv")
+	io.WriteString(fw, "\ufeffuserPrincipalName,displayName,mail,onPremisesImmutableId\ngina@example.com,Gina,gina@example.com,\nalice@example.com,Alice,,\nnot a upn,,,\n")
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.ts.URL+"/admin/users/import", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readAll(resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b, `id="import-rows"`) || !strings.Contains(b, "gina@example.com") || !strings.Contains(b, "not a upn") {
+		t.Fatalf("import: %d\n%.1500s", resp.StatusCode, b)
+	}
+	u, err := e.svc.Instance.Store.GetUserByUPN(context.Background(), "gina@example.com")
+	if err != nil || len(u.Groups) != 1 || u.Groups[0] != "staff" {
+		t.Fatalf("gina: %+v %v", u, err)
+	}
+	if got := auditEntries(t, e, "user.import"); len(got) != 1 || got[0].Target != "gina@example.com" || got[0].Via != "console" {
+		t.Fatalf("import audit entries %+v", got)
 	}
 }

@@ -72,6 +72,7 @@ var routeRules = map[string]routeRule{
 	"GET /admin/{$}":                                     {"/admin/", console, noState},
 	"GET /admin/users":                                   {"/admin/users", console, noState},
 	"POST /admin/users":                                  {"/admin/users", console, formToken},
+	"POST /admin/users/import":                           {"/admin/users/import", console, formToken},
 	"GET /admin/users/{id}":                              {"/admin/users/x", console, noState},
 	"POST /admin/users/{id}/{action}":                    {"/admin/users/x/disable", console, formToken},
 	"GET /admin/signins":                                 {"/admin/signins", console, noState},
