@@ -15,10 +15,8 @@ import (
 
 	"github.com/sekisho/sekisho/internal/setup"
 
-	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
-	"github.com/sekisho/sekisho/internal/store"
 )
 
 func init() { extraCommands = append(extraCommands, newM365Cmd) }
@@ -122,11 +120,10 @@ func newM365Cmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cur, err := in.Keys.Current(cmd.Context(), keys.PurposeToken)
+			cfg, err := federation.ForStored(cmd.Context(), in.Store, in.Keys, d.Name, in.Config.BaseURL)
 			if err != nil {
 				return err
 			}
-			cfg := federation.Settings(d, in.Config.BaseURL, cur.Cert, nextCert(cmd, in.Keys))
 			out := cmd.OutOrStdout()
 			switch format {
 			case "graph-json":
@@ -157,29 +154,10 @@ func newM365Cmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all, err := m365.LoadDomains(ctx, in.Store)
+			problems, err := federation.CheckStored(ctx, in.Store, in.Keys, d.Name, in.Config.BaseURL, time.Now())
 			if err != nil {
 				return err
 			}
-			var users []store.User
-			page := store.Page{Limit: 1000}
-			for {
-				us, next, err := in.Store.ListUsers(ctx, page)
-				if err != nil {
-					return err
-				}
-				users = append(users, us...)
-				if next == "" {
-					break
-				}
-				page.After = next
-			}
-			certs, err := in.Keys.Keys(ctx, keys.PurposeToken)
-			if err != nil {
-				return err
-			}
-			problems := federation.Check(federation.CheckInput{Domain: d, All: all, Users: users, Keys: certs,
-				BaseURL: in.Config.BaseURL, Now: time.Now()})
 			for _, p := range problems {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", p.Severity, p.Text)
 			}
@@ -198,12 +176,4 @@ func newM365Cmd(g *globals) *cobra.Command {
 	_ = check.MarkFlagRequired("domain")
 	cmd.AddCommand(domain, federate, check)
 	return cmd
-}
-
-func nextCert(cmd *cobra.Command, m *keys.Manager) *x509.Certificate {
-	k, ok, err := m.Next(cmd.Context(), keys.PurposeToken)
-	if err != nil || !ok {
-		return nil
-	}
-	return k.Cert
 }

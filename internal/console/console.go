@@ -55,7 +55,7 @@ func parse(page string) *template.Template {
 var pages = map[string]*template.Template{
 	"dashboard": parse("dashboard"), "users": parse("users"), "user": parse("user"),
 	"signins": parse("signins"), "signin": parse("signin"), "audit": parse("audit"),
-	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"),
+	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"), "apps": parse("apps"),
 }
 
 // Router is where the console is mounted (the server's mux).
@@ -97,6 +97,9 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"POST /admin/policy/rollback":        {roles.Policy, c.rollbackPolicy},
 		"GET /admin/keys":                    {roles.Keys, c.keys},
 		"POST /admin/keys/{action}":          {roles.Keys, c.keyAction},
+		"GET /admin/apps":                    {roles.Apps, c.apps},
+		"POST /admin/apps":                   {roles.Apps, c.addApp},
+		"POST /admin/apps/{name}/remove":     {roles.Apps, c.removeApp},
 	}
 	for p, rt := range routes {
 		mux.Handle(p, protect(c.allowed(rt.area, rt.h)))

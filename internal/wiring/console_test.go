@@ -557,3 +557,49 @@ func TestConsoleImportUsers(t *testing.T) {
 		t.Fatalf("import audit entries %+v", got)
 	}
 }
+
+const wikiMetadata = `<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://wiki.example.com/shibboleth">
+ <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://wiki.example.com/Shibboleth.sso/SAML2/POST" index="1"/>
+ </md:SPSSODescriptor>
+</md:EntityDescriptor>`
+
+// Applications in the console: a SAML SP registered from pasted metadata, bad metadata refused
+// with the reason and nothing saved, the Microsoft 365 domain's federation settings and check.
+func TestConsoleApplications(t *testing.T) {
+	e := newEnv(t)
+	c := e.adminBrowser(t)
+	post := func(path string, form url.Values) (int, string) {
+		t.Helper()
+		_, body := page(t, c, e.ts.URL+"/admin/")
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(e.ts.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(resp)
+	}
+	if code, body := post("/admin/apps", url.Values{"name": {"wiki"}, "metadata": {"<md:EntityDescriptor"}}); code != http.StatusBadRequest || !strings.Contains(body, `id="error"`) {
+		t.Fatalf("bad metadata: %d", code)
+	}
+	if code, _ := post("/admin/apps", url.Values{"name": {"wiki"}, "metadata": {wikiMetadata}}); code != http.StatusSeeOther {
+		t.Fatalf("register: %d", code)
+	}
+	if _, body := page(t, c, e.ts.URL+"/admin/apps"); !strings.Contains(body, "https://wiki.example.com/Shibboleth.sso/SAML2/POST") {
+		t.Fatalf("apps page:\n%.800s", body)
+	}
+	if got := auditEntries(t, e, "app.add"); len(got) != 1 || got[0].Target != "wiki" || got[0].Via != "console" {
+		t.Fatalf("app audit entries %+v", got)
+	}
+	code, body := page(t, c, e.ts.URL+"/admin/apps?domain=example.com")
+	if code != http.StatusOK || !strings.Contains(body, `id="powershell"`) || !strings.Contains(body, "New-MgDomainFederationConfiguration") {
+		t.Fatalf("federation settings: %d\n%.1200s", code, body)
+	}
+	if code, _ := post("/admin/apps/wiki/remove", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	if _, err := e.svc.Instance.Store.GetApplication(context.Background(), "wiki"); err == nil {
+		t.Fatal("the application is still registered")
+	}
+}

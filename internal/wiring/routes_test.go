@@ -87,6 +87,9 @@ var routeRules = map[string]routeRule{
 	"POST /admin/policy/rollback":                        {"/admin/policy/rollback", console, formToken},
 	"GET /admin/keys":                                    {"/admin/keys", console, noState},
 	"POST /admin/keys/{action}":                          {"/admin/keys/rotate", console, formToken},
+	"GET /admin/apps":                                    {"/admin/apps", console, noState},
+	"POST /admin/apps":                                   {"/admin/apps", console, formToken},
+	"POST /admin/apps/{name}/remove":                     {"/admin/apps/x/remove", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
 	"/saml/":                                             {"/saml/sso", protocol, binding},
 }

@@ -49,6 +49,7 @@ const (
 	Policy    Area = "policy"
 	Reports   Area = "reports"
 	Keys      Area = "keys" // token-signing keys
+	Apps      Area = "apps" // SAML applications and Microsoft 365 domains
 )
 
 // CanRead reports whether role may see area.

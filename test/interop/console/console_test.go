@@ -181,6 +181,8 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("keys after rotate:\n%s", keys)
 	}
 	b.shoot("keys", p.URL+"/admin/keys")
+	b.do("federation settings", chromedp.Navigate(p.URL+"/admin/apps?domain=example.com&lang=en"), chromedp.WaitVisible(chromedp.CSS("#powershell")))
+	b.shoot("apps", p.URL+"/admin/apps?domain=example.com")
 
 	// The admin audit log names who did what through the console.
 	b.do("audit log", chromedp.Navigate(p.URL+"/admin/audit?lang=en"), chromedp.WaitVisible(chromedp.CSS("#audit")))

@@ -1,0 +1,122 @@
+package console
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/m365/federation"
+	"github.com/sekisho/sekisho/internal/protocol/saml"
+	"github.com/sekisho/sekisho/internal/web"
+)
+
+type appRow struct {
+	Name, EntityID string
+	ACS            []string
+}
+
+type domainRow struct{ Name, Protocol, Methods, Inside string }
+
+type federateView struct {
+	Domain     string
+	Problems   []federation.Problem
+	PowerShell string
+}
+
+type appForm struct{ Name, Metadata string }
+
+type appsData struct {
+	Apps     []appRow
+	Domains  []domainRow
+	Federate *federateView
+	Form     appForm
+}
+
+// keyManager is the token-signing key manager the federation settings are built from.
+func (c *Console) keyManager() *keys.Manager { return c.Admin.Keys }
+
+func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, errText string, f appForm) {
+	ctx := r.Context()
+	apps, err := c.Store.ListApplications(ctx)
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+		return
+	}
+	d := appsData{Form: f}
+	for _, a := range apps {
+		if a.Protocol != "saml" {
+			continue // Microsoft 365 domains are listed below
+		}
+		row := appRow{Name: a.Name, EntityID: a.EntityID}
+		var sp saml.ServiceProvider
+		if a.Protocol == "saml" && json.Unmarshal(a.Config, &sp) == nil {
+			for _, e := range sp.ACS {
+				row.ACS = append(row.ACS, e.Location)
+			}
+		}
+		d.Apps = append(d.Apps, row)
+	}
+	ds, err := m365.LoadDomains(ctx, c.Store)
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+		return
+	}
+	for _, dm := range ds {
+		methods := strings.Join(dm.Methods, ", ")
+		if methods == "" {
+			methods = m365.MethodPassive + ", " + m365.MethodActive
+		}
+		d.Domains = append(d.Domains, domainRow{dm.Name, string(dm.Protocol), methods, strings.Join(dm.InsideNetworks, ", ")})
+	}
+	if name := r.URL.Query().Get("domain"); name != "" && c.keyManager() != nil {
+		fv := &federateView{Domain: name}
+		cfg, err := federation.ForStored(ctx, c.Store, c.keyManager(), name, c.BaseURL)
+		if err != nil {
+			c.fail(w, r, http.StatusNotFound, "err_not_found", err)
+			return
+		}
+		fv.PowerShell = federation.PowerShell(name, cfg)
+		if fv.Problems, err = federation.CheckStored(ctx, c.Store, c.keyManager(), name, c.BaseURL, c.Now()); err != nil {
+			c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+			return
+		}
+		d.Federate = fv
+	}
+	c.render(w, r, status, "apps", "apps", view{Error: errText, Data: d})
+}
+
+func (c *Console) apps(w http.ResponseWriter, r *http.Request) {
+	c.appsPage(w, r, http.StatusOK, "", appForm{})
+}
+
+// addApp registers a SAML SP from its metadata, pasted (no URL is fetched).
+func (c *Console) addApp(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil || !web.CheckCSRF(r) {
+		c.fail(w, r, http.StatusForbidden, "err_csrf", nil)
+		return
+	}
+	f := appForm{Name: strings.TrimSpace(r.PostFormValue("name")), Metadata: r.PostFormValue("metadata")}
+	sp, err := saml.ParseSPMetadata([]byte(f.Metadata))
+	if err == nil {
+		_, err = c.Admin.AddApplication(r.Context(), c.actor(r), f.Name, sp)
+	}
+	if err != nil {
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), f)
+		return
+	}
+	http.Redirect(w, r, "/admin/apps?done=flash_app_added", http.StatusSeeOther)
+}
+
+func (c *Console) removeApp(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	if err := c.Admin.RemoveApplication(r.Context(), c.actor(r), r.PathValue("name")); err != nil {
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), appForm{})
+		return
+	}
+	http.Redirect(w, r, "/admin/apps?done=flash_app_removed", http.StatusSeeOther)
+}
