@@ -66,6 +66,7 @@ func TestParse(t *testing.T) {
 				t.Fatal("option not read")
 			}
 		}},
+		{name: "decoder panic is a bad file", yaml: "network:\n trusted_proxies: !0 000000000000000", wantErr: []string{"sekisho.yaml", "not valid YAML"}},
 		{name: "bad env duration", env: []string{"SEKISHO_SESSION_IDLE=soon"}, wantErr: []string{"SEKISHO_SESSION_IDLE"}},
 	}
 	for _, c := range cases {
