@@ -12,9 +12,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -602,4 +605,45 @@ func TestConsoleApplications(t *testing.T) {
 	if _, err := e.svc.Instance.Store.GetApplication(context.Background(), "wiki"); err == nil {
 		t.Fatal("the application is still registered")
 	}
+}
+
+// A policy published in the console is in force at the gate within published.TTL, without a
+// restart and without anyone invalidating the cache (as on any other node).
+func TestConsolePublishIsInForceWithinTheBound(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.adminBrowser(t)
+	bob, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "bob@example.com")
+	judge := func() signin.Decision {
+		r := httptest.NewRequest("GET", e.ts.URL+"/", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		o, err := e.svc.Gate.Evaluate(ctx, signin.Attempt{Protocol: "web", Application: signin.AppAccount, Endpoint: signin.Passive,
+			HTTP: r, Session: &signin.Session{UserID: bob.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Decision
+	}
+	if d := judge(); d != signin.Allow {
+		t.Fatalf("before: %s", d)
+	}
+	_, body := page(t, c, e.ts.URL+"/admin/policy")
+	closed := strings.Replace(setup.DemoPolicy, "rules:\n", "rules:\n  - name: portal-closed\n    applications: [sekisho-account]\n    action: deny\n\n", 1)
+	resp, err := c.PostForm(e.ts.URL+"/admin/policy", url.Values{"csrf": {e.csrf(t, body)}, "action": {"publish"}, "base": {"1"}, "doc": {closed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish: %d", resp.StatusCode)
+	}
+	publishedAt := time.Now()
+	deadline := publishedAt.Add(published.TTL + time.Second)
+	for judge() != signin.Deny {
+		if time.Now().After(deadline) {
+			t.Fatalf("the published policy was not in force within %v", published.TTL+time.Second)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline, not timing the result
+	}
+	t.Logf("in force after %v (bound %v)", time.Since(publishedAt).Round(time.Millisecond), published.TTL)
 }
