@@ -19,7 +19,13 @@ done
 
 pgdir=$(mktemp -d /tmp/sekisho-pg.XXXXXX)
 trap 'bash scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
-export SEKISHO_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pgdir" "${SEKISHO_PG_PORT:-55432}")
+# A PostgreSQL that does not start (port taken, say) stops the run here, with its log.
+if ! dsn=$(bash scripts/postgres.sh start "$pgdir" "${SEKISHO_PG_PORT:-55432}"); then
+  echo "test: PostgreSQL did not start on port ${SEKISHO_PG_PORT:-55432} (SEKISHO_PG_PORT chooses another):" >&2
+  cat "$pgdir/log" >&2 || true
+  exit 1
+fi
+export SEKISHO_TEST_POSTGRES=$dsn
 echo "test: PostgreSQL at $SEKISHO_TEST_POSTGRES"
 
 go mod tidy -diff # go.mod and go.sum say exactly what the code imports
