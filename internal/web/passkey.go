@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/authn/factors"
@@ -29,6 +31,8 @@ const passkeyScript = "passkey.js"
 type FactorLister interface {
 	Status(ctx context.Context, userID string) (factors.Status, error)
 	WebAuthnCredentials(ctx context.Context, userID string) ([]factors.Credential, error)
+	RenameWebAuthn(ctx context.Context, userID string, credID []byte, name string) error
+	RemoveWebAuthn(ctx context.Context, userID string, credID []byte) error
 }
 
 // PasskeyPages serves the account security page and the passkey JSON endpoints:
@@ -75,6 +79,7 @@ func (pp *PasskeyPages) Mount(mux Router) {
 	mux.Handle("GET /account/security", portal(pp.getSecurity))
 	mux.Handle("POST /account/passkey/register/begin", portal(pp.registerBegin))
 	mux.Handle("POST /account/passkey/register/finish", portal(pp.registerFinish))
+	mux.Handle("POST /account/passkey/{action}", portal(pp.manage))
 	mux.Handle("POST /login/passkey/begin", http.HandlerFunc(pp.loginBegin))
 	mux.Handle("POST /login/passkey/finish", http.HandlerFunc(pp.loginFinish))
 }
@@ -100,9 +105,11 @@ type accountView struct {
 	CanRegister   bool
 	BlockedKey    string // why registration is not offered
 	VerifyURL     string // second-factor step that unlocks registration
+	CanManage     bool   // the session used a second factor: passkeys may be renamed or removed
+	Done          string // what the last change did (message key)
 }
 
-type passkeyView struct{ Name, Created, LastUsed string }
+type passkeyView struct{ ID, Name, Created, LastUsed string }
 
 const dateFormat = "2006-01-02 15:04 UTC"
 
@@ -150,9 +157,10 @@ func (pp *PasskeyPages) getSecurity(w http.ResponseWriter, r *http.Request) {
 		RenderError(w, r, http.StatusInternalServerError, "")
 		return
 	}
-	v := &accountView{TOTP: st.TOTP, EmergencyLeft: st.EmergencyLeft, Registered: r.URL.Query().Get("registered") == "1"}
+	v := &accountView{TOTP: st.TOTP, EmergencyLeft: st.EmergencyLeft, Registered: r.URL.Query().Get("registered") == "1",
+		CanManage: s.MFA, Done: r.URL.Query().Get("done")}
 	for _, c := range creds {
-		pv := passkeyView{Name: c.Name, Created: c.CreatedAt.UTC().Format(dateFormat)}
+		pv := passkeyView{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Created: c.CreatedAt.UTC().Format(dateFormat)}
 		if !c.LastUsedAt.IsZero() {
 			pv.LastUsed = c.LastUsedAt.UTC().Format(dateFormat)
 		}
@@ -330,4 +338,52 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// manage renames or removes one of the user's passkeys (POST /account/passkey/rename|remove).
+// Like adding one, it needs a session that used a second factor: a stolen password alone must
+// not change the victim's factors.
+func (pp *PasskeyPages) manage(w http.ResponseWriter, r *http.Request) {
+	h := &Handler{Log: pp.Log}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil || !CheckCSRF(r) {
+		h.render(w, r, messageTmpl, http.StatusForbidden, page{TitleKey: "error_title", ErrorKey: "csrf"})
+		return
+	}
+	s, _, ok := pp.Sessions.Current(r)
+	if !ok {
+		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
+		return
+	}
+	if !s.MFA {
+		http.Redirect(w, r, "/login/mfa?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
+		return
+	}
+	id, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("id"))
+	if err != nil || len(id) == 0 {
+		RenderError(w, r, http.StatusBadRequest, "")
+		return
+	}
+	ctx := r.Context()
+	done := "passkey_renamed"
+	switch r.PathValue("action") {
+	case "rename":
+		err = pp.Factors.RenameWebAuthn(ctx, s.UserID, id, strings.TrimSpace(r.PostFormValue("name")))
+	case "remove":
+		err, done = pp.Factors.RemoveWebAuthn(ctx, s.UserID, id), "passkey_removed"
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if errors.Is(err, factors.ErrUnknownCredential) {
+		RenderError(w, r, http.StatusNotFound, "")
+		return
+	}
+	if err != nil {
+		pp.Log.ErrorContext(ctx, "passkey change", "err", err)
+		RenderError(w, r, http.StatusInternalServerError, "")
+		return
+	}
+	pp.Log.InfoContext(ctx, "passkey changed by its user", "user_id", s.UserID, "action", r.PathValue("action"))
+	http.Redirect(w, r, "/account/security?done="+done, http.StatusSeeOther)
 }

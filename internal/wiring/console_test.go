@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -646,4 +647,51 @@ func TestConsolePublishIsInForceWithinTheBound(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline, not timing the result
 	}
 	t.Logf("in force after %v (bound %v)", time.Since(publishedAt).Round(time.Millisecond), published.TTL)
+}
+
+// Renaming and removing one's own passkeys needs a session that used a second factor.
+func TestPortalManagesPasskeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice, _ := e.svc.Instance.Store.GetUserByUPN(ctx, "alice@example.com")
+	for _, id := range [][]byte{{1, 2, 3}, {4, 5, 6}} {
+		if err := e.svc.Instance.Factors.AddWebAuthn(ctx, alice.ID, factors.Credential{ID: id, PublicKey: []byte{0xa5}, Name: "key", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post := func(c *http.Client, action string, form url.Values) *http.Response {
+		t.Helper()
+		code, body := page(t, c, e.ts.URL+"/") // the portal's sign-out form carries the browser's token
+		if code != http.StatusOK {
+			t.Fatalf("portal: %d", code)
+		}
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(e.ts.URL+"/account/passkey/"+action, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(resp)
+		return resp
+	}
+	// Password only: sent to the second-factor step, nothing changed.
+	if r := e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", r.StatusCode)
+	}
+	if r := post(e.client, "remove", url.Values{"id": {"AQID"}}); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login/mfa") {
+		t.Fatalf("remove without MFA: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	c := e.browserAs(t, "alice@example.com")
+	if r := post(c, "rename", url.Values{"id": {"AQID"}, "name": {"office YubiKey"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rename: %d", r.StatusCode)
+	}
+	if r := post(c, "remove", url.Values{"id": {"BAUG"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove: %d", r.StatusCode)
+	}
+	if r := post(c, "remove", url.Values{"id": {"BAUG"}}); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("remove twice: %d", r.StatusCode)
+	}
+	creds, _ := e.svc.Instance.Factors.WebAuthnCredentials(ctx, alice.ID)
+	if len(creds) != 1 || creds[0].Name != "office YubiKey" {
+		t.Fatalf("credentials after the changes: %+v", creds)
+	}
 }

@@ -66,6 +66,7 @@ var routeRules = map[string]routeRule{
 	"GET /account/security":                              {"/account/security", portal, noState},
 	"POST /account/passkey/register/begin":               {"/account/passkey/register/begin", portal, headerTok},
 	"POST /account/passkey/register/finish":              {"/account/passkey/register/finish", portal, headerTok},
+	"POST /account/passkey/{action}":                     {"/account/passkey/rename", portal, formToken},
 	"POST /login/passkey/begin":                          {"/login/passkey/begin", session, headerTok},
 	"POST /login/passkey/finish":                         {"/login/passkey/finish", session, headerTok},
 	"/admin/reports/legacy-auth":                         {"/admin/reports/legacy-auth", console, sameOrigin},

@@ -95,3 +95,19 @@ func (m *Manager) RemoveWebAuthn(ctx context.Context, userID string, credID []by
 		return nil
 	})
 }
+
+// RenameWebAuthn sets the name a user gave one of their credentials (at most 64 characters).
+func (m *Manager) RenameWebAuthn(ctx context.Context, userID string, credID []byte, name string) error {
+	if r := []rune(name); len(r) > 64 {
+		name = string(r[:64])
+	}
+	return m.update(ctx, userID, func(f *Factors) error {
+		for i := range f.WebAuthn {
+			if bytes.Equal(f.WebAuthn[i].ID, credID) {
+				f.WebAuthn[i].Name = name
+				return nil
+			}
+		}
+		return ErrUnknownCredential
+	})
+}
