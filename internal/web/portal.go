@@ -1,9 +1,11 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/directory"
@@ -19,11 +21,35 @@ type portalSignIn struct{ When, App, IP, Decision string }
 
 type portalDevice struct{ Name, Status, Expires string }
 
+type portalApp struct{ Name, URL string }
+
 // portalView is the user portal's home: the user's own recent sign-ins (so a user can see a
 // sign-in that was not theirs) and device certificates.
 type portalView struct {
+	Apps    []portalApp
 	SignIns []portalSignIn
 	Devices []portalDevice
+}
+
+// launchable lists the SAML applications that accept IdP-initiated sign-in, with their start
+// link. The gate still judges the sign-in when the user opens one.
+func (h *Handler) launchable(r *http.Request) []portalApp {
+	apps, err := h.Directory.Store.ListApplications(r.Context())
+	if err != nil {
+		h.Log.ErrorContext(r.Context(), "portal: applications", "err", err)
+		return nil
+	}
+	var out []portalApp
+	for _, a := range apps {
+		var cfg struct {
+			AllowIdPInitiated bool `json:"allowIdpInitiated"`
+		}
+		if a.Protocol != "saml" || json.Unmarshal(a.Config, &cfg) != nil || !cfg.AllowIdPInitiated {
+			continue
+		}
+		out = append(out, portalApp{a.Name, "/saml/idp-initiated?sp=" + url.QueryEscape(a.EntityID)})
+	}
+	return out
 }
 
 const portalSignInDays = 30
@@ -41,7 +67,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
 		return
 	}
-	var v portalView
+	v := portalView{Apps: h.launchable(r)}
 	evs, err := st.ListSignIns(ctx, store.SignInFilter{Username: u.UPN, Since: time.Now().Add(-portalSignInDays * 24 * time.Hour)})
 	if err != nil {
 		h.Log.ErrorContext(ctx, "portal: sign-ins", "err", err)

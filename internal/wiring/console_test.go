@@ -16,6 +16,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
@@ -693,5 +694,24 @@ func TestPortalManagesPasskeys(t *testing.T) {
 	creds, _ := e.svc.Instance.Factors.WebAuthnCredentials(ctx, alice.ID)
 	if len(creds) != 1 || creds[0].Name != "office YubiKey" {
 		t.Fatalf("credentials after the changes: %+v", creds)
+	}
+}
+
+// The portal lists the SAML applications that accept IdP-initiated sign-in, linked to their start.
+func TestPortalListsLaunchableApps(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	root := admin.Actor{Name: "os:root", Via: "cli"}
+	for name, idp := range map[string]bool{"wiki": true, "hr": false} {
+		sp := saml.ServiceProvider{EntityID: "https://" + name + ".example.com/sp", AllowIdPInitiated: idp,
+			ACS: []saml.Endpoint{{Binding: saml.BindingPOST, Location: "https://" + name + ".example.com/acs", Index: 1}}}
+		if _, err := e.svc.Instance.Admin.AddApplication(ctx, root, name, sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/")
+	_, body := e.get(t, "/")
+	if !strings.Contains(body, `id="my-apps"`) || !strings.Contains(body, "/saml/idp-initiated?sp=https%3A%2F%2Fwiki.example.com%2Fsp") || strings.Contains(body, "hr.example.com") {
+		t.Fatalf("portal applications:\n%.1200s", body)
 	}
 }
