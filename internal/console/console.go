@@ -55,7 +55,7 @@ func parse(page string) *template.Template {
 var pages = map[string]*template.Template{
 	"dashboard": parse("dashboard"), "users": parse("users"), "user": parse("user"),
 	"signins": parse("signins"), "signin": parse("signin"), "audit": parse("audit"),
-	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"), "apps": parse("apps"),
+	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"), "apps": parse("apps"), "devices": parse("devices"),
 }
 
 // Router is where the console is mounted (the server's mux).
@@ -98,6 +98,7 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"GET /admin/keys":                    {roles.Keys, c.keys},
 		"POST /admin/keys/{action}":          {roles.Keys, c.keyAction},
 		"GET /admin/apps":                    {roles.Apps, c.apps},
+		"GET /admin/devices":                 {roles.Users, c.devices},
 		"POST /admin/apps":                   {roles.Apps, c.addApp},
 		"POST /admin/apps/{name}/remove":     {roles.Apps, c.removeApp},
 	}

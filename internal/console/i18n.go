@@ -79,6 +79,7 @@ var messages = map[string]map[string]string{
 		"apps_inside": "Inside networks", "apps_federate": "Federation settings and check", "apps_no_domains": "No Microsoft 365 domain is federated (sekisho m365 domain add).",
 		"apps_ready": "Nothing stands in the way of federation.", "apps_federate_help": "Run this in PowerShell (Microsoft Graph module) to federate the domain, and again after a key rollover.",
 		"flash_app_added": "The application is registered.", "flash_app_removed": "The application is removed.",
+		"nav_devices": "Devices", "title_devices": "Device certificates", "devices_crl": "Revocation list:", "devices_revoked": "revoked:", "devices_expiring": "Expiring within 30 days", "devices_shown": "certificates shown",
 		"role_admin": "administrator", "role_helpdesk": "helpdesk", "role_auditor": "auditor (read only)",
 	},
 	"ja": {
@@ -155,6 +156,7 @@ var messages = map[string]map[string]string{
 		"apps_inside": "社内ネットワーク", "apps_federate": "フェデレーション設定と確認", "apps_no_domains": "フェデレーションされた Microsoft 365 ドメインはありません (sekisho m365 domain add)。",
 		"apps_ready": "フェデレーションを妨げる問題はありません。", "apps_federate_help": "ドメインをフェデレーションするには、これを PowerShell (Microsoft Graph モジュール) で実行します。鍵の切り替え後にも再実行してください。",
 		"flash_app_added": "アプリケーションを登録しました。", "flash_app_removed": "アプリケーションを削除しました。",
+		"nav_devices": "デバイス", "title_devices": "デバイス証明書", "devices_crl": "失効リスト:", "devices_revoked": "失効済み:", "devices_expiring": "30 日以内に期限切れ", "devices_shown": "件の証明書を表示",
 		"role_admin": "管理者", "role_helpdesk": "ヘルプデスク", "role_auditor": "監査者 (閲覧のみ)",
 	},
 }

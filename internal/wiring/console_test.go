@@ -431,6 +431,9 @@ func TestConsoleUserSupport(t *testing.T) {
 	if _, again := page(t, c, userPage); strings.Contains(again, "/devices/download/") {
 		t.Fatal("the one-time link is shown a second time")
 	}
+	if _, list := page(t, c, e.ts.URL+"/admin/devices?status=issued"); !strings.Contains(list, "bob-laptop") || !strings.Contains(list, "bob@example.com") {
+		t.Fatalf("devices overview:\n%.800s", list)
+	}
 	devs, _ := e.svc.Instance.Store.ListDevices(ctx, bob.ID)
 	if len(devs) != 1 {
 		t.Fatalf("devices %+v", devs)

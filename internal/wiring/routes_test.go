@@ -89,6 +89,7 @@ var routeRules = map[string]routeRule{
 	"GET /admin/keys":                                    {"/admin/keys", console, noState},
 	"POST /admin/keys/{action}":                          {"/admin/keys/rotate", console, formToken},
 	"GET /admin/apps":                                    {"/admin/apps", console, noState},
+	"GET /admin/devices":                                 {"/admin/devices", console, noState},
 	"POST /admin/apps":                                   {"/admin/apps", console, formToken},
 	"POST /admin/apps/{name}/remove":                     {"/admin/apps/x/remove", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},

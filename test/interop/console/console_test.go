@@ -175,6 +175,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("download link %q", link)
 	}
 	b.do("revoke it", chromedp.Click(chromedp.CSS(`#devices button`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.shoot("devices", p.URL+"/admin/devices")
 	b.do("rotate a key", chromedp.Navigate(p.URL+"/admin/keys?lang=en"), chromedp.WaitVisible(chromedp.CSS("#rotate")),
 		chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	if keys := b.text("#keys"); !strings.Contains(keys, "next") || !strings.Contains(keys, "current") {
