@@ -1,8 +1,11 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/keys"
@@ -27,11 +30,17 @@ type federateView struct {
 
 type appForm struct{ Name, Metadata string }
 
+type domainForm struct {
+	Name, Issuer, Protocol, Application, Inside string
+	Passive, Active, EmitMFA                    bool
+}
+
 type appsData struct {
 	Apps     []appRow
 	Domains  []domainRow
 	Federate *federateView
 	Form     appForm
+	Domain   domainForm
 }
 
 // keyManager is the token-signing key manager the federation settings are built from.
@@ -44,7 +53,10 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
 		return
 	}
-	d := appsData{Form: f}
+	d := appsData{Form: f, Domain: domainForm{Protocol: "wsFed", Passive: true, Active: true, EmitMFA: true}}
+	if df, ok := ctx.Value(domainFormKey{}).(domainForm); ok {
+		d.Domain = df
+	}
 	for _, a := range apps {
 		if a.Protocol != "saml" {
 			continue // Microsoft 365 domains are listed below
@@ -64,6 +76,10 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 		return
 	}
 	for _, dm := range ds {
+		if strings.EqualFold(dm.Name, r.URL.Query().Get("edit")) {
+			d.Domain = domainForm{Name: dm.Name, Issuer: dm.IssuerURI, Protocol: string(dm.Protocol), Application: dm.Application,
+				Inside: strings.Join(dm.InsideNetworks, ", "), Passive: dm.Allows(m365.MethodPassive), Active: dm.Allows(m365.MethodActive), EmitMFA: dm.EmitMFA}
+		}
 		methods := strings.Join(dm.Methods, ", ")
 		if methods == "" {
 			methods = m365.MethodPassive + ", " + m365.MethodActive
@@ -119,4 +135,52 @@ func (c *Console) removeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/apps?done=flash_app_removed", http.StatusSeeOther)
+}
+
+type domainFormKey struct{}
+
+// setDomain adds or updates a federated Microsoft 365 domain (the settings the CLI's
+// m365 domain add takes); the form keeps what was typed when the service refuses it.
+func (c *Console) setDomain(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	f := r.PostForm
+	df := domainForm{Name: strings.TrimSpace(f.Get("name")), Issuer: strings.TrimSpace(f.Get("issuer")), Protocol: f.Get("protocol"),
+		Application: strings.TrimSpace(f.Get("application")), Inside: f.Get("inside"),
+		Passive: f.Get("passive") == "1", Active: f.Get("active") == "1", EmitMFA: f.Get("emit_mfa") == "1"}
+	ds := m365.DomainSettings{Domain: m365.Domain{Name: df.Name, IssuerURI: df.Issuer, Protocol: m365.WSFed, Application: df.Application,
+		InsideNetworks: splitList(df.Inside), EmitMFA: df.EmitMFA}}
+	if df.Protocol == string(m365.SAML) {
+		ds.Protocol = m365.SAML
+	}
+	if df.Passive {
+		ds.Methods = append(ds.Methods, m365.MethodPassive)
+	}
+	if df.Active {
+		ds.Methods = append(ds.Methods, m365.MethodActive)
+	}
+	var err error
+	if len(ds.Methods) == 0 {
+		err = errors.New(T(web.Lang(w, r), "err_no_method"))
+	} else {
+		_, err = c.Admin.AddDomain(r.Context(), c.actor(r), ds)
+	}
+	if err != nil {
+		r = r.WithContext(context.WithValue(r.Context(), domainFormKey{}, df))
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), appForm{})
+		return
+	}
+	http.Redirect(w, r, "/admin/apps?done=flash_domain_saved&domain="+url.QueryEscape(df.Name), http.StatusSeeOther)
+}
+
+func (c *Console) removeDomain(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	if err := c.Admin.RemoveDomain(r.Context(), c.actor(r), r.PathValue("name")); err != nil {
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), appForm{})
+		return
+	}
+	http.Redirect(w, r, "/admin/apps?done=flash_domain_removed", http.StatusSeeOther)
 }

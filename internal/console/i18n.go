@@ -80,6 +80,7 @@ var messages = map[string]map[string]string{
 		"apps_ready": "Nothing stands in the way of federation.", "apps_federate_help": "Run this in PowerShell (Microsoft Graph module) to federate the domain, and again after a key rollover.",
 		"flash_app_added": "The application is registered.", "flash_app_removed": "The application is removed.",
 		"nav_devices": "Devices", "title_devices": "Device certificates", "devices_crl": "Revocation list:", "devices_revoked": "revoked:", "devices_expiring": "Expiring within 30 days", "devices_shown": "certificates shown",
+		"apps_edit": "edit", "apps_issuer": "Issuer URI (unique per domain)", "apps_application": "Application name in the policy", "apps_domain_help": "Add or update a domain: the sign-in methods it allows (passive: browsers and web views; active: WS-Trust for MSAL username/password and the basic-auth clients Exchange Online proxies), the networks that count as inside, and whether a second factor done here is reported to Entra. In force on every server within 10 seconds.", "err_no_method": "Allow at least one sign-in method (passive or active).", "flash_domain_saved": "The domain is saved. Run the settings below in Entra if they changed.", "flash_domain_removed": "The domain is removed (convert it in Entra first, or its users cannot sign in).",
 		"role_admin": "administrator", "role_helpdesk": "helpdesk", "role_auditor": "auditor (read only)",
 	},
 	"ja": {
@@ -157,6 +158,7 @@ var messages = map[string]map[string]string{
 		"apps_ready": "フェデレーションを妨げる問題はありません。", "apps_federate_help": "ドメインをフェデレーションするには、これを PowerShell (Microsoft Graph モジュール) で実行します。鍵の切り替え後にも再実行してください。",
 		"flash_app_added": "アプリケーションを登録しました。", "flash_app_removed": "アプリケーションを削除しました。",
 		"nav_devices": "デバイス", "title_devices": "デバイス証明書", "devices_crl": "失効リスト:", "devices_revoked": "失効済み:", "devices_expiring": "30 日以内に期限切れ", "devices_shown": "件の証明書を表示",
+		"apps_edit": "編集", "apps_issuer": "発行者 URI (ドメインごとに一意)", "apps_application": "ポリシーでのアプリケーション名", "apps_domain_help": "ドメインを追加・更新します: 許可するサインイン方式 (passive: ブラウザーと Web ビュー、active: MSAL のユーザー名/パスワードと Exchange Online が中継する基本認証クライアント向けの WS-Trust)、社内とみなすネットワーク、ここで行った 2 段階目の認証を Entra に伝えるか。10 秒以内にすべてのサーバーで有効になります。", "err_no_method": "サインイン方式を少なくとも 1 つ (passive または active) 許可してください。", "flash_domain_saved": "ドメインを保存しました。設定が変わった場合は下の内容を Entra で実行してください。", "flash_domain_removed": "ドメインを削除しました (先に Entra で変換しないと、そのユーザーはサインインできません)。",
 		"role_admin": "管理者", "role_helpdesk": "ヘルプデスク", "role_auditor": "監査者 (閲覧のみ)",
 	},
 }

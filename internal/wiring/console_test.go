@@ -16,6 +16,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/setup"
@@ -716,5 +717,47 @@ func TestPortalListsLaunchableApps(t *testing.T) {
 	_, body := e.get(t, "/")
 	if !strings.Contains(body, `id="my-apps"`) || !strings.Contains(body, "/saml/idp-initiated?sp=https%3A%2F%2Fwiki.example.com%2Fsp") || strings.Contains(body, "hr.example.com") {
 		t.Fatalf("portal applications:\n%.1200s", body)
+	}
+}
+
+// Microsoft 365 domains from the console: add with its settings, refused input keeps the form,
+// edit keeps the issuer, remove.
+func TestConsoleDomains(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.adminBrowser(t)
+	post := func(path string, form url.Values) (int, string) {
+		t.Helper()
+		_, body := page(t, c, e.ts.URL+"/admin/")
+		form.Set("csrf", e.csrf(t, body))
+		resp, err := c.PostForm(e.ts.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(resp)
+	}
+	code, body := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "protocol": {"wsFed"}, "inside": {"nowhere"}, "passive": {"1"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, `value="contoso.com"`) || !strings.Contains(body, "nowhere") {
+		t.Fatalf("unknown inside network: %d\n%.600s", code, body)
+	}
+	if code, _ := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "protocol": {"wsFed"}}); code != http.StatusBadRequest {
+		t.Fatalf("no sign-in method: %d", code)
+	}
+	if code, _ := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "issuer": {"http://contoso.com/sts/"}, "protocol": {"wsFed"},
+		"inside": {"office"}, "passive": {"1"}, "emit_mfa": {"1"}}); code != http.StatusSeeOther {
+		t.Fatalf("add: %d", code)
+	}
+	d, err := m365.GetDomain(ctx, e.svc.Instance.Store, "contoso.com")
+	if err != nil || d.IssuerURI != "http://contoso.com/sts/" || d.Allows(m365.MethodActive) || !d.Allows(m365.MethodPassive) || len(d.InsideNetworks) != 1 {
+		t.Fatalf("contoso.com: %+v %v", d, err)
+	}
+	if _, body := page(t, c, e.ts.URL+"/admin/apps?edit=contoso.com"); !strings.Contains(body, `value="http://contoso.com/sts/"`) {
+		t.Fatal("the edit form does not keep the issuer")
+	}
+	if code, _ := post("/admin/apps/domains/contoso.com/remove", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	if got := auditEntries(t, e, "m365."); len(got) != 2 || got[0].Action != "m365.domain-add" || got[1].Action != "m365.domain-remove" {
+		t.Fatalf("domain audit entries %+v", got)
 	}
 }

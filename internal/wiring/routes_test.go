@@ -90,6 +90,8 @@ var routeRules = map[string]routeRule{
 	"POST /admin/keys/{action}":                          {"/admin/keys/rotate", console, formToken},
 	"GET /admin/apps":                                    {"/admin/apps", console, noState},
 	"GET /admin/devices":                                 {"/admin/devices", console, noState},
+	"POST /admin/apps/domains":                           {"/admin/apps/domains", console, formToken},
+	"POST /admin/apps/domains/{name}/remove":             {"/admin/apps/domains/x/remove", console, formToken},
 	"POST /admin/apps":                                   {"/admin/apps", console, formToken},
 	"POST /admin/apps/{name}/remove":                     {"/admin/apps/x/remove", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
