@@ -74,16 +74,11 @@ func newSigninsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "signins", Short: "Query and export the sign-in log"}
 	var lf signinFlags
 	list := &cobra.Command{Use: "list", Short: "List sign-ins", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			f, err := lf.filter()
 			if err != nil {
 				return err
 			}
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tUSER\tAPP\tCLIENT\tIP\tDECISION\tRULE/REASON\tID")
 			err = in.Store.EachSignIn(cmd.Context(), f, func(e store.SignInEvent) error {
@@ -106,21 +101,16 @@ func newSigninsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return tw.Flush()
-		}}
+		})}
 	lf.register(list)
 	var ef signinFlags
 	var format, out string
 	export := &cobra.Command{Use: "export", Short: "Export sign-ins as CSV or JSON", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			f, err := ef.filter()
 			if err != nil {
 				return err
 			}
-			in, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
 			w := cmd.OutOrStdout()
 			if out != "" {
 				fh, err := os.Create(out)
@@ -140,7 +130,7 @@ func newSigninsCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "exported %d sign-ins to %s\n", n, out)
 			}
 			return nil
-		}}
+		})}
 	ef.register(export)
 	export.Flags().StringVar(&format, "format", "csv", "csv or json")
 	export.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")

@@ -526,7 +526,9 @@ func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
 	return d, nil
 }
 
-func (c *Console) user(w http.ResponseWriter, r *http.Request) {
+// userPage renders the user's page with status; edit adds what this answer alone shows (a
+// one-time secret) and the page's message.
+func (c *Console) userPage(w http.ResponseWriter, r *http.Request, status int, edit func(*userData, *view)) {
 	d, err := c.loadUser(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
@@ -536,8 +538,15 @@ func (c *Console) user(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "user", "users", view{Data: d})
+	v := view{}
+	if edit != nil {
+		edit(&d, &v)
+	}
+	v.Data = d
+	c.render(w, r, status, "user", "users", v)
 }
+
+func (c *Console) user(w http.ResponseWriter, r *http.Request) { c.userPage(w, r, http.StatusOK, nil) }
 
 func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 	if !c.form(w, r) {
@@ -571,22 +580,11 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusInternalServerError, "err_internal", perr)
 			return
 		}
-		d, lerr := c.loadUser(ctx, id)
-		if lerr != nil {
-			c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
-			return
-		}
-		d.Secret = pw
-		c.render(w, r, http.StatusOK, "user", "users", view{Flash: T(web.Lang(w, r), "flash_password"), Data: d})
+		c.userPage(w, r, http.StatusOK, func(d *userData, v *view) { d.Secret, v.Flash = pw, T(web.Lang(w, r), "flash_password") })
 		return
 	case "delete":
 		if !strings.EqualFold(strings.TrimSpace(r.PostFormValue("confirm")), u.UPN) {
-			d, lerr := c.loadUser(ctx, id)
-			if lerr != nil {
-				c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
-				return
-			}
-			c.render(w, r, http.StatusBadRequest, "user", "users", view{Error: T(web.Lang(w, r), "err_delete_confirm"), Data: d})
+			c.userPage(w, r, http.StatusBadRequest, func(_ *userData, v *view) { v.Error = T(web.Lang(w, r), "err_delete_confirm") })
 			return
 		}
 		err = c.Admin.DeleteUser(ctx, a, u.UPN)
@@ -612,21 +610,12 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 			once.Link, once.PKCSPassword = c.BaseURL+devicecert.DownloadPath+is.Token, is.Password
 		}
 		if err != nil {
-			d, lerr := c.loadUser(ctx, id)
-			if lerr != nil {
-				c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
-				return
-			}
-			c.render(w, r, http.StatusBadRequest, "user", "users", view{Error: err.Error(), Data: d})
+			c.userPage(w, r, http.StatusBadRequest, func(_ *userData, v *view) { v.Error = err.Error() })
 			return
 		}
-		d, lerr := c.loadUser(ctx, id)
-		if lerr != nil {
-			c.fail(w, r, http.StatusInternalServerError, "err_internal", lerr)
-			return
-		}
-		d.Codes, d.Link, d.PKCSPassword = once.Codes, once.Link, once.PKCSPassword
-		c.render(w, r, http.StatusOK, "user", "users", view{Data: d})
+		c.userPage(w, r, http.StatusOK, func(d *userData, _ *view) {
+			d.Codes, d.Link, d.PKCSPassword = once.Codes, once.Link, once.PKCSPassword
+		})
 		return
 	default:
 		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)

@@ -1,8 +1,7 @@
 package console
 
 import (
-	"io/fs"
-	"regexp"
+	"github.com/sekisho/sekisho/internal/testutil/i18ntest"
 	"testing"
 )
 
@@ -16,19 +15,7 @@ func TestEveryMessageInBothLanguages(t *testing.T) {
 	}
 }
 
-// Every key a template asks for exists (an absent one would render as ⟦key⟧).
+// Every key a template asks for exists (an absent one renders as nothing or a placeholder).
 func TestTemplatesNameOnlyKnownKeys(t *testing.T) {
-	re := regexp.MustCompile(`\bt \$?\.Lang "([a-z0-9_]+)"`)
-	files, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("templates: %v", err)
-	}
-	for _, f := range files {
-		b, _ := fs.ReadFile(templateFS, f)
-		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			if _, ok := messages["en"][m[1]]; !ok {
-				t.Errorf("%s asks for message %q, which does not exist", f, m[1])
-			}
-		}
-	}
+	i18ntest.TemplatesNameOnlyKnownKeys(t, templateFS, "templates/*.html", messages["en"])
 }

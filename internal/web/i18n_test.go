@@ -1,8 +1,7 @@
 package web
 
 import (
-	"io/fs"
-	"regexp"
+	"github.com/sekisho/sekisho/internal/testutil/i18ntest"
 	"strings"
 	"testing"
 )
@@ -40,19 +39,7 @@ func TestEveryMessageTranslated(t *testing.T) {
 	}
 }
 
-// Every key a template asks for exists (an absent key renders as nothing: a link without text).
+// Every key a template asks for exists (an absent one renders as nothing or a placeholder).
 func TestTemplatesNameOnlyKnownKeys(t *testing.T) {
-	re := regexp.MustCompile(`\bt \$?\.Lang "([a-z0-9_]+)"`)
-	files, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("templates: %v", err)
-	}
-	for _, f := range files {
-		b, _ := fs.ReadFile(templateFS, f)
-		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			if _, ok := messages["en"][m[1]]; !ok {
-				t.Errorf("%s asks for message %q, which does not exist", f, m[1])
-			}
-		}
-	}
+	i18ntest.TemplatesNameOnlyKnownKeys(t, templateFS, "templates/*.html", messages["en"])
 }

@@ -57,6 +57,19 @@ func page(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// postForm POSTs form to path in browser c with c's CSRF token (read from the console's home
+// page) and returns the status and body.
+func (e *env) postForm(t *testing.T, c *http.Client, path string, form url.Values) (int, string) {
+	t.Helper()
+	_, body := page(t, c, e.ts.URL+"/admin/")
+	form.Set("csrf", e.csrf(t, body))
+	resp, err := c.PostForm(e.ts.URL+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, readAll(resp)
+}
+
 var (
 	secretRe2  = regexp.MustCompile(`id="secret">([^<]+)<`)
 	userLinkRe = regexp.MustCompile(`href="/admin/users/([0-9a-f-]+)">carlos@example.com<`)
@@ -329,14 +342,8 @@ func TestConsoleRoles(t *testing.T) {
 	helpdesk, auditor := e.browserAs(t, "carol@example.com"), e.browserAs(t, "bob@example.com")
 	postAs := func(c *http.Client, path string, form url.Values) int {
 		t.Helper()
-		_, body := page(t, c, base+"/admin/")
-		form.Set("csrf", e.csrf(t, body))
-		resp, err := c.PostForm(base+path, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(resp)
-		return resp.StatusCode
+		code, _ := e.postForm(t, c, path, form)
+		return code
 	}
 	code, body := page(t, helpdesk, base+"/admin/")
 	if code != http.StatusOK || strings.Contains(body, `href="/admin/policy"`) || strings.Contains(body, `href="/admin/networks"`) ||
@@ -579,16 +586,7 @@ const wikiMetadata = `<?xml version="1.0"?>
 func TestConsoleApplications(t *testing.T) {
 	e := newEnv(t)
 	c := e.adminBrowser(t)
-	post := func(path string, form url.Values) (int, string) {
-		t.Helper()
-		_, body := page(t, c, e.ts.URL+"/admin/")
-		form.Set("csrf", e.csrf(t, body))
-		resp, err := c.PostForm(e.ts.URL+path, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, readAll(resp)
-	}
+	post := func(path string, form url.Values) (int, string) { t.Helper(); return e.postForm(t, c, path, form) }
 	if code, body := post("/admin/apps", url.Values{"name": {"wiki"}, "metadata": {"<md:EntityDescriptor"}}); code != http.StatusBadRequest || !strings.Contains(body, `id="error"`) {
 		t.Fatalf("bad metadata: %d", code)
 	}
@@ -726,16 +724,7 @@ func TestConsoleDomains(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.adminBrowser(t)
-	post := func(path string, form url.Values) (int, string) {
-		t.Helper()
-		_, body := page(t, c, e.ts.URL+"/admin/")
-		form.Set("csrf", e.csrf(t, body))
-		resp, err := c.PostForm(e.ts.URL+path, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, readAll(resp)
-	}
+	post := func(path string, form url.Values) (int, string) { t.Helper(); return e.postForm(t, c, path, form) }
 	code, body := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "protocol": {"wsFed"}, "inside": {"nowhere"}, "passive": {"1"}})
 	if code != http.StatusBadRequest || !strings.Contains(body, `value="contoso.com"`) || !strings.Contains(body, "nowhere") {
 		t.Fatalf("unknown inside network: %d\n%.600s", code, body)
