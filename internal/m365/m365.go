@@ -222,5 +222,6 @@ type Rejection struct {
 	Request *http.Request
 }
 
-// RejectFunc receives rejections for audit. It must not block for long.
-type RejectFunc func(ctx context.Context, r Rejection)
+// RejectFunc receives rejections for audit and returns the sign-in record's reference ID
+// (shown on the refusal page; "" when none was written). It must not block for long.
+type RejectFunc func(ctx context.Context, r Rejection) (reference string)

@@ -118,14 +118,14 @@ func (m *m365Mount) reload(ctx context.Context) error {
 	}
 	in := m.s.Instance
 	domains := m365.Plain(ds)
-	reject := func(ctx context.Context, rj m365.Rejection) {
+	reject := func(ctx context.Context, rj m365.Rejection) string {
 		if rj.EventID != "" {
 			in.Log.WarnContext(ctx, "Microsoft 365 sign-in refused after the gate", "event", rj.EventID, "reason", rj.Reason, "detail", rj.Detail)
-			return
+			return rj.EventID
 		}
 		// The refused request itself: the record resolves the real client (trusted proxies,
 		// Exchange Online's forwarded address) as the gate does for every other record.
-		m.s.Gate.RecordRejectedFor(ctx, rj.Request, rj.Protocol, m365.DefaultApplication, rj.Username, string(rj.Reason)+": "+rj.Detail)
+		return m.s.Gate.RecordRejectedFor(ctx, rj.Request, rj.Protocol, m365.DefaultApplication, rj.Username, string(rj.Reason)+": "+rj.Detail)
 	}
 	wf, err := wsfed.New(wsfed.Config{BaseURL: in.Config.BaseURL, Domains: domains, Keys: m.keys, Gate: m.s.Gate,
 		Sessions: m.s.Sessions, ReplyURL: m.ReplyURL, ClockSkew: in.Config.SAML.ClockSkew.D(), Logger: in.Log, OnReject: reject})

@@ -163,10 +163,14 @@ type Rejections struct {
 }
 
 // Record is an m365.RejectFunc.
-func (r *Rejections) Record(_ context.Context, rj m365.Rejection) {
+func (r *Rejections) Record(_ context.Context, rj m365.Rejection) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.list = append(r.list, rj)
+	if rj.EventID != "" {
+		return rj.EventID
+	}
+	return fmt.Sprintf("rej-%d", len(r.list))
 }
 
 // List returns a copy of the rejections so far.

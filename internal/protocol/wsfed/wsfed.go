@@ -135,10 +135,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	p, err := ParseRequest(r)
 	if err != nil {
-		h.reject(r, "bad_request", err.Error(), "", nil)
+		ref := h.reject(r, "bad_request", err.Error(), "", nil)
 		writeMessage(w, http.StatusBadRequest, message{
 			TitleJA: "不正なサインイン要求", TitleEN: "Invalid sign-in request",
 			TextJA: "サインイン要求を処理できませんでした。", TextEN: "The sign-in request could not be processed.",
+			EventID: ref,
 		})
 		return
 	}
@@ -197,16 +198,17 @@ func parseValues(v url.Values) (Request, error) {
 	return p, nil
 }
 
-func (h *Handler) reject(r *http.Request, reason signin.Reason, detail, username string, out *signin.Outcome) {
+// reject reports a refusal for audit and returns the record's reference for the page.
+func (h *Handler) reject(r *http.Request, reason signin.Reason, detail, username string, out *signin.Outcome) string {
 	h.cfg.Logger.InfoContext(r.Context(), "wsfed request refused", "reason", reason, "detail", detail, "remote", r.RemoteAddr)
 	if h.cfg.OnReject == nil {
-		return
+		return ""
 	}
 	rj := m365.Rejection{Protocol: "wsfed", Reason: reason, Detail: detail, Username: username, Request: r}
 	if out != nil {
 		rj.UserID, rj.EventID = out.User.ID, out.EventID
 	}
-	h.cfg.OnReject(r.Context(), rj)
+	return h.cfg.OnReject(r.Context(), rj)
 }
 
 // returnTo is the local URL the sign-in page comes back to: the request itself (a POSTed
@@ -220,8 +222,9 @@ func returnTo(r *http.Request) string {
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 	if !h.realms[p.Realm] {
-		h.reject(r, "unknown_realm", fmt.Sprintf("wtrealm %q is not a known realm", p.Realm), p.LoginHint, nil)
+		ref := h.reject(r, "unknown_realm", fmt.Sprintf("wtrealm %q is not a known realm", p.Realm), p.LoginHint, nil)
 		writeMessage(w, http.StatusBadRequest, message{
+			EventID: ref,
 			TitleJA: "不明なアプリケーション", TitleEN: "Unknown application",
 			TextJA: "このサインイン要求のアプリケーション (realm) は Sekisho に登録されていません。管理者に連絡してください。",
 			TextEN: "The application (realm) of this sign-in request is not registered with Sekisho. Contact your administrator.",

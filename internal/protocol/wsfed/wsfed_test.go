@@ -240,6 +240,10 @@ func TestSignInRefusals(t *testing.T) {
 			if tc.eventID && !strings.Contains(body, "evt-1") {
 				t.Errorf("page lacks the sign-in reference: %s", body)
 			}
+			// A request refused before the gate names its record too (never the reason).
+			if !tc.eventID && tc.reject != "" && (!strings.Contains(body, `<code id="reference">rej-1</code>`) || strings.Contains(body, string(tc.reject))) {
+				t.Errorf("refusal page without its reference, or with the reason: %s", body)
+			}
 			rj := e.Rejects()
 			if tc.reject == "" && len(rj) != 0 || tc.reject != "" && (len(rj) != 1 || rj[0].Reason != tc.reject) {
 				t.Errorf("rejections %+v, want %q", rj, tc.reject)

@@ -135,7 +135,7 @@ func (h *Handler) reject(r *http.Request, reason signin.Reason, detail, username
 	if out != nil {
 		rj.UserID, rj.EventID = out.User.ID, out.EventID
 	}
-	h.cfg.OnReject(r.Context(), rj)
+	_ = h.cfg.OnReject(r.Context(), rj) // the SOAP fault carries no reference: every refusal looks alike
 }
 
 func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) {
