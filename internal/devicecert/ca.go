@@ -131,14 +131,32 @@ func (ca *CA) Key(ctx context.Context) (keys.Key, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return keys.Key{}, fmt.Errorf("device CA: %w", err)
 	}
-	// Two nodes creating at once would leave two current CA keys; both are trusted (Roots
-	// uses every device-ca key), so that race costs nothing but a spare key.
+	// Created under a store lock, in one transaction: several nodes starting on an empty
+	// database at the same instant create exactly one CA (the others find it).
 	ca.createMu.Lock()
 	defer ca.createMu.Unlock()
-	if k, err := ca.Keys.Current(ctx, PurposeDeviceCA); err == nil {
-		return k, nil
+	var out keys.Key
+	err = ca.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.Lock(ctx, "device-ca:create"); err != nil {
+			return err
+		}
+		t := ca.WithStore(tx)
+		k, err := t.Keys.Current(ctx, PurposeDeviceCA)
+		if err == nil {
+			out = k
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		out, err = t.create(ctx)
+		return err
+	})
+	if err != nil {
+		return keys.Key{}, fmt.Errorf("device CA: %w", err)
 	}
-	return ca.create(ctx)
+	ca.Keys.Invalidate(PurposeDeviceCA) // it may have cached "no CA yet"
+	return out, nil
 }
 
 func (ca *CA) create(ctx context.Context) (keys.Key, error) {

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,5 +417,41 @@ func TestWithStore(t *testing.T) {
 	}
 	if ks, _ := e.st.ListSigningKeys(e.ctx, devicecert.PurposeDeviceCA); len(ks) != 0 {
 		t.Fatal("CA key left by a rolled-back transaction")
+	}
+}
+
+// Several nodes (CA instances with their own caches and locks) starting on an empty database
+// at the same instant create exactly one device CA; all of them then use it.
+func TestCACreatedOnceAcrossNodes(t *testing.T) {
+	e := newEnv(t)
+	const nodes = 6
+	cas := make([]*devicecert.CA, nodes)
+	for i := range cas {
+		cas[i] = devicecert.New(e.st, keys.NewManager(e.st, e.sealer), e.sealer)
+		cas[i].Log = discardLogger()
+	}
+	serials := make([]string, nodes)
+	var wg sync.WaitGroup
+	for i, ca := range cas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ca.CACertificate(e.ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			serials[i] = c.SerialNumber.String()
+		}()
+	}
+	wg.Wait()
+	rows, err := e.st.ListSigningKeys(e.ctx, devicecert.PurposeDeviceCA)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("%d device CA keys after %d nodes started at once (%v)", len(rows), nodes, err)
+	}
+	for i, s := range serials {
+		if s != serials[0] {
+			t.Fatalf("node %d uses CA %s, node 0 uses %s", i, s, serials[0])
+		}
 	}
 }

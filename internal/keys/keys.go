@@ -99,6 +99,10 @@ func (m *Manager) Keys(ctx context.Context, purpose string) ([]Key, error) {
 	return out, nil
 }
 
+// Invalidate drops the cached keys of purpose, after a change made through another Manager
+// (one bound to a transaction) that this process must see at once.
+func (m *Manager) Invalidate(purpose string) { m.invalidate(purpose) }
+
 func (m *Manager) invalidate(purpose string) {
 	m.mu.Lock()
 	delete(m.cache, purpose)

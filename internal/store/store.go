@@ -282,6 +282,9 @@ type Store interface {
 
 	// InTx runs fn in one transaction: all of fn's writes land or none do.
 	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Lock, inside InTx, holds an exclusive lock on name until the transaction ends, so that
+	// "create it if nobody has" runs once across every node (outside a transaction: an error).
+	Lock(ctx context.Context, name string) error
 
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error

@@ -104,6 +104,7 @@ var dialect = &sqlstore.Dialect{
 	Time:               func(t time.Time) any { return t },
 	ForUpdate:          " FOR UPDATE",
 	LockPolicyVersions: `LOCK TABLE policy_versions IN SHARE ROW EXCLUSIVE MODE`,
+	LockName:           `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
 	MigrationLock:      `SELECT pg_advisory_xact_lock(` + strconv.Itoa(migrationLockKey) + `)`,
 	MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ)`,

@@ -30,6 +30,10 @@ type Dialect struct {
 	// LockPolicyVersions, if set, runs in the transaction before the next policy version is
 	// chosen, so that concurrent AddPolicyVersion calls queue instead of picking the same number.
 	LockPolicyVersions string
+	// LockName, if set, takes a transaction-scoped exclusive lock on the name passed as its one
+	// argument (PostgreSQL: an advisory lock); "" where the transaction already serialises
+	// writers (SQLite's BEGIN IMMEDIATE).
+	LockName string
 	// MigrationLock, if set, runs first in the migration transaction (several nodes may start
 	// at once).
 	MigrationLock string
@@ -268,6 +272,21 @@ func placeholders(n int) string {
 func requireID(kind, id string) error {
 	if id == "" {
 		return fmt.Errorf("%s: empty ID", kind)
+	}
+	return nil
+}
+
+// Lock implements store.Store.
+func (s *Store) Lock(ctx context.Context, name string) error {
+	if s.tx == nil {
+		return fmt.Errorf("%s: lock %q outside a transaction", s.d.Name, name)
+	}
+	if s.d.LockName == "" {
+		return nil
+	}
+	var ignored any
+	if err := s.queryRow(ctx, s.d.LockName, name).Scan(&ignored); err != nil {
+		return s.fail(err, "lock %q", name)
 	}
 	return nil
 }
