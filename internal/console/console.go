@@ -8,13 +8,11 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -360,21 +358,6 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "users", "users", view{Data: d})
 }
 
-// oneTimePassword is what an administrator hands over: 20 characters from an unambiguous
-// alphabet (about 110 bits), to be replaced at the first sign-in.
-func oneTimePassword() (string, error) {
-	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 20)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		if err != nil {
-			return "", err
-		}
-		b[i] = alphabet[n.Int64()]
-	}
-	return string(b), nil
-}
-
 // importUsers creates users from an uploaded Entra user export: one transaction and one audit
 // entry per created user, every row's outcome on the page (nothing is dropped silently).
 func (c *Console) importUsers(w http.ResponseWriter, r *http.Request) {
@@ -436,7 +419,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	f := userForm{UPN: strings.TrimSpace(r.PostFormValue("upn")), DisplayName: r.PostFormValue("display_name"),
 		Email: strings.TrimSpace(r.PostFormValue("email")), Groups: r.PostFormValue("groups")}
-	pw, err := oneTimePassword()
+	pw, err := directory.GeneratePassword()
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
 		return
@@ -572,7 +555,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 		err = c.Admin.SetStatus(ctx, a, u.UPN, store.UserActive)
 		self += "?done=flash_enabled"
 	case "reset-password":
-		pw, perr := oneTimePassword()
+		pw, perr := directory.GeneratePassword()
 		if perr == nil {
 			perr = c.Admin.SetPassword(ctx, a, u.UPN, pw, true)
 		}

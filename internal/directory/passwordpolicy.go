@@ -1,8 +1,10 @@
 package directory
 
 import (
+	"crypto/rand"
 	_ "embed"
 	"fmt"
+	"math/big"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -56,4 +58,19 @@ func (pp PasswordPolicy) Check(upn, password string) error {
 		return &PolicyError{"contains_user", pp.MinLength, "password must not contain the user name"}
 	}
 	return nil
+}
+
+// GeneratePassword returns a password to hand over once (the demo admin's, an
+// administrator's reset): 20 characters from an unambiguous alphabet, about 110 bits.
+func GeneratePassword() (string, error) {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b), nil
 }

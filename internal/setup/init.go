@@ -2,11 +2,8 @@ package setup
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -241,7 +238,7 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 			Temporary: true},
 	}
 	for i := range users {
-		pw, err := randomPassword()
+		pw, err := directory.GeneratePassword()
 		if err != nil {
 			return err
 		}
@@ -268,18 +265,4 @@ func seedDemo(ctx context.Context, in *Instance, res *InitResult) error {
 		return err
 	}
 	return nil
-}
-
-// randomPassword returns 20 characters from an unambiguous alphabet (about 110 bits).
-func randomPassword() (string, error) {
-	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 20)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		if err != nil {
-			return "", errors.New("crypto/rand failed")
-		}
-		b[i] = alphabet[n.Int64()]
-	}
-	return string(b), nil
 }
