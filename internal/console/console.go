@@ -11,6 +11,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/sekisho/sekisho/internal/appguard"
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/console/roles"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
@@ -649,16 +651,17 @@ func (c *Console) filterOf(r *http.Request) (signinFilter, store.SignInFilter, e
 	return f, store.SignInFilter{Since: c.Now().Add(-d), Username: f.User, Application: f.App, Decision: f.Decision, ClientType: f.Client, IP: f.IP}, nil
 }
 
+// parseSince reads a look-back period the way the CLI's --since does (config.ParseDuration:
+// 90s, 15m, 12h, 30d); it must be positive.
 func parseSince(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		if d, err := time.ParseDuration(strings.TrimSuffix(s, "d") + "h"); err == nil && d > 0 {
-			return 24 * d, nil
-		}
+	d, err := config.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("invalid duration %q: it must be longer than zero", s)
 	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d, nil
+	if err != nil {
+		return 0, fmt.Errorf("since: %w", err)
 	}
-	return 0, errors.New("since: use a duration such as 1d, 12h or 30m")
+	return d, nil
 }
 
 func (c *Console) signins(w http.ResponseWriter, r *http.Request) {
