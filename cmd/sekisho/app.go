@@ -97,7 +97,7 @@ func newAppCmd(g *globals) *cobra.Command {
 		})}
 	remove := &cobra.Command{Use: "remove NAME", Short: "Remove an application", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := service(in).RemoveApplication(cmd.Context(), cliActor(), args[0]); err != nil {
+			if err := in.Admin.RemoveApplication(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
@@ -120,7 +120,7 @@ func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProv
 		return err
 	}
 	defer in.Close()
-	if sp, err = service(in).AddApplication(cmd.Context(), cliActor(), name, sp); err != nil {
+	if sp, err = in.Admin.AddApplication(cmd.Context(), cliActor(), name, sp); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered SAML application %s (%s); IdP metadata: %s/saml/metadata\n", name, sp.EntityID, in.Config.BaseURL)

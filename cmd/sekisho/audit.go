@@ -35,7 +35,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			evs, err := service(in).Log(cmd.Context(), store.AdminEventFilter{Since: from, Actor: actor, Action: action, Target: target, Limit: limit})
+			evs, err := in.Admin.Log(cmd.Context(), store.AdminEventFilter{Since: from, Actor: actor, Action: action, Target: target, Limit: limit})
 			if err != nil {
 				return err
 			}

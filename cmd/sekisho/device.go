@@ -67,7 +67,7 @@ func deviceIssue(g *globals) *cobra.Command {
 				return err
 			}
 			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
-				is, err := service(in).IssueDevice(ctx, cliActor(), upn, name, platform, validity)
+				is, err := in.Admin.IssueDevice(ctx, cliActor(), upn, name, platform, validity)
 				if err != nil {
 					return err
 				}
@@ -152,7 +152,7 @@ func deviceBulkIssue(g *globals) *cobra.Command {
 				return err
 			}
 			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
-				svc := service(in)
+				svc := in.Admin
 				w := csv.NewWriter(cmd.OutOrStdout())
 				_ = w.Write([]string{"line", "upn", "name", "result", "device_id", "serial", "download_token", "one_time_password", "error"})
 				for _, line := range slices.Sorted(maps.Keys(bad)) {
@@ -265,7 +265,7 @@ func deviceRenew(g *globals) *cobra.Command {
 				return err
 			}
 			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, ca *devicecert.CA) error {
-				is, err := service(in).RenewDevice(ctx, cliActor(), args[0], validity)
+				is, err := in.Admin.RenewDevice(ctx, cliActor(), args[0], validity)
 				if err != nil {
 					return err
 				}
@@ -282,7 +282,7 @@ func deviceRevoke(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "revoke SERIAL|ID", Short: "Revoke a device certificate at once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCA(g, cmd, func(ctx context.Context, in *setup.Instance, _ *devicecert.CA) error {
-				d, err := service(in).RevokeDevice(ctx, cliActor(), args[0])
+				d, err := in.Admin.RevokeDevice(ctx, cliActor(), args[0])
 				if err != nil {
 					return err
 				}

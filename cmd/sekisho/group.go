@@ -19,7 +19,7 @@ func newGroupCmd(g *globals) *cobra.Command {
 			if name == "" || strings.ContainsAny(name, ",\n") {
 				return fmt.Errorf("%q is not a valid group name", args[0])
 			}
-			if err := service(in).AddGroup(cmd.Context(), cliActor(), name, desc); err != nil {
+			if err := in.Admin.AddGroup(cmd.Context(), cliActor(), name, desc); err != nil {
 				return fmt.Errorf("create group %s: %w", name, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created group %s\n", name)
@@ -47,7 +47,7 @@ func newGroupCmd(g *globals) *cobra.Command {
 		return &cobra.Command{Use: use + " GROUP UPN", Short: map[bool]string{true: "Add a user to a group", false: "Remove a user from a group"}[add],
 			Args: cobra.ExactArgs(2),
 			RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-				if err := service(in).SetMember(cmd.Context(), cliActor(), args[0], args[1], add); err != nil {
+				if err := in.Admin.SetMember(cmd.Context(), cliActor(), args[0], args[1], add); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, args[1])

@@ -29,7 +29,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	rotate := &cobra.Command{Use: "rotate", Short: "Create the next signing key (published in metadata beside the current one)", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			k, err := service(in).RotateKey(cmd.Context(), cliActor())
+			k, err := in.Admin.RotateKey(cmd.Context(), cliActor())
 			if err != nil {
 				return err
 			}
@@ -38,7 +38,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	promote := &cobra.Command{Use: "promote", Short: "Make the next key current (relying parties already know it from the metadata)", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			if err := service(in).PromoteKey(cmd.Context(), cliActor()); err != nil {
+			if err := in.Admin.PromoteKey(cmd.Context(), cliActor()); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "next key is now current and signs every new token; the previous key is retired (no longer signs; remove it with sekisho keys retire)")
@@ -46,7 +46,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	retire := &cobra.Command{Use: "retire", Short: "Remove retired keys from metadata and the store", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			n, err := service(in).RetireKeys(cmd.Context(), cliActor())
+			n, err := in.Admin.RetireKeys(cmd.Context(), cliActor())
 			if err != nil {
 				return err
 			}

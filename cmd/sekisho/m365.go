@@ -57,7 +57,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			added, err := service(in).AddDomain(cmd.Context(), cliActor(), ds)
+			added, err := in.Admin.AddDomain(cmd.Context(), cliActor(), ds)
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func newM365Cmd(g *globals) *cobra.Command {
 		})}
 	remove := &cobra.Command{Use: "remove DOMAIN", Short: "Stop federating a domain here (convert it in Entra first)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := service(in).RemoveDomain(cmd.Context(), cliActor(), args[0]); err != nil {
+			if err := in.Admin.RemoveDomain(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])

@@ -30,7 +30,7 @@ func newMFACmd(g *globals) *cobra.Command {
 		})}
 	reset := &cobra.Command{Use: "reset UPN", Short: "Remove all of a user's second factors (lost phone); ends their sessions", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := service(in).ResetFactors(cmd.Context(), cliActor(), args[0])
+			u, err := in.Admin.ResetFactors(cmd.Context(), cliActor(), args[0])
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func newMFACmd(g *globals) *cobra.Command {
 	var count int
 	codes := &cobra.Command{Use: "emergency-codes UPN", Short: "Issue single-use emergency codes (replaces earlier ones); shown once", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, cs, err := service(in).EmergencyCodes(cmd.Context(), cliActor(), args[0], count)
+			u, cs, err := in.Admin.EmergencyCodes(cmd.Context(), cliActor(), args[0], count)
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ func newLockoutCmd(g *globals) *cobra.Command {
 		})}
 	unlock := &cobra.Command{Use: "unlock UPN", Short: "Lift a user's lock on both sides (familiar and unfamiliar sources)", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			u, err := service(in).Unlock(cmd.Context(), cliActor(), args[0])
+			u, err := in.Admin.Unlock(cmd.Context(), cliActor(), args[0])
 			if err != nil {
 				return err
 			}

@@ -49,12 +49,6 @@ func cliActor() admin.Actor {
 	return admin.Actor{Name: "os:unknown", Via: "cli"}
 }
 
-// service is the admin service layer on an opened instance, with the instance's managers
-// configured as the server runs them.
-func service(in *setup.Instance) *admin.Service {
-	return in.Admin
-}
-
 func policyShow(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "show", Short: "Print the policy in force with its version", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
@@ -94,7 +88,7 @@ func policyExport(g *globals) *cobra.Command {
 
 // addVersion validates doc against the stored networks and publishes it as a new version.
 func addVersion(ctx context.Context, in *setup.Instance, file string, doc []byte, comment string) (store.PolicyVersion, error) {
-	return service(in).PublishPolicy(ctx, cliActor(), file, doc, comment)
+	return in.Admin.PublishPolicy(ctx, cliActor(), file, doc, comment)
 }
 
 func policyImport(g *globals) *cobra.Command {
@@ -213,7 +207,7 @@ func policyRollback(g *globals) *cobra.Command {
 			if _, err := in.Store.GetPolicyVersion(cmd.Context(), n); err != nil {
 				return fmt.Errorf("policy version %d: %w", n, err)
 			}
-			v, err := service(in).RollbackPolicy(cmd.Context(), cliActor(), n)
+			v, err := in.Admin.RollbackPolicy(cmd.Context(), cliActor(), n)
 			if err != nil {
 				return fmt.Errorf("version %d no longer validates against the stored networks: %w", n, err)
 			}

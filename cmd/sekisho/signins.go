@@ -180,7 +180,7 @@ func newNetworkCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			if err := service(in).SetNetwork(cmd.Context(), cliActor(), args[0], desc, cidrs); err != nil {
+			if err := in.Admin.SetNetwork(cmd.Context(), cliActor(), args[0], desc, cidrs); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "network %s: %d ranges\n", args[0], len(cidrs))
@@ -207,7 +207,7 @@ func newNetworkCmd(g *globals) *cobra.Command {
 		})}
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete a network", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := service(in).DeleteNetwork(cmd.Context(), cliActor(), args[0]); err != nil {
+			if err := in.Admin.DeleteNetwork(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted network %s\n", args[0])

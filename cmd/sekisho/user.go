@@ -56,7 +56,7 @@ func userAdd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			u, err := service(in).AddUser(cmd.Context(), cliActor(), nu)
+			u, err := in.Admin.AddUser(cmd.Context(), cliActor(), nu)
 			if err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ func userSetPassword(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			if err := service(in).SetPassword(cmd.Context(), cliActor(), args[0], pw, temporary); err != nil {
+			if err := in.Admin.SetPassword(cmd.Context(), cliActor(), args[0], pw, temporary); err != nil {
 				return err
 			}
 			msg := "password of %s changed\n"
@@ -181,7 +181,7 @@ func userSetPassword(g *globals) *cobra.Command {
 func userStatus(g *globals, verb string, status store.UserStatus) *cobra.Command {
 	return &cobra.Command{Use: verb + " UPN", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a user", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := service(in).SetStatus(cmd.Context(), cliActor(), args[0], status); err != nil {
+			if err := in.Admin.SetStatus(cmd.Context(), cliActor(), args[0], status); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s\n", args[0], status)
@@ -192,7 +192,7 @@ func userStatus(g *globals, verb string, status store.UserStatus) *cobra.Command
 func userDelete(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "delete UPN", Short: "Delete a user and end their sessions", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
-			if err := service(in).DeleteUser(cmd.Context(), cliActor(), args[0]); err != nil {
+			if err := in.Admin.DeleteUser(cmd.Context(), cliActor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
@@ -218,7 +218,7 @@ func userImport(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			res, err := service(in).ImportUsers(cmd.Context(), cliActor(), f, groups)
+			res, err := in.Admin.ImportUsers(cmd.Context(), cliActor(), f, groups)
 			out := cmd.OutOrStdout()
 			counts := map[string]int{}
 			for _, r := range res {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
@@ -42,9 +41,6 @@ type appsData struct {
 	Form     appForm
 	Domain   domainForm
 }
-
-// keyManager is the token-signing key manager the federation settings are built from.
-func (c *Console) keyManager() *keys.Manager { return c.Admin.Keys }
 
 func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, errText string, f appForm) {
 	ctx := r.Context()
@@ -86,15 +82,15 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 		}
 		d.Domains = append(d.Domains, domainRow{dm.Name, string(dm.Protocol), methods, strings.Join(dm.InsideNetworks, ", ")})
 	}
-	if name := r.URL.Query().Get("domain"); name != "" && c.keyManager() != nil {
+	if name := r.URL.Query().Get("domain"); name != "" && c.Admin.Keys != nil {
 		fv := &federateView{Domain: name}
-		cfg, err := federation.ForStored(ctx, c.Store, c.keyManager(), name, c.BaseURL)
+		cfg, err := federation.ForStored(ctx, c.Store, c.Admin.Keys, name, c.BaseURL)
 		if err != nil {
 			c.fail(w, r, http.StatusNotFound, "err_not_found", err)
 			return
 		}
 		fv.PowerShell = federation.PowerShell(name, cfg)
-		if fv.Problems, err = federation.CheckStored(ctx, c.Store, c.keyManager(), name, c.BaseURL, c.Now()); err != nil {
+		if fv.Problems, err = federation.CheckStored(ctx, c.Store, c.Admin.Keys, name, c.BaseURL, c.Now()); err != nil {
 			c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
 			return
 		}
