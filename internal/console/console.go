@@ -168,6 +168,20 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 }
 
+// lookupFailed answers a failed read of what the URL names — 404 when it does not exist, 500
+// otherwise — and reports whether it answered.
+func (c *Console) lookupFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
+	default:
+		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+	}
+	return true
+}
+
 // fail renders a page-level error: the sentence for the user, the detail in the log.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, key string, err error) {
 	if err != nil {
@@ -515,12 +529,7 @@ func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
 // one-time secret) and the page's message.
 func (c *Console) userPage(w http.ResponseWriter, r *http.Request, status int, edit func(*userData, *view)) {
 	d, err := c.loadUser(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+	if c.lookupFailed(w, r, err) {
 		return
 	}
 	v := view{}
@@ -539,12 +548,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, id := r.Context(), r.PathValue("id")
 	u, err := c.Store.GetUser(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+	if c.lookupFailed(w, r, err) {
 		return
 	}
 	a := c.actor(r)
@@ -722,12 +726,7 @@ type signinData struct {
 
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	e, err := c.Store.GetSignIn(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+	if c.lookupFailed(w, r, err) {
 		return
 	}
 	d := signinData{E: e, When: when(e.Time), Class: rowOf(e).Class}

@@ -11,7 +11,6 @@ import (
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/simulate"
-	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
@@ -237,7 +236,7 @@ func (c *Console) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = c.Admin.RollbackPolicy(r.Context(), c.actor(r), n)
 	}
-	if errors.Is(err, store.ErrNotFound) || err != nil {
+	if err != nil {
 		d, derr := c.policyData(r)
 		if derr != nil {
 			c.fail(w, r, http.StatusInternalServerError, "err_internal", derr)
