@@ -78,10 +78,8 @@ func (g *Guard) Protect(app string, next http.Handler) http.Handler {
 			return
 		}
 		if o.Allowed {
-			if err := g.Sessions.Grant(ctx, s.ID, app, o.ClientIP); err != nil {
-				// The decision is recorded; without the grant the next request is judged again.
-				g.Log.WarnContext(ctx, "remember admission on session", "app", app, "err", err)
-			}
+			// The gate's RememberApp hook has granted the session this application from this
+			// address (one session write); without it the next request is judged again.
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, userKey{}, o.User)))
 			return
 		}

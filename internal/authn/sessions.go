@@ -66,7 +66,8 @@ func (d SessionData) Granted(app string, ip netip.Addr) bool {
 // maxGrants bounds the grants kept per session (a roaming laptop changes address often).
 const maxGrants = 16
 
-// Grant records that the session (store ID) was admitted to app from ip.
+// Grant records that the session (store ID) was admitted to app from ip (and app for single
+// logout).
 func (m *Manager) Grant(ctx context.Context, sessionID, app string, ip netip.Addr) error {
 	now := m.Now().UTC()
 	_, err := m.Store.UpdateSession(ctx, sessionID, func(old store.Session) (store.Session, error) {
@@ -219,23 +220,15 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 	return nil, false
 }
 
-// TouchRequest records application on the request's session (for single logout). The gate
-// calls it (wired as gate.RememberApp) for every application a session is allowed into.
-func (m *Manager) TouchRequest(r *http.Request, application string) error {
+// Admit records on the request's session that the gate allowed it into application from ip:
+// the application (for single logout) and the grant Sekisho's own pages look for, in one
+// write. The gate calls it (wired as gate.RememberApp) for every allowed session attempt.
+func (m *Manager) Admit(r *http.Request, application string, ip netip.Addr) error {
 	s, _, ok := m.Current(r)
 	if !ok {
 		return nil
 	}
-	_, err := m.Store.UpdateSession(r.Context(), s.ID, func(old store.Session) (store.Session, error) {
-		var d SessionData
-		_ = json.Unmarshal(old.Data, &d)
-		if !slices.Contains(d.Apps, application) {
-			d.Apps = append(d.Apps, application)
-		}
-		old.Data, _ = json.Marshal(d)
-		return old, nil
-	})
-	return err
+	return m.Grant(r.Context(), s.ID, application, ip)
 }
 
 // End implements signin.Sessions: deletes the session and clears the cookie.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestEndRemovesSession(t *testing.T) {
 	c := login(t, m, u, "")
 	r := httptest.NewRequest("GET", "https://idp.example/", nil)
 	r.AddCookie(c)
-	if err := m.TouchRequest(r, "shibboleth"); err != nil {
+	if err := m.Admit(r, "shibboleth", netip.MustParseAddr("192.0.2.1")); err != nil {
 		t.Fatal(err)
 	}
 	apps, err := m.End(context.Background(), httptest.NewRecorder(), r)

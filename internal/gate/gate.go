@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ type Gate struct {
 	Policies  *published.Source
 	// RememberApp, when set, is told of every application a browser session is allowed into
 	// (the session manager keeps them for single logout).
-	RememberApp func(r *http.Request, application string) error
+	RememberApp func(r *http.Request, application string, ip netip.Addr) error
 	// ClientConfig returns the trusted proxies and the Exchange Online ranges; called per
 	// request so that edits to the stored network take effect.
 	ClientConfig func(ctx context.Context) clientctx.Config
@@ -135,7 +136,7 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 		}
 		o.EventID = rec.ID
 		if o.Allowed && a.Session != nil && g.RememberApp != nil && a.HTTP != nil {
-			if err := g.RememberApp(a.HTTP, a.Application); err != nil {
+			if err := g.RememberApp(a.HTTP, a.Application, c.EffectiveIP); err != nil {
 				g.Log.WarnContext(ctx, "remember application on session", "err", err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func newEnv(t *testing.T, doc string, wrap func(store.Store) store.Store) *env {
 		ClientConfig: func(context.Context) clientctx.Config {
 			return clientctx.Config{TrustedProxies: ipset.New(nil), ExchangeOnline: ipset.New(nil)}
 		},
-		RememberApp: func(_ *http.Request, app string) error { e.touched = append(e.touched, app); return nil },
+		RememberApp: func(_ *http.Request, app string, _ netip.Addr) error { e.touched = append(e.touched, app); return nil },
 		Now:         time.Now, Log: log}
 	return e
 }

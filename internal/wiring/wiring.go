@@ -57,7 +57,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	sessions := authn.NewManager(in.Store, cfg.Session.Idle.D(), cfg.Session.Absolute.D(), in.Log)
 	pols := published.NewSource(in.Store, in.Log)
 	cc := newClientConfig(in, pols)
-	g := &gate.Gate{Store: in.Store, Directory: in.Directory, RememberApp: sessions.TouchRequest, Audit: rec, Policies: pols,
+	g := &gate.Gate{Store: in.Store, Directory: in.Directory, RememberApp: sessions.Admit, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
 		TOTP: in.Factors, Devices: in.Devices}
