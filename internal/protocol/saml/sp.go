@@ -175,12 +175,10 @@ func (sp *ServiceProvider) Validate() error {
 	}
 	for i, a := range sp.Attributes {
 		if a.Name == "" {
-			return fmt.Errorf("saml sp %s: attributes[%d]: name is required", sp.EntityID, i)
+			return fmt.Errorf("saml sp %s: attribute %d (from %s): name is required", sp.EntityID, i+1, a.Source)
 		}
-		switch a.Source {
-		case SourceUPN, SourceEmail, SourceDisplayName, SourceImmutableID, SourceGroups:
-		default:
-			return fmt.Errorf("saml sp %s: attributes[%d]: source %q not supported", sp.EntityID, i, a.Source)
+		if !slices.Contains(AttributeSources, a.Source) {
+			return fmt.Errorf("saml sp %s: attribute %s: source %q not supported (%s)", sp.EntityID, a.Name, a.Source, strings.Join(AttributeSources, ", "))
 		}
 	}
 	if sp.WantAuthnRequestsSigned && len(sp.Certificates) == 0 {
