@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,8 @@ func newAppCmd(g *globals) *cobra.Command {
 			for _, u := range slo {
 				sp.SLO = append(sp.SLO, saml.Endpoint{Binding: "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect", Location: u})
 			}
-			if err := addAttributes(&sp, attrs); err != nil {
+			var err error
+			if sp.Attributes, err = attributes(attrs); err != nil {
 				return err
 			}
 			for _, f := range certFiles {
@@ -67,12 +67,59 @@ func newAppCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[1], err)
 			}
-			if err := addAttributes(&sp, impAttrs); err != nil {
+			if sp.Attributes, err = attributes(impAttrs); err != nil {
 				return err
 			}
 			return registerSP(cmd, g, args[0], sp)
 		}}
 	imp.Flags().StringSliceVar(&impAttrs, "attribute", nil, "attribute mapping NAME=SOURCE[;FORMAT] (repeatable; metadata does not say which attributes an SP wants)")
+	var upd saml.ServiceProvider
+	var updAttrs []string
+	update := &cobra.Command{Use: "update NAME", Short: "Change a SAML application's settings (only the options given)", Args: cobra.ExactArgs(1),
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			set := cmd.Flags().Changed
+			maps, err := attributes(updAttrs)
+			if err != nil {
+				return err
+			}
+			sp, err := in.Admin.UpdateApplication(cmd.Context(), cliActor(), args[0], func(sp *saml.ServiceProvider) error {
+				if set("attribute") {
+					sp.Attributes = maps
+				}
+				if set("nameid-format") {
+					sp.NameIDFormat, sp.NameIDSource = saml.NameIDFormatURI(upd.NameIDFormat), "" // the format's default source unless --nameid-source
+				}
+				if set("nameid-source") {
+					sp.NameIDSource = upd.NameIDSource
+				}
+				if set("allow-idp-initiated") {
+					sp.AllowIdPInitiated = upd.AllowIdPInitiated
+				}
+				if set("sign-response") {
+					sp.SignResponse = upd.SignResponse
+				}
+				if set("sign-assertion") {
+					sp.SignAssertion = upd.SignAssertion
+				}
+				if set("require-signed-requests") {
+					sp.WantAuthnRequestsSigned = upd.WantAuthnRequestsSigned
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "updated SAML application %s (%s): %d attribute mapping(s)\n", args[0], sp.EntityID, len(sp.Attributes))
+			return nil
+		})}
+	uf := update.Flags()
+	uf.StringSliceVar(&updAttrs, "attribute", nil, "attribute mapping NAME=SOURCE[;FORMAT] (repeatable); replaces every mapping (--attribute= removes them all)")
+	uf.StringVar(&upd.NameIDFormat, "nameid-format", "", "persistent, emailAddress, unspecified or transient")
+	uf.StringVar(&upd.NameIDSource, "nameid-source", "", "immutableId, upn, email")
+	uf.BoolVar(&upd.AllowIdPInitiated, "allow-idp-initiated", false, "allow IdP-initiated sign-in (unsolicited responses)")
+	uf.BoolVar(&upd.SignResponse, "sign-response", false, "sign the Response")
+	uf.BoolVar(&upd.SignAssertion, "sign-assertion", true, "sign the Assertion")
+	uf.BoolVar(&upd.WantAuthnRequestsSigned, "require-signed-requests", false, "reject unsigned AuthnRequests and LogoutRequests")
 	list := &cobra.Command{Use: "list", Short: "List applications", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			apps, err := in.Store.ListApplications(cmd.Context())
@@ -103,18 +150,12 @@ func newAppCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 			return nil
 		})}
-	cmd.AddCommand(add, imp, list, show, remove)
+	cmd.AddCommand(add, imp, update, list, show, remove)
 	return cmd
 }
 
-// nameIDFormats maps the short names the CLI accepts to SAML URIs.
-var nameIDFormats = map[string]string{"persistent": saml.NameIDPersistent, "transient": saml.NameIDTransient,
-	"emailaddress": saml.NameIDEmail, "email": saml.NameIDEmail, "unspecified": saml.NameIDUnspecified}
-
 func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProvider) error {
-	if full, ok := nameIDFormats[strings.ToLower(sp.NameIDFormat)]; ok {
-		sp.NameIDFormat = full
-	}
+	sp.NameIDFormat = saml.NameIDFormatURI(sp.NameIDFormat)
 	in, err := g.open(cmd.Context())
 	if err != nil {
 		return err
@@ -127,30 +168,15 @@ func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProv
 	return nil
 }
 
-// attrFormats maps short attribute name formats to SAML URIs.
-var attrFormats = map[string]string{
-	"basic":       "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
-	"uri":         "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
-	"unspecified": "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
-}
-
-// addAttributes parses NAME=SOURCE[;FORMAT] mappings onto sp.
-func addAttributes(sp *saml.ServiceProvider, specs []string) error {
+// attributes parses --attribute NAME=SOURCE[;FORMAT] mappings.
+func attributes(specs []string) ([]saml.AttributeMapping, error) {
+	var out []saml.AttributeMapping
 	for _, a := range specs {
-		n, rest, ok := strings.Cut(a, "=")
-		src, format, _ := strings.Cut(rest, ";")
-		if !ok || n == "" || src == "" {
-			return fmt.Errorf("--attribute %q must be NAME=SOURCE[;FORMAT] (sources: upn, email, displayName, immutableId, groups)", a)
+		m, err := saml.ParseAttributeMapping(a)
+		if err != nil {
+			return nil, fmt.Errorf("--attribute: %w", err)
 		}
-		m := saml.AttributeMapping{Name: n, Source: src}
-		if format != "" {
-			full, known := attrFormats[strings.ToLower(format)]
-			if !known {
-				full = format // a full URI
-			}
-			m.NameFormat = full
-		}
-		sp.Attributes = append(sp.Attributes, m)
+		out = append(out, m)
 	}
-	return nil
+	return out, nil
 }

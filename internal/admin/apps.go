@@ -44,15 +44,7 @@ func (t tx) addSAML(ctx context.Context, name string, sp saml.ServiceProvider) (
 	if name == "" {
 		return store.Application{}, sp, errors.New("an application needs a name")
 	}
-	raw, err := json.Marshal(sp)
-	if err != nil {
-		return store.Application{}, sp, err
-	}
-	// ParseSPConfig fills the defaults and validates, exactly as the server will read it.
-	if sp, err = saml.ParseSPConfig(raw); err != nil {
-		return store.Application{}, sp, err
-	}
-	cfg, err := json.Marshal(sp)
+	sp, cfg, err := spConfig(sp)
 	if err != nil {
 		return store.Application{}, sp, err
 	}
@@ -63,6 +55,62 @@ func (t tx) addSAML(ctx context.Context, name string, sp saml.ServiceProvider) (
 		return app, sp, fmt.Errorf("an application named %s or with entity ID %s exists already", name, sp.EntityID)
 	}
 	return app, sp, err
+}
+
+// spConfig is sp as it is stored: completed with the defaults and validated by
+// saml.ParseSPConfig, exactly as the server will read it, with unique attribute names.
+func spConfig(sp saml.ServiceProvider) (saml.ServiceProvider, []byte, error) {
+	raw, err := json.Marshal(sp)
+	if err != nil {
+		return sp, nil, err
+	}
+	if sp, err = saml.ParseSPConfig(raw); err != nil {
+		return sp, nil, err
+	}
+	if err := saml.CheckAttributeNames(sp.Attributes); err != nil {
+		return sp, nil, fmt.Errorf("saml sp %s: %w", sp.EntityID, err)
+	}
+	cfg, err := json.Marshal(sp)
+	return sp, cfg, err
+}
+
+// UpdateApplication changes the settings of the SAML application name ("app.update"): edit
+// receives the stored settings and changes them; the result is validated as AddApplication's
+// and stored in the same transaction as the entry, which holds the settings before and after.
+// The entity ID is the SP's identity and cannot change (register the SP anew).
+func (s *Service) UpdateApplication(ctx context.Context, a Actor, name string, edit func(*saml.ServiceProvider) error) (saml.ServiceProvider, error) {
+	return changeTo(ctx, s, a, "app.update", name, func(t tx) (saml.ServiceProvider, any, any, error) {
+		var sp saml.ServiceProvider
+		app, err := t.GetApplication(ctx, name)
+		if err != nil {
+			return sp, nil, nil, fmt.Errorf("application %s: %w", name, err)
+		}
+		if app.Protocol != "saml" {
+			return sp, nil, nil, fmt.Errorf("application %s is not a SAML service provider", name)
+		}
+		if sp, err = saml.ParseSPConfig(app.Config); err != nil {
+			return sp, nil, nil, fmt.Errorf("application %s: stored settings: %w", name, err)
+		}
+		entityID := sp.EntityID
+		if err := edit(&sp); err != nil {
+			return sp, nil, nil, err
+		}
+		if sp.EntityID != entityID {
+			return sp, nil, nil, fmt.Errorf("application %s: the entity ID cannot change (register the SP anew)", name)
+		}
+		sp, cfg, err := spConfig(sp)
+		if err != nil {
+			return sp, nil, nil, err
+		}
+		updated, err := t.UpdateApplication(ctx, name, func(x store.Application) (store.Application, error) {
+			x.Config, x.UpdatedAt = cfg, t.s.Now().UTC()
+			return x, nil
+		})
+		if err != nil {
+			return sp, nil, nil, fmt.Errorf("application %s: %w", name, err)
+		}
+		return sp, appView(app), appView(updated), nil
+	})
 }
 
 // RemoveApplication removes an application ("app.remove").
