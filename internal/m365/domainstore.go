@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,24 @@ type DomainSettings struct {
 	MFABehavior            string `json:"federatedIdpMfaBehavior"` // acceptIfMfaDoneByFederatedIdp | enforceMfaByFederatedIdp | rejectMfaByFederatedIdp
 	SignedRequestsRequired bool   `json:"isSignedAuthenticationRequestRequired"`
 }
+
+// The values Entra accepts for a domain's promptLoginBehavior and federatedIdpMfaBehavior,
+// the default first.
+var (
+	// PromptLoginBehaviors: what Entra sends the IdP for prompt=login (wfresh=0 and
+	// wauth=…/password; prompt=login as it is; wfresh=0 only).
+	PromptLoginBehaviors = []string{PromptLoginTranslate, PromptLoginNative, "disabled"}
+	// MFABehaviors: whether Entra accepts a second factor the IdP reports, requires it from
+	// the IdP, or always asks for its own.
+	MFABehaviors = []string{"acceptIfMfaDoneByFederatedIdp", MFAEnforcedByIdP, "rejectMfaByFederatedIdp"}
+)
+
+// The values federation checks look at.
+const (
+	PromptLoginTranslate = "translateToFreshPasswordAuthentication"
+	PromptLoginNative    = "nativeSupport"
+	MFAEnforcedByIdP     = "enforceMfaByFederatedIdp"
+)
 
 func rowName(domain string) string { return "m365:" + strings.ToLower(strings.TrimSpace(domain)) }
 
@@ -84,20 +103,16 @@ func PutDomain(ctx context.Context, s store.Store, d DomainSettings) error {
 		d.Protocol = WSFed
 	}
 	if d.PromptLoginBehavior == "" {
-		d.PromptLoginBehavior = "translateToFreshPasswordAuthentication"
+		d.PromptLoginBehavior = PromptLoginBehaviors[0]
 	}
 	if d.MFABehavior == "" {
-		d.MFABehavior = "acceptIfMfaDoneByFederatedIdp"
+		d.MFABehavior = MFABehaviors[0]
 	}
-	switch d.PromptLoginBehavior {
-	case "translateToFreshPasswordAuthentication", "nativeSupport", "disabled":
-	default:
-		return fmt.Errorf("promptLoginBehavior %q must be translateToFreshPasswordAuthentication, nativeSupport or disabled", d.PromptLoginBehavior)
+	if !slices.Contains(PromptLoginBehaviors, d.PromptLoginBehavior) {
+		return fmt.Errorf("promptLoginBehavior %q must be one of %s", d.PromptLoginBehavior, strings.Join(PromptLoginBehaviors, ", "))
 	}
-	switch d.MFABehavior {
-	case "acceptIfMfaDoneByFederatedIdp", "enforceMfaByFederatedIdp", "rejectMfaByFederatedIdp":
-	default:
-		return fmt.Errorf("federatedIdpMfaBehavior %q must be acceptIfMfaDoneByFederatedIdp, enforceMfaByFederatedIdp or rejectMfaByFederatedIdp", d.MFABehavior)
+	if !slices.Contains(MFABehaviors, d.MFABehavior) {
+		return fmt.Errorf("federatedIdpMfaBehavior %q must be one of %s", d.MFABehavior, strings.Join(MFABehaviors, ", "))
 	}
 	existing, err := LoadDomains(ctx, s)
 	if err != nil {

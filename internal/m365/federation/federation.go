@@ -136,6 +136,7 @@ func Check(in CheckInput) []Problem {
 	} else if h := u.Hostname(); h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" {
 		add("warning", "base_url %q is a loopback address: Entra and users' devices cannot reach it", in.BaseURL)
 	}
+	checkBehaviors(in.Domain, add)
 	ds := m365.Plain(in.All)
 	var missing []string
 	byID := map[string][]string{}
@@ -182,6 +183,25 @@ func Check(in CheckInput) []Problem {
 			current.Cert.NotAfter.Format("2006-01-02"))
 	}
 	return out
+}
+
+// checkBehaviors judges what Entra is told to do for prompt=login and for a second factor
+// against what Sekisho does: its WS-Fed endpoint reads wfresh and wauth (not prompt), and it
+// reports a second factor only when its own policy asked for one and the domain emits it.
+func checkBehaviors(d m365.DomainSettings, add func(sev, format string, args ...any)) {
+	if d.MFABehavior == m365.MFAEnforcedByIdP {
+		if !d.EmitMFA {
+			add("error", "federatedIdpMfaBehavior %s: Entra requires the second factor from Sekisho, but %s does not report one (turn on MFA → multipleauthn): every sign-in Entra wants MFA for fails",
+				d.MFABehavior, d.Name)
+		} else {
+			add("warning", "federatedIdpMfaBehavior %s: Entra accepts a second factor only from Sekisho, and Sekisho asks for one where its policy requires it for %s, not because Entra asks: require MFA in the policy wherever Entra's Conditional Access does",
+				d.MFABehavior, d.App())
+		}
+	}
+	if d.PromptLoginBehavior == m365.PromptLoginNative && d.Protocol != m365.SAML {
+		add("warning", "promptLoginBehavior %s: Entra passes prompt=login on as it is, which Sekisho's WS-Fed endpoint does not read (it reads wfresh=0 and wauth): a sign-in Entra wants fresh passes with the session (use %s)",
+			d.PromptLoginBehavior, m365.PromptLoginTranslate)
+	}
 }
 
 func list(xs []string) string {

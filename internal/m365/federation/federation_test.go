@@ -75,6 +75,10 @@ func TestCheck(t *testing.T) {
 	}
 	other := domain("other.com", m365.WSFed)
 	other.IssuerURI = d.IssuerURI
+	enforced, enforcedNoEmit, native, nativeSAML := d, d, d, domain("contoso.com", m365.SAML)
+	enforced.MFABehavior, enforced.EmitMFA = "enforceMfaByFederatedIdp", true
+	enforcedNoEmit.MFABehavior = "enforceMfaByFederatedIdp"
+	native.PromptLoginBehavior, nativeSAML.PromptLoginBehavior = "nativeSupport", "nativeSupport"
 	cases := []struct {
 		name  string
 		in    CheckInput
@@ -91,6 +95,13 @@ func TestCheck(t *testing.T) {
 		{"http and issuer collision", CheckInput{Domain: d, All: []m365.DomainSettings{d, other}, Keys: good, BaseURL: "http://idp.contoso.com"},
 			[]string{"is not https", "used by another domain"}, false},
 		{"loopback", CheckInput{Domain: d, All: []m365.DomainSettings{d}, Keys: good, BaseURL: "https://localhost:8443"}, []string{"loopback"}, false},
+		{"MFA enforced by Sekisho, not emitted", CheckInput{Domain: enforcedNoEmit, All: []m365.DomainSettings{enforcedNoEmit}, Keys: good, BaseURL: "https://idp.contoso.com"},
+			[]string{"does not report one"}, false},
+		{"MFA enforced by Sekisho", CheckInput{Domain: enforced, All: []m365.DomainSettings{enforced}, Keys: good, BaseURL: "https://idp.contoso.com"},
+			[]string{"require MFA in the policy"}, false},
+		{"prompt=login as it is, WS-Fed", CheckInput{Domain: native, All: []m365.DomainSettings{native}, Keys: good, BaseURL: "https://idp.contoso.com"},
+			[]string{"does not read"}, false},
+		{"prompt=login as it is, SAML-P", CheckInput{Domain: nativeSAML, All: []m365.DomainSettings{nativeSAML}, Keys: good, BaseURL: "https://idp.contoso.com"}, nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
