@@ -101,6 +101,7 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"GET /admin/devices":                     {roles.Users, c.devices},
 		"POST /admin/apps":                       {roles.Apps, c.addApp},
 		"POST /admin/apps/{name}/remove":         {roles.Apps, c.removeApp},
+		"POST /admin/apps/{name}/settings":       {roles.Apps, c.appSettings},
 		"POST /admin/apps/domains":               {roles.Apps, c.setDomain},
 		"POST /admin/apps/domains/{name}/remove": {roles.Apps, c.removeDomain},
 	}

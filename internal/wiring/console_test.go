@@ -10,9 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beevik/etree"
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/authn/factors"
@@ -732,21 +735,183 @@ func TestConsoleDomains(t *testing.T) {
 	if code, _ := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "protocol": {"wsFed"}}); code != http.StatusBadRequest {
 		t.Fatalf("no sign-in method: %d", code)
 	}
-	if code, _ := post("/admin/apps/domains", url.Values{"name": {"contoso.com"}, "issuer": {"http://contoso.com/sts/"}, "protocol": {"wsFed"},
-		"inside": {"office"}, "passive": {"1"}, "emit_mfa": {"1"}}); code != http.StatusSeeOther {
+	form := url.Values{"name": {"contoso.com"}, "issuer": {"http://contoso.com/sts/"}, "protocol": {"wsFed"},
+		"inside": {"office"}, "passive": {"1"}, "prompt_login": {"nativeSupport"}, "mfa_behavior": {"enforceMfaByFederatedIdp"}}
+	bad := url.Values{}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("mfa_behavior", "askSomeoneElse")
+	if code, body := post("/admin/apps/domains", bad); code != http.StatusBadRequest || !strings.Contains(body, "federatedIdpMfaBehavior &#34;askSomeoneElse&#34;") {
+		t.Fatalf("unknown MFA behaviour: %d\n%.600s", code, body)
+	}
+	if code, _ := post("/admin/apps/domains", form); code != http.StatusSeeOther {
 		t.Fatalf("add: %d", code)
 	}
 	d, err := m365.GetDomain(ctx, e.svc.Instance.Store, "contoso.com")
-	if err != nil || d.IssuerURI != "http://contoso.com/sts/" || d.Allows(m365.MethodActive) || !d.Allows(m365.MethodPassive) || len(d.InsideNetworks) != 1 {
+	if err != nil || d.IssuerURI != "http://contoso.com/sts/" || d.Allows(m365.MethodActive) || !d.Allows(m365.MethodPassive) || len(d.InsideNetworks) != 1 ||
+		d.PromptLoginBehavior != "nativeSupport" || d.MFABehavior != "enforceMfaByFederatedIdp" || d.EmitMFA {
 		t.Fatalf("contoso.com: %+v %v", d, err)
 	}
-	if _, body := page(t, c, e.ts.URL+"/admin/apps?edit=contoso.com"); !strings.Contains(body, `value="http://contoso.com/sts/"`) {
-		t.Fatal("the edit form does not keep the issuer")
+	if _, body := page(t, c, e.ts.URL+"/admin/apps?edit=contoso.com"); !strings.Contains(body, `value="http://contoso.com/sts/"`) ||
+		!strings.Contains(body, "<option selected>nativeSupport</option>") || !strings.Contains(body, "<option selected>enforceMfaByFederatedIdp</option>") {
+		t.Fatal("the edit form does not keep the issuer and the Entra behaviours")
+	}
+	// What Entra is told, and what the check says of it: MFA required from Sekisho, which does
+	// not report it; prompt=login passed on, which WS-Fed does not read.
+	_, body = page(t, c, e.ts.URL+"/admin/apps?domain=contoso.com")
+	for _, want := range []string{"PromptLoginBehavior = &#39;nativeSupport&#39;", "FederatedIdpMfaBehavior = &#39;enforceMfaByFederatedIdp&#39;",
+		`<li class="deny">error: federatedIdpMfaBehavior enforceMfaByFederatedIdp`, "warning: promptLoginBehavior nativeSupport"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("federation settings lack %q", want)
+		}
+	}
+	form.Set("emit_mfa", "1")
+	form.Set("prompt_login", "disabled")
+	if code, _ := post("/admin/apps/domains", form); code != http.StatusSeeOther {
+		t.Fatalf("edit: %d", code)
+	}
+	_, body = page(t, c, e.ts.URL+"/admin/apps?domain=contoso.com")
+	if !strings.Contains(body, "PromptLoginBehavior = &#39;disabled&#39;") || strings.Contains(body, "error: federatedIdpMfaBehavior") ||
+		!strings.Contains(body, "warning: federatedIdpMfaBehavior enforceMfaByFederatedIdp") || strings.Contains(body, "warning: promptLoginBehavior") {
+		t.Errorf("federation settings after the edit:\n%s", body[strings.Index(body, `id="federate-title"`):])
 	}
 	if code, _ := post("/admin/apps/domains/contoso.com/remove", url.Values{}); code != http.StatusSeeOther {
 		t.Fatalf("remove: %d", code)
 	}
-	if got := auditEntries(t, e, "m365."); len(got) != 2 || got[0].Action != "m365.domain-add" || got[1].Action != "m365.domain-remove" {
+	if got := auditEntries(t, e, "m365."); len(got) != 3 || got[0].Action != "m365.domain-add" || got[1].Action != "m365.domain-add" ||
+		!strings.Contains(string(got[1].Before), `"federatedIdpMfaBehavior":"enforceMfaByFederatedIdp"`) || got[2].Action != "m365.domain-remove" {
 		t.Fatalf("domain audit entries %+v", got)
+	}
+}
+
+// samlResponseAt opens an IdP-initiated sign-in to entityID in e's browser (signed in) and
+// returns the SAML Response it posts to the SP.
+func (e *env) samlResponseAt(t *testing.T, entityID string) *etree.Document {
+	t.Helper()
+	code, form := e.get(t, "/saml/idp-initiated?sp="+url.QueryEscape(entityID))
+	if code != http.StatusOK {
+		t.Fatalf("IdP-initiated sign-in: %d\n%.800s", code, form)
+	}
+	doc, _ := samlResponseIn(t, form)
+	return doc
+}
+
+// SAML application settings in the console: mappings set when registering and edited later
+// (rows added, removed, changed) reach the SP in its SAML Response; a bad mapping is refused in
+// the form and nothing is stored; each change is one audit entry with before and after.
+func TestConsoleAppSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st := e.svc.Instance.Store
+	c := e.adminBrowser(t)
+	post := func(path string, form url.Values) (int, string) { t.Helper(); return e.postForm(t, c, path, form) }
+	const entity = "https://wiki.example.com/shibboleth"
+
+	// Registered with one mapping typed beside the metadata; the blank row is left out.
+	code, _ := post("/admin/apps", url.Values{"name": {"wiki"}, "metadata": {wikiMetadata},
+		"attr_name_0": {"mail"}, "attr_source_0": {"email"}, "attr_format_0": {"uri"}, "attr_friendly_0": {""},
+		"attr_name_1": {""}, "attr_source_1": {""}, "attr_format_1": {""}, "attr_friendly_1": {""}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("register: %d", code)
+	}
+	sp, err := saml.StoreSPs{Apps: st}.LookupSPByApp(ctx, "wiki")
+	if err != nil || len(sp.Attributes) != 1 || sp.Attributes[0] != (saml.AttributeMapping{Name: "mail", Source: "email", NameFormat: saml.AttrNameFormatURI}) {
+		t.Fatalf("registered mappings %+v %v", sp.Attributes, err)
+	}
+	if _, body := page(t, c, e.ts.URL+"/admin/apps?app=wiki"); !strings.Contains(body, "mail ← email (uri)") ||
+		!strings.Contains(body, `id="app-settings-form"`) || !strings.Contains(body, `name="attr_name_0" value="mail"`) {
+		t.Fatalf("settings page:\n%.2000s", body)
+	}
+	for _, lang := range []string{"en", "ja"} {
+		if _, body := page(t, c, e.ts.URL+"/admin/apps?app=wiki&domain=example.com&edit=example.com&lang="+lang); strings.Contains(body, "⟦") {
+			t.Errorf("applications page in %s: untranslated text", lang)
+		}
+	}
+
+	stored := func() []byte {
+		t.Helper()
+		a, err := st.GetApplication(ctx, "wiki")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Config
+	}
+	before := stored()
+	settings := func(rows ...[4]string) url.Values {
+		v := url.Values{"nameid_format": {saml.NameIDEmail}, "nameid_source": {""}, "allow_idp": {"1"}, "sign_assertion": {"1"}}
+		for i, r := range rows {
+			n := strconv.Itoa(i)
+			v.Set("attr_name_"+n, r[0])
+			v.Set("attr_source_"+n, r[1])
+			v.Set("attr_format_"+n, r[2])
+			v.Set("attr_friendly_"+n, r[3])
+		}
+		return v
+	}
+	for what, c := range map[string]struct {
+		form url.Values
+		want string
+	}{
+		"duplicate name": {settings([4]string{"mail", "email", "", ""}, [4]string{"mail", "upn", "", ""}), "mail is mapped twice"},
+		"unknown source": {settings([4]string{"pw", "password", "", ""}), `source &#34;password&#34; not supported`},
+		"empty name":     {settings([4]string{"", "email", "", ""}), "name is required"},
+		"bad format":     {settings([4]string{"mail", "email", "fancy", ""}), "must be basic, uri, unspecified or a full URI"},
+	} {
+		code, body := post("/admin/apps/wiki/settings", c.form)
+		if code != http.StatusBadRequest || !strings.Contains(body, `id="app-error"`) || !strings.Contains(body, c.want) {
+			t.Fatalf("%s: %d, want the error %q in the form:\n%.3000s", what, code, c.want, body)
+		}
+		if !strings.Contains(body, `name="attr_name_0" value="`+c.form.Get("attr_name_0")+`"`) {
+			t.Errorf("%s: the form does not keep what was typed", what)
+		}
+		if got := stored(); !bytes.Equal(got, before) {
+			t.Fatalf("%s: stored anyway:\n%s", what, got)
+		}
+	}
+	if got := auditEntries(t, e, "app.update"); len(got) != 0 {
+		t.Fatalf("refused changes in the audit log: %+v", got)
+	}
+
+	// Remove mail, add two, and allow IdP-initiated sign-in with an emailAddress NameID.
+	form := settings([4]string{"mail", "email", "uri", ""}, [4]string{"urn:oid:2.16.840.1.113730.3.1.241", "displayName", "uri", "displayName"},
+		[4]string{"groups", "groups", "", ""}, [4]string{"", "", "", ""})
+	form.Set("attr_remove_0", "1")
+	if code, body := post("/admin/apps/wiki/settings", form); code != http.StatusSeeOther {
+		t.Fatalf("save settings: %d\n%.2000s", code, body)
+	}
+	sp, err = saml.StoreSPs{Apps: st}.LookupSPByApp(ctx, "wiki")
+	if err != nil || !sp.AllowIdPInitiated || sp.NameIDFormat != saml.NameIDEmail || sp.NameIDSource != saml.SourceEmail || len(sp.Attributes) != 2 ||
+		sp.Attributes[0].Name != "urn:oid:2.16.840.1.113730.3.1.241" || sp.Attributes[0].FriendlyName != "displayName" || sp.Attributes[1].Source != "groups" {
+		t.Fatalf("saved settings %+v %v", sp, err)
+	}
+	got := auditEntries(t, e, "app.update")
+	if len(got) != 1 || got[0].Target != "wiki" || got[0].Via != "console" || got[0].Actor != e.res.AdminUPN ||
+		!strings.Contains(string(got[0].Before), `"name":"mail"`) || strings.Contains(string(got[0].Before), "allowIdpInitiated") ||
+		strings.Contains(string(got[0].After), `"name":"mail"`) || !strings.Contains(string(got[0].After), `"allowIdpInitiated":true`) ||
+		!strings.Contains(string(got[0].After), "urn:oid:2.16.840.1.113730.3.1.241") {
+		t.Fatalf("app.update entries %+v", got)
+	}
+
+	// What the SP receives.
+	e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/")
+	doc := e.samlResponseAt(t, entity)
+	if n := doc.FindElement("//Assertion/Subject/NameID"); n == nil || n.Text() != "alice@example.com" || n.SelectAttrValue("Format", "") != saml.NameIDEmail {
+		t.Errorf("NameID %v", n)
+	}
+	dn := doc.FindElement("//Attribute[@Name='urn:oid:2.16.840.1.113730.3.1.241']")
+	if dn == nil || dn.SelectAttrValue("NameFormat", "") != saml.AttrNameFormatURI || dn.SelectAttrValue("FriendlyName", "") != "displayName" ||
+		dn.FindElement("AttributeValue") == nil || dn.FindElement("AttributeValue").Text() != "Alice Sato" {
+		t.Errorf("displayName attribute %v", dn)
+	}
+	var groups []string
+	for _, v := range doc.FindElements("//Attribute[@Name='groups']/AttributeValue") {
+		groups = append(groups, v.Text())
+	}
+	if strings.Join(groups, ",") != "sales,staff" { // the directory keeps them sorted
+		t.Errorf("groups attribute %v", groups)
+	}
+	if doc.FindElement("//Attribute[@Name='mail']") != nil {
+		t.Error("the removed mapping is still released")
 	}
 }

@@ -94,6 +94,7 @@ var routeRules = map[string]routeRule{
 	"POST /admin/apps/domains/{name}/remove":             {"/admin/apps/domains/x/remove", console, formToken},
 	"POST /admin/apps":                                   {"/admin/apps", console, formToken},
 	"POST /admin/apps/{name}/remove":                     {"/admin/apps/x/remove", console, formToken},
+	"POST /admin/apps/{name}/settings":                   {"/admin/apps/x/settings", console, formToken},
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
 	"/saml/":                                             {"/saml/sso", protocol, binding},
 }

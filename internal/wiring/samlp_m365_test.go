@@ -29,6 +29,26 @@ import (
 	"github.com/sekisho/sekisho/internal/wiring"
 )
 
+var samlResponseRe = regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`)
+
+// samlResponseIn decodes the SAML Response of an auto-POST form, as the SP receives it.
+func samlResponseIn(t *testing.T, form string) (*etree.Document, []byte) {
+	t.Helper()
+	m := samlResponseRe.FindStringSubmatch(form)
+	if m == nil {
+		t.Fatalf("no SAMLResponse in the form:\n%.800s", form)
+	}
+	b, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(b); err != nil {
+		t.Fatal(err)
+	}
+	return doc, b
+}
+
 // TestMicrosoft365SAMLP drives Entra's SAML-P request shape through the real server: the
 // response carries the domain's own issuer, NameID persistent = ImmutableID and IDPEmail = UPN,
 // and its signature verifies with xmlsec1.
@@ -90,18 +110,10 @@ func TestMicrosoft365SAMLP(t *testing.T) {
 		t.Fatalf("password step: %d", pr.StatusCode)
 	}
 	_, form := get(p.URL + pr.Header.Get("Location"))
-	m := regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`).FindStringSubmatch(form)
-	if m == nil || !strings.Contains(form, `action="https://login.microsoftonline.com/login.srf"`) {
+	if !strings.Contains(form, `action="https://login.microsoftonline.com/login.srf"`) {
 		t.Fatalf("no SAMLResponse form to login.srf:\n%s", form)
 	}
-	xmlBytes, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(xmlBytes); err != nil {
-		t.Fatal(err)
-	}
+	doc, xmlBytes := samlResponseIn(t, form)
 	text := func(path string) string {
 		if e := doc.FindElement(path); e != nil {
 			return e.Text()
