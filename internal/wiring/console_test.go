@@ -25,6 +25,7 @@ import (
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/idptest"
 )
 
 // adminBrowser is a browser signed in as the demo admin with a second factor (the demo policy
@@ -577,12 +578,8 @@ func TestConsoleImportUsers(t *testing.T) {
 	}
 }
 
-const wikiMetadata = `<?xml version="1.0"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://wiki.example.com/shibboleth">
- <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://wiki.example.com/Shibboleth.sso/SAML2/POST" index="1"/>
- </md:SPSSODescriptor>
-</md:EntityDescriptor>`
+// wikiMetadata is the SP metadata an administrator pastes in these tests.
+const wikiMetadata = idptest.WikiMetadata
 
 // Applications in the console: a SAML SP registered from pasted metadata, bad metadata refused
 // with the reason and nothing saved, the Microsoft 365 domain's federation settings and check.
@@ -806,7 +803,6 @@ func TestConsoleAppSettings(t *testing.T) {
 	st := e.svc.Instance.Store
 	c := e.adminBrowser(t)
 	post := func(path string, form url.Values) (int, string) { t.Helper(); return e.postForm(t, c, path, form) }
-	const entity = "https://wiki.example.com/shibboleth"
 
 	// Registered with one mapping typed beside the metadata; the blank row is left out.
 	code, _ := post("/admin/apps", url.Values{"name": {"wiki"}, "metadata": {wikiMetadata},
@@ -895,7 +891,7 @@ func TestConsoleAppSettings(t *testing.T) {
 
 	// What the SP receives.
 	e.signInFor(t, "alice@example.com", e.res.Password("alice@example.com"), "/")
-	doc := e.samlResponseAt(t, entity)
+	doc := e.samlResponseAt(t, idptest.WikiEntityID)
 	if n := doc.FindElement("//Assertion/Subject/NameID"); n == nil || n.Text() != "alice@example.com" || n.SelectAttrValue("Format", "") != saml.NameIDEmail {
 		t.Errorf("NameID %v", n)
 	}

@@ -99,3 +99,15 @@ func (p *IdP) Client() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
+
+// WikiEntityID and WikiMetadata are a minimal SAML SP (one HTTP-POST ACS, no certificate) for
+// tests that register one the way an administrator does, from its metadata.
+const (
+	WikiEntityID = "https://wiki.example.com/shibboleth"
+	WikiMetadata = `<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="` + WikiEntityID + `">
+ <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://wiki.example.com/Shibboleth.sso/SAML2/POST" index="1"/>
+ </md:SPSSODescriptor>
+</md:EntityDescriptor>`
+)

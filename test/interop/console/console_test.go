@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/testutil/chromium"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
@@ -182,13 +183,37 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("keys after rotate:\n%s", keys)
 	}
 	b.shoot("keys", p.URL+"/admin/keys")
+	// A SAML application from pasted metadata with one attribute mapping typed beside it; then
+	// the mapping's format changed and a second one added in its settings.
+	b.do("register a SAML application", chromedp.Navigate(p.URL+"/admin/apps?lang=en"), chromedp.WaitVisible(chromedp.CSS("#add-app")),
+		chromedp.SetValue(chromedp.CSS("#metadata"), idptest.WikiMetadata),
+		chromedp.SendKeys(chromedp.CSS(`#add-app input[name=attr_name_0]`), "mail"),
+		chromedp.SetValue(chromedp.CSS(`#add-app select[name=attr_source_0]`), "email"),
+		chromedp.SendKeys(chromedp.CSS(`#add-app input[name=name]`), "wiki"),
+		chromedp.Click(chromedp.CSS("#add")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if apps := b.text("#apps"); !strings.Contains(apps, "mail ← email") {
+		t.Fatalf("applications:\n%s", apps)
+	}
+	b.do("edit its mappings", chromedp.Navigate(p.URL+"/admin/apps?app=wiki&lang=en"), chromedp.WaitVisible(chromedp.CSS("#app-settings-form")),
+		chromedp.SendKeys(chromedp.CSS(`#app-settings-form input[name=attr_format_0]`), "uri"),
+		chromedp.SendKeys(chromedp.CSS(`#app-settings-form input[name=attr_name_1]`), "displayName"),
+		chromedp.SetValue(chromedp.CSS(`#app-settings-form select[name=attr_source_1]`), "displayName"),
+		chromedp.Click(chromedp.CSS(`#app-settings-form input[name=allow_idp]`)),
+		chromedp.Click(chromedp.CSS("#save-app")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	sp, err := saml.StoreSPs{Apps: p.Services.Instance.Store}.LookupSPByApp(context.Background(), "wiki")
+	if err != nil || !sp.AllowIdPInitiated || len(sp.Attributes) != 2 ||
+		sp.Attributes[0] != (saml.AttributeMapping{Name: "mail", Source: "email", NameFormat: saml.AttrNameFormatURI}) ||
+		sp.Attributes[1] != (saml.AttributeMapping{Name: "displayName", Source: "displayName"}) {
+		t.Fatalf("wiki after the settings form: %+v %v", sp, err)
+	}
+	b.shoot("app-settings", p.URL+"/admin/apps?app=wiki")
 	b.do("federation settings", chromedp.Navigate(p.URL+"/admin/apps?domain=example.com&lang=en"), chromedp.WaitVisible(chromedp.CSS("#powershell")))
-	b.shoot("apps", p.URL+"/admin/apps?domain=example.com")
+	b.shoot("apps", p.URL+"/admin/apps?domain=example.com&edit=example.com")
 
 	// The admin audit log names who did what through the console.
 	b.do("audit log", chromedp.Navigate(p.URL+"/admin/audit?lang=en"), chromedp.WaitVisible(chromedp.CSS("#audit")))
 	if txt := b.text("#audit"); !strings.Contains(txt, "user.disable") || !strings.Contains(txt, "user.add") || !strings.Contains(txt, "device.revoke") ||
-		!strings.Contains(txt, "key.rotate") || !strings.Contains(txt, admin) {
+		!strings.Contains(txt, "key.rotate") || !strings.Contains(txt, "app.update") || !strings.Contains(txt, admin) {
 		t.Fatalf("audit log:\n%s", txt)
 	}
 	b.shoot("audit", p.URL+"/admin/audit")
