@@ -189,6 +189,22 @@ type AdminEventFilter struct {
 	Limit        int // 0 = no limit; the newest Limit entries
 }
 
+// APIToken is a bearer token of the admin API. The secret is never stored: Hash is its keyed
+// hash. A token acts as its owner (UserID) with at most Role; Revoked tokens are kept.
+type APIToken struct {
+	ID         string
+	Name       string // what it is for, as its creator said
+	UserID     string // the owner: the token is refused once the owner is disabled or deleted
+	Role       string // admin, helpdesk or auditor
+	Hash       []byte
+	CreatedBy  string // the administrator who created it
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt time.Time // zero until first used
+	LastIP     string    // the client address of the last recorded use
+	RevokedAt  time.Time // zero while in force
+}
+
 // Page asks for one page of a keyset-paginated listing.
 type Page struct {
 	After string // the Next of the previous page; "" for the first page
@@ -266,6 +282,13 @@ type Store interface {
 	// Admin audit log: written in the same transaction as the change it describes.
 	AddAdminEvent(ctx context.Context, e AdminEvent) error
 	ListAdminEvents(ctx context.Context, f AdminEventFilter) ([]AdminEvent, error) // oldest first
+
+	// Admin API tokens (deleted with their owner). UpdateAPIToken changes the use and
+	// revocation fields only.
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	GetAPIToken(ctx context.Context, id string) (APIToken, error)
+	ListAPITokens(ctx context.Context) ([]APIToken, error) // oldest first
+	UpdateAPIToken(ctx context.Context, id string, fn func(APIToken) (APIToken, error)) (APIToken, error)
 
 	// Per-user state documents. Second factors: one sealed document per user (nil deletes).
 	// Lockout: read-modify-write under a lock; fn gets nil when there is no state yet, and a

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SignInFilters", testSignInFilters},
 		{"PruneSignIns", testPruneSignIns},
 		{"AdminAudit", testAdminAudit},
+		{"APITokens", testAPITokens},
 		{"Lock", testLock},
 		{"UserFactors", testUserFactors},
 		{"LockoutConcurrent", testLockoutConcurrent},
