@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/apitoken"
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/devicecert"
@@ -44,6 +45,7 @@ type Service struct {
 	Devices   *devicecert.CA   // device certificates (device.*)
 	Factors   *factors.Manager // second factors (factors.*)
 	Lockout   *lockout.Lockout // smart lockout (lockout.*); nil when it is switched off
+	Tokens    *apitoken.Hasher // admin API tokens (token.*)
 	Now       func() time.Time
 }
 

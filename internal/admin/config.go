@@ -52,8 +52,8 @@ func (s *Service) SetMember(ctx context.Context, a Actor, group, upn string, mem
 	})
 }
 
-// networkView is a named network in the audit log.
-type networkView struct {
+// NetworkView is a named network in the audit log.
+type NetworkView struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description,omitempty"`
 	CIDRs       []string `json:"cidrs"`
@@ -77,7 +77,7 @@ func (s *Service) SetNetwork(ctx context.Context, a Actor, name, description str
 		}
 		var before any
 		if old, err := t.GetNetwork(ctx, name); err == nil {
-			before = networkView{old.Name, old.Description, old.CIDRs}
+			before = NetworkView{old.Name, old.Description, old.CIDRs}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, nil, fmt.Errorf("network %s: %w", name, err)
 		}
@@ -88,7 +88,7 @@ func (s *Service) SetNetwork(ctx context.Context, a Actor, name, description str
 		if err := t.policyCompiles(ctx, name); err != nil {
 			return nil, nil, err
 		}
-		return before, networkView{name, description, clean}, nil
+		return before, NetworkView{name, description, clean}, nil
 	})
 }
 
@@ -115,7 +115,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, a Actor, name string) error
 		if err := t.policyCompiles(ctx, name); err != nil {
 			return nil, nil, err
 		}
-		return networkView{old.Name, old.Description, old.CIDRs}, nil, nil
+		return NetworkView{old.Name, old.Description, old.CIDRs}, nil, nil
 	})
 }
 

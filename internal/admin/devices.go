@@ -12,9 +12,9 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-// deviceView is a device certificate in the audit log: who and what it is for, its serial,
+// DeviceView is a device certificate in the audit log: who and what it is for, its serial,
 // validity and state; never the sealed PKCS#12, its password or the download token.
-type deviceView struct {
+type DeviceView struct {
 	ID        string    `json:"id"`
 	User      string    `json:"user"`
 	Name      string    `json:"name"`
@@ -28,9 +28,9 @@ type deviceView struct {
 	Replaces  string    `json:"replaces,omitempty"` // the device a renewal replaced
 }
 
-func viewOfDevice(d store.Device, upn string) deviceView {
+func ViewOfDevice(d store.Device, upn string) DeviceView {
 	sum := sha256.Sum256(d.CertDER)
-	return deviceView{ID: d.ID, User: upn, Name: d.Name, Platform: d.Platform, Serial: d.Serial, SHA256: hex.EncodeToString(sum[:]),
+	return DeviceView{ID: d.ID, User: upn, Name: d.Name, Platform: d.Platform, Serial: d.Serial, SHA256: hex.EncodeToString(sum[:]),
 		Status: d.Status, NotBefore: d.NotBefore, NotAfter: d.NotAfter, RevokedAt: d.RevokedAt}
 }
 
@@ -58,7 +58,7 @@ func (s *Service) IssueDevice(ctx context.Context, a Actor, upn, name, platform 
 			return out, nil, nil, err
 		}
 		out.Device, out.Token, out.Password, err = ca.Issue(ctx, out.User.ID, name, platform, validity)
-		return out, nil, viewOfDevice(out.Device, out.User.UPN), err
+		return out, nil, ViewOfDevice(out.Device, out.User.UPN), err
 	})
 }
 
@@ -69,7 +69,7 @@ func (s *Service) RenewDevice(ctx context.Context, a Actor, ref string, validity
 		out := IssuedDevice{User: u, Replaced: old}
 		var err error
 		out.Device, out.Token, out.Password, err = ca.Renew(ctx, old.ID, validity)
-		v := viewOfDevice(out.Device, u.UPN)
+		v := ViewOfDevice(out.Device, u.UPN)
 		v.Replaces = old.ID
 		return out, v, err
 	})
@@ -80,7 +80,7 @@ func (s *Service) RenewDevice(ctx context.Context, a Actor, ref string, validity
 func (s *Service) RevokeDevice(ctx context.Context, a Actor, ref string) (store.Device, error) {
 	return deviceChange(ctx, s, a, "device.revoke", ref, func(ca *devicecert.CA, old store.Device, u store.User) (store.Device, any, error) {
 		d, err := ca.Revoke(ctx, old.ID)
-		return d, viewOfDevice(d, u.UPN), err
+		return d, ViewOfDevice(d, u.UPN), err
 	})
 }
 
@@ -114,6 +114,6 @@ func deviceChange[T any](ctx context.Context, s *Service, a Actor, action, ref s
 			u = store.User{ID: old.UserID, UPN: old.UserID}
 		}
 		out, after, err := fn(ca, old, u)
-		return out, viewOfDevice(old, u.UPN), after, err
+		return out, ViewOfDevice(old, u.UPN), after, err
 	})
 }

@@ -14,9 +14,9 @@ import (
 // keysTarget is the target of every token-signing key change.
 const keysTarget = "token-signing"
 
-// keyView is a token-signing key in the audit log: its ID, role and certificate; never the
-// private key.
-type keyView struct {
+// KeyView is a token-signing key as the audit log and the API show it: its ID, role and
+// certificate; never the private key.
+type KeyView struct {
 	ID        string    `json:"id"`
 	State     string    `json:"state"`
 	Subject   string    `json:"subject"`
@@ -26,22 +26,22 @@ type keyView struct {
 }
 
 // tokenKeys is the set of token-signing keys as the audit log shows it, oldest first.
-func (t tx) tokenKeys(ctx context.Context) (map[string][]keyView, error) {
+func (t tx) tokenKeys(ctx context.Context) (map[string][]KeyView, error) {
 	rows, err := t.ListSigningKeys(ctx, keys.PurposeToken)
 	if err != nil {
 		return nil, fmt.Errorf("list token-signing keys: %w", err)
 	}
-	out := make([]keyView, 0, len(rows))
+	out := make([]KeyView, 0, len(rows))
 	for _, r := range rows {
 		c, err := x509.ParseCertificate(r.CertDER)
 		if err != nil {
 			return nil, fmt.Errorf("token-signing key %s: certificate: %w", r.ID, err)
 		}
 		sum := sha256.Sum256(c.Raw)
-		out = append(out, keyView{ID: r.ID, State: string(r.State), Subject: c.Subject.CommonName, NotBefore: c.NotBefore.UTC(),
+		out = append(out, KeyView{ID: r.ID, State: string(r.State), Subject: c.Subject.CommonName, NotBefore: c.NotBefore.UTC(),
 			NotAfter: c.NotAfter.UTC(), SHA256: hex.EncodeToString(sum[:])})
 	}
-	return map[string][]keyView{"keys": out}, nil
+	return map[string][]KeyView{"keys": out}, nil
 }
 
 // keyChange runs one step of a key rotation with the set of keys before and after it.

@@ -32,6 +32,7 @@ const (
 	EndpointBridgeIMAP                 // mail bridge: IMAP
 	EndpointBridgePOP                  // mail bridge: POP3
 	EndpointBridgeSMTP                 // mail bridge: SMTP submission
+	EndpointAPI                        // the admin REST API (bearer tokens)
 )
 
 // ClientType is the stable client classification used by policies and the sign-in log.
@@ -46,6 +47,7 @@ const (
 	BridgeIMAP    ClientType = "bridge-imap"
 	BridgePOP     ClientType = "bridge-pop"
 	BridgeSMTP    ClientType = "bridge-smtp"
+	API           ClientType = "api" // a script with an admin API token
 )
 
 // IPSource is a stable code for where EffectiveIP came from.
@@ -178,6 +180,8 @@ func Resolve(r *http.Request, cfg Config, endpoint Endpoint) Client {
 		c.ClientType = BridgePOP
 	case EndpointBridgeSMTP:
 		c.ClientType = BridgeSMTP
+	case EndpointAPI:
+		c.ClientType = API
 	case EndpointActive:
 		c.ClientType = ActiveDirect
 		if trusted && hasApp {

@@ -341,28 +341,14 @@ const maxRows = 500
 
 func (c *Console) listUsers(ctx context.Context, q string) (usersData, error) {
 	d := usersData{Query: q}
-	q = strings.ToLower(strings.TrimSpace(q))
-	page := store.Page{Limit: 1000}
-	for {
-		us, next, err := c.Store.ListUsers(ctx, page)
-		if err != nil {
-			return d, err
-		}
-		for _, u := range us {
-			if q != "" && !strings.Contains(strings.ToLower(u.UPN), q) && !strings.Contains(strings.ToLower(u.DisplayName), q) {
-				continue
-			}
-			d.Matched++
-			if len(d.Users) < maxRows {
-				d.Users = append(d.Users, userRow{u.ID, u.UPN, u.DisplayName, string(u.Status), strings.Join(u.Groups, ", ")})
-			}
-		}
-		if next == "" {
-			break
-		}
-		page.After = next
+	m, err := c.Admin.FindUsers(ctx, q, maxRows)
+	if err != nil {
+		return d, err
 	}
-	d.Shown, d.Truncated = len(d.Users), d.Matched > len(d.Users)
+	for _, u := range m.Users {
+		d.Users = append(d.Users, userRow{u.ID, u.UPN, u.DisplayName, string(u.Status), strings.Join(u.Groups, ", ")})
+	}
+	d.Matched, d.Shown, d.Truncated = m.Matched, len(d.Users), m.Matched > len(d.Users)
 	return d, nil
 }
 
@@ -398,15 +384,8 @@ func (c *Console) importUsers(w http.ResponseWriter, r *http.Request) {
 	imp := &importData{}
 	for _, row := range res {
 		imp.Rows = append(imp.Rows, importRow{row.Line, row.UPN, row.Action, row.Detail})
-		switch row.Action {
-		case "created":
-			imp.Created++
-		case "skipped":
-			imp.Skipped++
-		default:
-			imp.Errors++
-		}
 	}
+	imp.Created, imp.Skipped, imp.Errors = directory.Tally(res)
 	d, err := c.listUsers(r.Context(), "")
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/admin"
-	"github.com/sekisho/sekisho/internal/policy"
 	"github.com/sekisho/sekisho/internal/simulate"
 	"github.com/sekisho/sekisho/internal/web"
 )
@@ -195,14 +194,10 @@ func (c *Console) postPolicy(w http.ResponseWriter, r *http.Request) {
 			d.Problems, status = T(lang, "err_ip"), http.StatusBadRequest
 			break
 		}
-		var groups []string
-		if u, err := c.Store.GetUserByUPN(ctx, d.W.User); err == nil {
-			groups = u.Groups
-		}
-		dec := comp.Policy.Evaluate(policy.Input{User: d.W.User, Groups: groups, Application: d.W.App, ClientType: d.W.Client,
-			LegacyApp: d.W.Legacy, IP: ip.Unmap(), MFA: d.W.MFA, Time: c.Now(),
-			Device: policy.Device{Present: d.W.Device, Valid: d.W.Device, BoundToUser: d.W.Device}})
-		res := &whatIfResult{Decision: dec.Action.Decision(), Rule: dec.Rule, Inside: strings.Join(comp.Inside(ip.Unmap()), ", "),
+		ans := simulate.WhatIf(ctx, c.Store, comp, simulate.Question{User: d.W.User, Application: d.W.App, ClientType: d.W.Client,
+			LegacyApp: d.W.Legacy, IP: ip, MFA: d.W.MFA, Device: d.W.Device, Time: c.Now()})
+		dec := ans.Decision
+		res := &whatIfResult{Decision: dec.Action.Decision(), Rule: dec.Rule, Inside: strings.Join(ans.Inside, ", "),
 			Trace: dec.Trace.Text(lang), Class: "deny"}
 		if res.Decision == "allow" {
 			res.Class = "allow"

@@ -19,6 +19,21 @@ type ImportResult struct {
 	Detail string
 }
 
+// Tally counts an import's outcomes: created, skipped (already there) and refused rows.
+func Tally(rows []ImportResult) (created, skipped, errs int) {
+	for _, r := range rows {
+		switch r.Action {
+		case "created":
+			created++
+		case "skipped":
+			skipped++
+		default:
+			errs++
+		}
+	}
+	return created, skipped, errs
+}
+
 // ImportCSV creates users from an Entra ID user export (columns userPrincipalName,
 // displayName, mail, onPremisesImmutableId; others ignored, header names case-insensitive,
 // UTF-8 BOM tolerated). Each row is its own transaction: a bad row is reported and skipped,

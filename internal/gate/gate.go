@@ -65,6 +65,8 @@ func endpointOf(a signin.Attempt) clientctx.Endpoint {
 		return clientctx.EndpointBridgePOP
 	case a.Protocol == "bridge-smtp":
 		return clientctx.EndpointBridgeSMTP
+	case a.Protocol == "api":
+		return clientctx.EndpointAPI
 	}
 	return clientctx.EndpointPassive
 }
@@ -251,11 +253,11 @@ func (g *Gate) RecordPasswordFailure(ctx context.Context, r *http.Request, usern
 // RecordRejectedFor writes a record for a protocol message rejected before authentication
 // (malformed, unsigned, replayed, unknown application) and returns its reference ID.
 func (g *Gate) RecordRejectedFor(ctx context.Context, r *http.Request, protocol, app, username, reason string) string {
-	ep := clientctx.EndpointPassive
+	a := signin.Attempt{Protocol: protocol}
 	if protocol == "wstrust" {
-		ep = clientctx.EndpointActive
+		a.Endpoint = signin.Active
 	}
-	return g.RecordRejected(ctx, g.Client(ctx, r, ep), protocol, app, username, reason)
+	return g.RecordRejected(ctx, g.Client(ctx, r, endpointOf(a)), protocol, app, username, reason)
 }
 
 // RecordRejected is RecordRejectedFor for a client the caller already resolved (so the

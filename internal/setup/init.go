@@ -181,6 +181,13 @@ rules:
     client_types: [legacy-proxied, active-direct]
     action: allow
 
+  - name: admin-api-from-office
+    description: Admin API tokens (protocol api) only from the office. A token is not a second factor, so elsewhere the next rule refuses it.
+    applications: [sekisho-admin]
+    protocols: [api]
+    networks: [office]
+    action: allow
+
   - name: console-admins-with-mfa
     description: The Sekisho console (sekisho-admin) always asks its administrators, helpdesk and auditors for a second factor.
     applications: [sekisho-admin]

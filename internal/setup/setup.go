@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/apitoken"
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/lockout"
@@ -84,6 +85,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 	}
 	in.Admin = admin.New(st, in.Directory)
 	in.Admin.Keys, in.Admin.Devices, in.Admin.Factors, in.Admin.Lockout = in.Keys, in.Devices, in.Factors, in.Lockout
+	if in.Admin.Tokens, err = apitoken.NewHasher(sealer.Derive("api-tokens")); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return in, nil
 }
 

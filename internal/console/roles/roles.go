@@ -48,8 +48,9 @@ const (
 	Networks  Area = "networks"
 	Policy    Area = "policy"
 	Reports   Area = "reports"
-	Keys      Area = "keys" // token-signing keys
-	Apps      Area = "apps" // SAML applications and Microsoft 365 domains
+	Keys      Area = "keys"   // token-signing keys
+	Apps      Area = "apps"   // SAML applications and Microsoft 365 domains
+	Tokens    Area = "tokens" // admin API tokens
 )
 
 // CanRead reports whether role may see area.
