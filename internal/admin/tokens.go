@@ -29,7 +29,8 @@ type TokenView struct {
 	RevokedAt  time.Time `json:"revokedAt,omitzero"`
 }
 
-func tokenView(t store.APIToken, owner string) TokenView {
+// ViewOfToken returns the public view of t, whose owner's UPN is owner.
+func ViewOfToken(t store.APIToken, owner string) TokenView {
 	return TokenView{ID: t.ID, Name: t.Name, Owner: owner, Role: t.Role, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt,
 		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, LastIP: t.LastIP, RevokedAt: t.RevokedAt}
 }
@@ -92,7 +93,7 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, nt NewToken) (Create
 		if err := t.CreateAPIToken(ctx, row); err != nil {
 			return CreatedToken{}, nil, nil, err
 		}
-		v := tokenView(row, u.UPN)
+		v := ViewOfToken(row, u.UPN)
 		return CreatedToken{TokenView: v, Token: secret}, nil, v, nil
 	})
 }
@@ -104,7 +105,7 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id string) (TokenVie
 		if err != nil {
 			return TokenView{}, nil, nil, fmt.Errorf("api token %s: %w", id, err)
 		}
-		owner := t.ownerOf(ctx, old)
+		owner := ownerOf(ctx, t.Store, old)
 		if !old.RevokedAt.IsZero() {
 			return TokenView{}, nil, nil, fmt.Errorf("api token %s: already revoked", id)
 		}
@@ -115,26 +116,26 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id string) (TokenVie
 		if err != nil {
 			return TokenView{}, nil, nil, err
 		}
-		return tokenView(row, owner), tokenView(old, owner), tokenView(row, owner), nil
+		return ViewOfToken(row, owner), ViewOfToken(old, owner), ViewOfToken(row, owner), nil
 	})
 }
 
-// Tokens lists every API token, revoked and expired ones included.
+// ListTokens lists every API token, revoked and expired ones included.
 func (s *Service) ListTokens(ctx context.Context) ([]TokenView, error) {
 	rows, err := s.Store.ListAPITokens(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("api tokens: %w", err)
 	}
-	t := tx{Store: s.Store, s: s}
 	out := make([]TokenView, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, tokenView(r, t.ownerOf(ctx, r)))
+		out = append(out, ViewOfToken(r, ownerOf(ctx, s.Store, r)))
 	}
 	return out, nil
 }
 
-func (t tx) ownerOf(ctx context.Context, r store.APIToken) string {
-	if u, err := t.GetUser(ctx, r.UserID); err == nil {
+// ownerOf is the UPN of the token's owner (its user ID if the user cannot be read).
+func ownerOf(ctx context.Context, st store.Store, r store.APIToken) string {
+	if u, err := st.GetUser(ctx, r.UserID); err == nil {
 		return u.UPN
 	}
 	return r.UserID

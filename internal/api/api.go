@@ -116,8 +116,7 @@ func (a *API) serve(op *operation) http.Handler {
 			writeProblem(w, r, p)
 			return
 		}
-		role := effectiveRole(roles.Role(c.token.Role), roles.Of(c.user.Groups))
-		if !role(op.Area, op.Change) {
+		if !allowed(roles.Role(c.token.Role), roles.Of(c.user.Groups), op.Area, op.Change) {
 			a.Log.WarnContext(r.Context(), "api: refused by role", "user", c.user.UPN, "token", c.token.ID, "op", op.ID)
 			writeProblem(w, r, &Problem{Status: http.StatusForbidden, Code: "role",
 				Detail: fmt.Sprintf("the token (role %s) of %s may not %s", c.token.Role, c.user.UPN, op.Summary)})
@@ -136,14 +135,12 @@ func (a *API) serve(op *operation) http.Handler {
 	})
 }
 
-// effectiveRole is what a token may do: what its own role and its owner's role both allow.
-func effectiveRole(token, owner roles.Role) func(area roles.Area, change bool) bool {
-	return func(area roles.Area, change bool) bool {
-		if change {
-			return token.CanChange(area) && owner.CanChange(area)
-		}
-		return token.CanRead(area) && owner.CanRead(area)
+// allowed is what a token may do: what its own role and its owner's role both allow.
+func allowed(token, owner roles.Role, area roles.Area, change bool) bool {
+	if change {
+		return token.CanChange(area) && owner.CanChange(area)
 	}
+	return token.CanRead(area) && owner.CanRead(area)
 }
 
 // authenticate finds the token and asks the gate whether its owner may use the API from here.
@@ -196,11 +193,14 @@ func (a *API) authenticate(r *http.Request) (*call, *Problem) {
 	}
 	if recorded || now.Sub(row.LastUsedAt) >= touchEvery {
 		ip := o.ClientIP.String()
-		if _, err := a.Store.UpdateAPIToken(ctx, row.ID, func(t store.APIToken) (store.APIToken, error) {
+		used, err := a.Store.UpdateAPIToken(ctx, row.ID, func(t store.APIToken) (store.APIToken, error) {
 			t.LastUsedAt, t.LastIP = now.UTC(), ip
 			return t, nil
-		}); err != nil {
+		})
+		if err != nil {
 			a.Log.WarnContext(ctx, "api: record the token's use", "token", row.ID, "err", err)
+		} else {
+			row = used
 		}
 	}
 	return &call{r: r, ctx: ctx, user: o.User, token: row, actor: admin.Actor{Name: o.User.UPN, Via: "api"}}, nil

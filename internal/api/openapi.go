@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,7 +49,7 @@ func (a *API) Document() map[string]any {
 		}
 		problem := map[string]any{"description": "RFC 9457 problem details", "content": map[string]any{
 			"application/problem+json": map[string]any{"schema": g.schema(reflect.TypeFor[Problem]())}}}
-		o["responses"] = map[string]any{strconvItoa(op.Status): ok, "default": problem}
+		o["responses"] = map[string]any{strconv.Itoa(op.Status): ok, "default": problem}
 		if op.Change {
 			o["description"] = "Changes state: one transaction with one admin-audit entry naming the token's owner (via api)."
 		}
@@ -68,8 +69,6 @@ func (a *API) Document() map[string]any {
 		"components": map[string]any{"schemas": g.defs, "securitySchemes": map[string]any{"token": map[string]any{"type": "http", "scheme": "bearer", "description": "an API token, skt_…"}}},
 	}
 }
-
-func strconvItoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // schemaGen makes JSON Schemas (2020-12, as OpenAPI 3.1 uses) from Go types; named struct
 // types become components.
@@ -141,7 +140,7 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 			}
 			s := g.schema(f.Type)
 			if d := f.Tag.Get("doc"); d != "" {
-				s = withDoc(s, d)
+				s["description"] = d // every schema is a fresh map; a $ref keeps its siblings in 3.1
 			}
 			if e := f.Tag.Get("enum"); e != "" {
 				s["enum"] = strings.Split(e, ",")
@@ -159,14 +158,4 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		out["required"] = required
 	}
 	return out
-}
-
-// withDoc adds a description; a $ref keeps its siblings in 3.1, so it can carry one too.
-func withDoc(s map[string]any, d string) map[string]any {
-	c := map[string]any{}
-	for k, v := range s {
-		c[k] = v
-	}
-	c["description"] = d
-	return c
 }
