@@ -51,6 +51,12 @@ func newServeCmd(g *globals) *cobra.Command {
 			if listen != "" {
 				addr = listen
 			}
+			in.Log = in.Log.With("node", in.Config.NodeName())
+			// Nodes may start on an empty database at the same instant: the first keys are
+			// made once, under a store lock.
+			if _, err := in.EnsureKeys(ctx); err != nil {
+				return err
+			}
 			svc, err := wiring.Build(ctx, in)
 			if err != nil {
 				return err
@@ -62,9 +68,10 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err := startMetrics(ctx, svc, *in.Config, out); err != nil {
 				return err
 			}
-			go svc.Audit.RunPruner(ctx, in.Config.SignIns.Retention.D())
+			svc.Background(ctx)
 			return svc.Server.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
-				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver)
+				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver,
+					"change_poll", in.Config.Node.ChangePoll.D().String())
 				fmt.Fprintf(out, "Sekisho is serving on https://%s (base URL %s); Ctrl-C or SIGTERM stops it\n", a, in.Config.BaseURL)
 			})
 		}}

@@ -40,6 +40,7 @@ type Config struct {
 	Lockout       Lockout  `yaml:"lockout"`
 	Metrics       Metrics  `yaml:"metrics"`
 	Log           Log      `yaml:"log"`
+	Node          Node     `yaml:"node"`
 
 	dataDir string
 }
@@ -131,6 +132,29 @@ type SAML struct {
 	ClockSkew Duration `yaml:"clock_skew"`
 }
 
+// Node is this server's identity among several on one database, and how quickly it follows
+// changes made elsewhere.
+type Node struct {
+	// Name identifies the node in logs, sign-in records and readiness answers; "" = the host
+	// name.
+	Name string `yaml:"name"`
+	// ChangePoll is how often the node asks the store whether cached configuration changed
+	// (applications, Microsoft 365 domains, networks, policy, keys, devices): the bound within
+	// which a change made anywhere is in force here.
+	ChangePoll Duration `yaml:"change_poll"`
+}
+
+// NodeName is the configured node name, or the host name.
+func (c *Config) NodeName() string {
+	if c.Node.Name != "" {
+		return c.Node.Name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "sekisho"
+}
+
 // Log sets the log level: debug, info, warn, error.
 type Log struct {
 	Level string `yaml:"level"`
@@ -152,6 +176,7 @@ func Default() Config {
 			Duration: Duration(15 * time.Minute)},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info"},
+		Node:    Node{ChangePoll: Duration(time.Second)},
 	}
 }
 
@@ -340,6 +365,12 @@ func (c *Config) validate() Errors {
 	}
 	if c.SignIns.Retention.D() < 24*time.Hour {
 		bad("signins.retention", "must be at least 1d")
+	}
+	if p := c.Node.ChangePoll.D(); p < 100*time.Millisecond || p > time.Minute {
+		bad("node.change_poll", "must be between 100ms and 1m, got %v", p)
+	}
+	if len(c.Node.Name) > 64 || strings.ContainsAny(c.Node.Name, " \t\r\n") {
+		bad("node.name", "must be at most 64 characters without spaces")
 	}
 	if c.SAML.ClockSkew.D() < 0 || c.SAML.ClockSkew.D() > 15*time.Minute {
 		bad("saml.clock_skew", "must be between 0 and 15m")

@@ -151,6 +151,14 @@ func (ca *CA) forget(serial string) {
 	ca.cacheMu.Unlock()
 }
 
+// ForgetAll drops every cached device row (the store's configuration version moved: a
+// revocation made on another node is in force here at once).
+func (ca *CA) ForgetAll() {
+	ca.cacheMu.Lock()
+	clear(ca.cache)
+	ca.cacheMu.Unlock()
+}
+
 // markSeen records the first sign-in with the certificate. A failure is logged, not fatal:
 // the sign-in itself is not affected by the bookkeeping.
 func (ca *CA) markSeen(ctx context.Context, id string, now time.Time) {

@@ -103,6 +103,13 @@ func (m *Manager) Keys(ctx context.Context, purpose string) ([]Key, error) {
 // (one bound to a transaction) that this process must see at once.
 func (m *Manager) Invalidate(purpose string) { m.invalidate(purpose) }
 
+// InvalidateAll drops every cached key (the store's configuration version moved).
+func (m *Manager) InvalidateAll() {
+	m.mu.Lock()
+	clear(m.cache)
+	m.mu.Unlock()
+}
+
 func (m *Manager) invalidate(purpose string) {
 	m.mu.Lock()
 	delete(m.cache, purpose)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,20 +105,7 @@ func Init(ctx context.Context, dataDir string, opts InitOptions, logOut io.Write
 		return res, err
 	}
 	defer in.Close()
-	host := "localhost"
-	if u, perr := url.Parse(in.Config.BaseURL); perr == nil && u.Hostname() != "" {
-		host = u.Hostname()
-	}
-	if _, err := in.Keys.CreateTokenKey(ctx, "Sekisho token signing ("+host+")", store.KeyCurrent); err != nil {
-		return res, err
-	}
-	hosts := []string{host}
-	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
-		if h != host {
-			hosts = append(hosts, h)
-		}
-	}
-	ca, err := in.Keys.EnsureTLS(ctx, hosts)
+	ca, err := in.EnsureKeys(ctx)
 	if err != nil {
 		return res, err
 	}

@@ -309,6 +309,12 @@ type Store interface {
 	// "create it if nobody has" runs once across every node (outside a transaction: an error).
 	Lock(ctx context.Context, name string) error
 
+	// ConfigVersion returns a number that moves forward with every change to what nodes
+	// cache: applications (and Microsoft 365 domains), networks, policy versions, signing keys
+	// and devices, whoever wrote it (the database's triggers move it), so a running node
+	// knows when to drop its caches.
+	ConfigVersion(ctx context.Context) (int64, error)
+
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error

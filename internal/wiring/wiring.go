@@ -13,6 +13,7 @@ import (
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/changes"
 	"github.com/sekisho/sekisho/internal/clientctx"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
@@ -39,6 +40,9 @@ type Services struct {
 	// Guard puts Sekisho's own pages (console: sekisho-admin, portal: sekisho-account)
 	// behind the gate.
 	Guard *appguard.Guard
+	// Changes follows the store's configuration version and drops every cache below when it
+	// moves: the bound within which a change made anywhere is in force on this node.
+	Changes *changes.Watcher
 
 	// eligible are the adapters' checks that a user can be issued their token at all (run by
 	// the gate after authentication, before the policy), so the record never says "allow" for
@@ -86,7 +90,37 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 		}
 		return ""
 	}
+	s.Changes = s.followChanges()
 	return s, nil
+}
+
+// followChanges subscribes every cache of configuration to the store's change counter:
+// the policy and networks (and with them the Exchange Online network), the Microsoft 365
+// domains and their adapters, signing keys and the device-certificate cache. Sessions,
+// lockout counters, one-time keys, users and groups are read from the store on every
+// request and need nothing.
+func (s *Services) followChanges() *changes.Watcher {
+	in := s.Instance
+	w := changes.New(in.Store, in.Log)
+	w.Every = in.Config.Node.ChangePoll.D()
+	w.OnChange(func(context.Context) { s.Policies.Invalidate() })
+	w.OnChange(func(context.Context) { in.Keys.InvalidateAll() })
+	w.OnChange(func(context.Context) { in.Devices.ForgetAll() })
+	if s.M365 != nil {
+		w.OnChange(func(ctx context.Context) {
+			if err := s.M365.Reload(ctx); err != nil {
+				in.Log.ErrorContext(ctx, "reload Microsoft 365 domains", "err", err)
+			}
+		})
+	}
+	return w
+}
+
+// Background runs what a serving node does besides answering requests until ctx ends:
+// following configuration changes and pruning the sign-in log.
+func (s *Services) Background(ctx context.Context) {
+	go s.Changes.Run(ctx)
+	go s.Audit.RunPruner(ctx, s.Instance.Config.SignIns.Retention.D())
 }
 
 // mounts are the parts served besides the sign-in pages, in the order they are mounted:

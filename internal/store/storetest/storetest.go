@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TxRollback", testTxRollback},
 		{"TimeZones", testTimeZones},
 		{"NotFound", testNotFound},
+		{"ConfigVersion", testConfigVersion},
 		{"Ping", func(t *testing.T, s store.Store) { ok(t, s.Ping(t.Context())) }},
 	}
 	for _, tc := range tests {
