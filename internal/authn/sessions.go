@@ -224,9 +224,12 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 // the application (for single logout) and the grant Sekisho's own pages look for, in one
 // write. The gate calls it (wired as gate.RememberApp) for every allowed session attempt.
 func (m *Manager) Admit(r *http.Request, application string, ip netip.Addr) error {
-	s, _, ok := m.Current(r)
+	s, d, ok := m.Current(r)
 	if !ok {
 		return nil
+	}
+	if d.Granted(application, ip) {
+		return nil // the steady state of an SSO session: no write
 	}
 	return m.Grant(r.Context(), s.ID, application, ip)
 }

@@ -263,6 +263,11 @@ func (l *Lockout) Failure(ctx context.Context, userID string, ip netip.Addr, now
 // Success records a correct password from ip: the source becomes (or stays) familiar, and the
 // counter of its side starts over.
 func (l *Lockout) Success(ctx context.Context, userID string, ip netip.Addr, now time.Time) error {
+	// The steady state (a familiar source, no counter on its side, its last success recent)
+	// needs no write: a sign-in costs one read here, not a locked read-modify-write.
+	if cur, err := l.load(ctx, userID); err == nil && l.unchangedBySuccess(cur, ip, now) {
+		return nil
+	}
 	err := l.update(ctx, userID, func(s *State) {
 		side := l.sideOf(*s, ip, now)
 		if c, ok := s.Counters[side]; ok && !now.Before(c.LockedUntil) {
@@ -282,6 +287,24 @@ func (l *Lockout) Success(ctx context.Context, userID string, ip netip.Addr, now
 		return fmt.Errorf("lockout success of %s: %w", userID, err)
 	}
 	return nil
+}
+
+// successRefresh is how stale a familiar source's last success may be before a success
+// records it again (familiarity lasts FamiliarTTL, 90 days by default).
+const successRefresh = time.Hour
+
+// unchangedBySuccess reports whether a success from ip at now would change nothing that
+// matters in s: ip's source is familiar with a last success less than successRefresh ago and
+// its side has no counter to clear.
+func (l *Lockout) unchangedBySuccess(s State, ip netip.Addr, now time.Time) bool {
+	p := l.prefix(ip)
+	for _, f := range s.Familiar {
+		if f.Prefix == p && now.Sub(f.LastSuccess) < min(successRefresh, l.Config.FamiliarTTL) && !now.Before(f.LastSuccess) {
+			_, counted := s.Counters[Familiar]
+			return !counted
+		}
+	}
+	return false
 }
 
 // Unlock clears both sides' counters and locks of userID (familiar sources are kept).

@@ -196,3 +196,47 @@ func FuzzState(f *testing.F) {
 		_ = l.Failure(ctx, "u", home, t0)
 	})
 }
+
+// countingStore counts the writes that reach the store.
+type countingStore struct {
+	lockout.Store
+	updates int
+}
+
+func (c *countingStore) Update(ctx context.Context, id string, fn func([]byte) ([]byte, error)) error {
+	c.updates++
+	return c.Store.Update(ctx, id, fn)
+}
+
+// A success writes only when it changes something: the first from a source, one after a
+// failure, one after the hour in which the source's last success is kept fresh.
+func TestSuccessWritesOnlyWhenItChangesSomething(t *testing.T) {
+	st := &countingStore{Store: lockout.NewMemoryStore()}
+	l := lockout.New(st, lockout.Config{}, quiet(), nil)
+	office := netip.MustParseAddr("203.0.113.9")
+	steps := []struct {
+		name   string
+		do     func() error
+		writes int
+	}{
+		{"first success from home", func() error { return l.Success(ctx, "u1", home, t0) }, 1},
+		{"again a minute later", func() error { return l.Success(ctx, "u1", home, t0.Add(time.Minute)) }, 0},
+		{"again 59 minutes later", func() error { return l.Success(ctx, "u1", home, t0.Add(59*time.Minute)) }, 0},
+		{"a failure from home", func() error { return l.Failure(ctx, "u1", home, t0.Add(59*time.Minute)) }, 1},
+		{"success clears the counter", func() error { return l.Success(ctx, "u1", home, t0.Add(60*time.Minute)) }, 1},
+		{"a new source", func() error { return l.Success(ctx, "u1", office, t0.Add(61*time.Minute)) }, 1},
+		{"home after more than an hour", func() error { return l.Success(ctx, "u1", home, t0.Add(121*time.Minute)) }, 1},
+	}
+	for _, s := range steps {
+		before := st.updates
+		if err := s.do(); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.updates - before; got != s.writes {
+			t.Fatalf("%s: %d writes, want %d", s.name, got, s.writes)
+		}
+	}
+	if mustCheck(t, l, home, t0.Add(122*time.Minute)) {
+		t.Fatal("home locked")
+	}
+}

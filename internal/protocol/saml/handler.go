@@ -211,7 +211,7 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request) {
 			h.reject(w, r, "", "resume: "+err.Error())
 			return
 		}
-		h.finishSSO(w, r, st, r.URL.Query().Get("resume"))
+		h.finishSSO(w, r, st, r.URL.Query().Get("resume"), true)
 		return
 	}
 	m, err := readMessage(r, w, "SAMLRequest")
@@ -374,12 +374,12 @@ func (h *Handler) startSSO(w http.ResponseWriter, r *http.Request, st ssoState) 
 		h.fail(w, r, st.SP, err)
 		return
 	}
-	h.finishSSO(w, r, st, tok)
+	h.finishSSO(w, r, st, tok, false)
 }
 
 // finishSSO obtains the session, asks the gate, and posts the assertion. It runs on the first
-// request and again when the sign-in page returns to /saml/sso?resume=….
-func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState, tok string) {
+// request and again when the sign-in page returns to /saml/sso?resume=… (resumed).
+func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState, tok string, resumed bool) {
 	ctx := r.Context()
 	sp, app, err := h.cfg.SPs.LookupSP(ctx, st.SP)
 	if err != nil {
@@ -403,15 +403,19 @@ func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState,
 			return
 		}
 	}
-	// Single use: the resume link must not mint a second assertion.
-	fresh, err := h.cfg.Replay.UseOnce(ctx, "saml:resume:"+st.Nonce, h.cfg.Clock().Add(h.cfg.StateLifetime))
-	if err != nil {
-		h.fail(w, r, st.SP, fmt.Errorf("replay cache: %w", err))
-		return
-	}
-	if !fresh {
-		h.reject(w, r, st.SP, "this sign-in request was already answered")
-		return
+	// Single use: the resume link must not mint a second assertion. A request answered at
+	// once (the browser had a session) never let its link out, and its AuthnRequest ID is
+	// spent already: no second write.
+	if resumed {
+		fresh, err := h.cfg.Replay.UseOnce(ctx, "saml:resume:"+st.Nonce, h.cfg.Clock().Add(h.cfg.StateLifetime))
+		if err != nil {
+			h.fail(w, r, st.SP, fmt.Errorf("replay cache: %w", err))
+			return
+		}
+		if !fresh {
+			h.reject(w, r, st.SP, "this sign-in request was already answered")
+			return
+		}
 	}
 	out, err := h.cfg.Gate.Check(ctx, signin.Attempt{Protocol: "saml", Application: app,
 		Endpoint: signin.Passive, HTTP: r, Session: sess})

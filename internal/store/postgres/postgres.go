@@ -112,10 +112,14 @@ var dialect = &sqlstore.Dialect{
 	IsForeignKey: func(err error) bool { return pgCode(err) == "23503" },
 }
 
+// Driver is the database/sql driver Open uses. Tests that count the store's round trips
+// point it at a counting wrapper (internal/store/sqlcount); nothing else changes it.
+var Driver = "pgx"
+
 // Open connects to the database at dsn (a postgres:// URL or key=value string; extra
 // parameters such as search_path are sent as run-time settings) and applies pending migrations.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	db, err := sql.Open(Driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}

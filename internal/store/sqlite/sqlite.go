@@ -78,12 +78,16 @@ func dsn(path string) string {
 
 const maxConns = 16
 
+// Driver is the database/sql driver Open uses. Tests that count the store's round trips
+// point it at a counting wrapper (internal/store/sqlcount); nothing else changes it.
+var Driver = "sqlite"
+
 // Open opens (creating if needed) the database file at path and applies pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open: want a file path, got %q", path)
 	}
-	db, err := sql.Open("sqlite", dsn(path))
+	db, err := sql.Open(Driver, dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

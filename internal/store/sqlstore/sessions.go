@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -66,6 +67,10 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(store.Sess
 			return fmt.Errorf("%s: update session: %w", t.d.Name, err)
 		}
 		x.ID, x.UserID, x.CreatedAt = old.ID, old.UserID, old.CreatedAt
+		if x.LastSeenAt.Equal(old.LastSeenAt) && x.ExpiresAt.Equal(old.ExpiresAt) && x.MFA == old.MFA && bytes.Equal(x.Data, old.Data) {
+			out = old // nothing changed: no write
+			return nil
+		}
 		if _, err := t.exec(ctx, `UPDATE sessions SET last_seen_at = ?, expires_at = ?, mfa = ?, data = ? WHERE id = ?`,
 			t.tv(x.LastSeenAt), t.tv(x.ExpiresAt), x.MFA, x.Data, id); err != nil {
 			return t.fail(err, "update session")
