@@ -61,6 +61,9 @@ type Server struct {
 	Registry *prometheus.Registry
 	// HSTS is the Strict-Transport-Security value sent with every response.
 	HSTS string
+	// Node names this server in /readyz answers (node.name), so a load balancer's or an
+	// operator's probe says which node answered.
+	Node string
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -88,10 +91,10 @@ func New(log *slog.Logger, store Pinger) *Server {
 		if err := store.Ping(ctx); err != nil {
 			s.Log.ErrorContext(ctx, "readiness check failed", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "store unreachable")
+			fmt.Fprintln(w, strings.TrimSpace("store unreachable "+s.Node))
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, strings.TrimSpace("ready "+s.Node))
 	})
 	// Browsers ask for it on every page; answering "nothing here" (cacheable) keeps 404s out
 	// of the logs and metrics.

@@ -54,6 +54,7 @@ type Services struct {
 func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	cfg := in.Config
 	srv := server.New(in.Log, in.Store)
+	srv.Node = cfg.NodeName()
 	if cfg.TLS.HSTSIncludeSubdomains {
 		srv.HSTS += "; includeSubDomains"
 	}

@@ -6,6 +6,7 @@ package cluster_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -73,6 +74,17 @@ func TestChangesReachEveryNode(t *testing.T) {
 		got, err := issued(n, user, password)
 		if err != nil || got != want {
 			t.Fatalf("%s: %s on %s: issued=%v, %v; want %v", what, user, n.Name, got, err, want)
+		}
+	}
+	for _, n := range []*clustertest.Node{a, b} {
+		resp, err := hc.Get(n.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ready "+n.Name {
+			t.Fatalf("%s /readyz = %d %q, want 200 naming the node", n.Name, resp.StatusCode, body)
 		}
 	}
 	now(t, "demo tenant", true, alice, c.Passwords[alice], a)
