@@ -100,6 +100,10 @@ func deviceChange[T any](ctx context.Context, s *Service, a Actor, action, ref s
 	if u, err := s.Store.GetUser(ctx, d.UserID); err == nil {
 		target = u.UPN
 	}
+	// The change ran on a copy of the CA bound to the transaction: once it committed, this
+	// node's own verification cache forgets the row at once (other nodes within the change
+	// poll).
+	defer s.Devices.ForgetAll()
 	return changeTo(ctx, s, a, action, target, func(t tx) (T, any, any, error) {
 		ca, err := t.devices()
 		if err != nil {
