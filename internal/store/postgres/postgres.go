@@ -135,6 +135,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	// The coming months' sign-in partitions; a failure here (the default partition holding
+	// rows of such a month) never stops a node: the hourly pruner retries and reports it.
+	_ = s.MaintainSignIns(ctx, time.Now())
 	return s, nil
 }
 
