@@ -120,7 +120,14 @@ type Options struct {
 // New prepares a cluster on a fresh schema of the test database. No node runs yet.
 func New(t testing.TB, o Options) *Cluster {
 	t.Helper()
-	c := &Cluster{Bin: Binary(t), DSN: Schema(t, PostgresDSN(t)), Dir: filepath.Join(t.TempDir(), "cli"), Passwords: map[string]string{}}
+	return NewOn(t, Schema(t, PostgresDSN(t)), o)
+}
+
+// NewOn prepares a cluster on the database at dsn (e.g. a dedicated PostgreSQL the test
+// stops and starts). No node runs yet.
+func NewOn(t testing.TB, dsn string, o Options) *Cluster {
+	t.Helper()
+	c := &Cluster{Bin: Binary(t), DSN: dsn, Dir: filepath.Join(t.TempDir(), "cli"), Passwords: map[string]string{}}
 	c.Env = append([]string{"SEKISHO_STORE_DRIVER=postgres", "SEKISHO_STORE_DSN=" + c.DSN, "SEKISHO_ADMIN=cluster-test"}, o.Env...)
 	if o.Demo {
 		out := c.CLI(t, "", "init", "--demo")
