@@ -129,3 +129,14 @@ type Sessions interface {
 	// applications it had signed in to.
 	End(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]string, error)
 }
+
+// AssertionID is the ID of the token issued for the sign-in record eventID: "_" and the
+// record's ID (an xs:ID may not start with a digit), so a token seen by a relying party, a
+// client or Entra's logs leads to its record, and a client can check that every token it was
+// given has one. Empty when there is no record ID (a fresh random ID is used then).
+func AssertionID(eventID string) string {
+	if eventID == "" {
+		return ""
+	}
+	return "_" + eventID
+}

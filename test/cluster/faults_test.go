@@ -12,11 +12,11 @@ import (
 	"github.com/sekisho/sekisho/internal/testutil/clustertest"
 )
 
-// A WS-Trust answer carries nothing that names its sign-in record: the assertion's
-// AssertionID is random and not stored, and the record's reference ID (Outcome.EventID) is
-// not in the response. The fault tests therefore tag every attempt with a unique
-// User-Agent, which the record stores (sign_ins.user_agent), and match on it; they also
-// check, without any link, that no user got more tokens than the log has allow records.
+// A token names its sign-in record: the assertion's AssertionID is "_" and the record's
+// reference ID (signin.AssertionID). The fault tests compare the client's list of those IDs
+// with the log; they also tag every attempt with a unique User-Agent (stored in the record)
+// to classify the records of attempts that got no token, and check, without any link, that
+// no user got more tokens than the log has allow records.
 
 // demoUsers are the demo tenant's Microsoft 365 users and their passwords (the demo policy
 // lets them use WS-Trust from the loopback address, which is in the office network).
@@ -42,7 +42,7 @@ func keys(m map[string]string) []string {
 }
 
 // record is one sign-in record of a load attempt.
-type record struct{ decision, reason, username string }
+type record struct{ id, decision, reason, username string }
 
 // records reads the WS-Trust sign-in records of the load (user agents starting with tag)
 // straight from the database, keyed by user agent.
@@ -53,7 +53,7 @@ func records(t *testing.T, dsn, tag string) map[string][]record {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), `SELECT user_agent, decision, reason, username FROM sign_ins
+	rows, err := db.QueryContext(t.Context(), `SELECT user_agent, id, decision, reason, username FROM sign_ins
 		WHERE protocol = 'wstrust' AND user_agent LIKE $1`, tag+"/%")
 	if err != nil {
 		t.Fatalf("read sign_ins: %v", err)
@@ -63,7 +63,7 @@ func records(t *testing.T, dsn, tag string) map[string][]record {
 	for rows.Next() {
 		var ua string
 		var r record
-		if err := rows.Scan(&ua, &r.decision, &r.reason, &r.username); err != nil {
+		if err := rows.Scan(&ua, &r.id, &r.decision, &r.reason, &r.username); err != nil {
 			t.Fatal(err)
 		}
 		out[ua] = append(out[ua], r)
@@ -92,8 +92,9 @@ func checkRecorded(t *testing.T, attempts []clustertest.Attempt, recs map[string
 		}
 		issued[a.User]++
 		var allow int
+		ref := strings.TrimPrefix(a.Result.AssertionID(), "_")
 		for _, r := range recs[a.Tag] {
-			if r.decision == "allow" {
+			if r.decision == "allow" && r.id == ref {
 				allow++
 			}
 		}

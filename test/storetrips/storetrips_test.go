@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/setup"
+	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/store/postgres"
 	"github.com/sekisho/sekisho/internal/store/sqlcount"
 	"github.com/sekisho/sekisho/internal/store/sqlite"
@@ -108,6 +110,7 @@ func measure(t *testing.T, backend string) {
 		return p.URL + "/saml/sso?SAMLRequest=" + url.QueryEscape(authnRequest(p.URL)) + "&RelayState=x"
 	}
 	costs := map[string]flowCost{}
+	var token, tokenID string // the last flow's token and how to find its ID
 	run := func(flow string, fn func()) {
 		t.Helper()
 		// Warm the caches (policy, keys, domains) and the address's first admission once, then
@@ -155,16 +158,30 @@ func measure(t *testing.T, backend string) {
 		}
 	})
 	run("SSO sign-in (SAML, existing session)", func() {
-		if resp, form := get(ssoURL()); resp.StatusCode != http.StatusOK || !samlForm(form) {
+		resp, form := get(ssoURL())
+		if resp.StatusCode != http.StatusOK || !samlForm(form) {
 			t.Fatalf("SSO: %d\n%.500s", resp.StatusCode, form)
 		}
+		// The assertion names its sign-in record.
+		m := regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`).FindStringSubmatch(form)
+		if m == nil {
+			t.Fatalf("no SAMLResponse value:\n%.500s", form)
+		}
+		xml, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, tokenID = string(xml), `<saml:Assertion[^>]* ID="([^"]+)"`
 	})
+	names(t, p, token, tokenID) // after the count: the check reads the log
 	run("WS-Trust call (MSAL username/password)", func() {
 		r, err := wstrust(c, p.URL, "alice@example.com", p.Password("alice@example.com"))
 		if err != nil || !strings.Contains(r, "RequestSecurityTokenResponse") {
 			t.Fatalf("WS-Trust: %v %.300s", err, r)
 		}
+		token, tokenID = r, `AssertionID="([^"]+)"`
 	})
+	names(t, p, token, tokenID)
 	results[backend] = costs
 	if sso := costs["SSO sign-in (SAML, existing session)"]; sso.Writes > maxSSOWrites {
 		t.Errorf("an SSO sign-in writes %d rows, want at most %d: %q", sso.Writes, maxSSOWrites, sso.Written)
@@ -186,4 +203,21 @@ func wstrust(c *http.Client, base, user, password string) (string, error) {
 	n := &clustertest.Node{URL: base}
 	r, err := cl.WSTrust(context.Background(), c, n, user, password)
 	return r.Body, err
+}
+
+// names asserts that the token in doc (its ID found by idRE) names the newest sign-in record:
+// "_" and the record's reference ID.
+func names(t *testing.T, p *idptest.IdP, doc, idRE string) {
+	t.Helper()
+	m := regexp.MustCompile(idRE).FindStringSubmatch(doc)
+	if m == nil {
+		t.Fatalf("no assertion ID in %.400s", doc)
+	}
+	evs, err := p.Services.Instance.Store.ListSignIns(context.Background(), store.SignInFilter{})
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("no records: %v", err)
+	}
+	if last := evs[len(evs)-1]; m[1] != "_"+last.ID || last.Decision != "allow" {
+		t.Fatalf("assertion ID %q, newest record %q (%s)", m[1], last.ID, last.Decision)
+	}
 }

@@ -46,7 +46,10 @@ type Gate struct {
 	// Networks is reported as Outcome.InsideNetworks for every allowed attempt.
 	Networks []string
 	// Err, when set, makes Check fail as a broken gate would.
-	Err   error
+	Err error
+	// Fixed, when set, is the outcome of every attempt (e.g. an error decision the gate
+	// recorded).
+	Fixed *signin.Outcome
 	calls []Call
 	seq   int
 }
@@ -70,6 +73,9 @@ func (g *Gate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error
 	defer g.mu.Unlock()
 	if g.Err != nil {
 		return signin.Outcome{}, g.Err
+	}
+	if g.Fixed != nil {
+		return *g.Fixed, nil
 	}
 	g.seq++
 	out := signin.Outcome{EventID: fmt.Sprintf("evt-%d", g.seq), Decision: signin.Deny}

@@ -449,7 +449,7 @@ func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState,
 	}
 	xmlBytes, err := BuildResponse(idp, key, ResponseParams{SP: sp, ACS: st.ACS, InResponseTo: st.ReqID,
 		User: out.User, SessionIndex: sess.ID, AuthnInstant: authnInstant, MFA: out.MFA,
-		Now: h.cfg.Clock(), Skew: h.cfg.Skew, Lifetime: h.cfg.AssertionLifetime})
+		Now: h.cfg.Clock(), Skew: h.cfg.Skew, Lifetime: h.cfg.AssertionLifetime, AssertionID: signin.AssertionID(out.EventID)})
 	if err != nil {
 		h.fail(w, r, st.SP, err)
 		return

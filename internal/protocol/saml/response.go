@@ -38,6 +38,7 @@ type ResponseParams struct {
 	Now          time.Time
 	Skew         time.Duration // NotBefore = Now - Skew (default 1 minute)
 	Lifetime     time.Duration // NotOnOrAfter = Now + Lifetime (default 5 minutes)
+	AssertionID  string        // the assertion's ID (signin.AssertionID of the record); "" = random
 }
 
 // BuildResponse returns the serialized samlp:Response carrying one assertion, signed as the SP
@@ -70,7 +71,11 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 
 	a := etree.NewElement("saml:Assertion")
 	a.CreateAttr("xmlns:saml", NSAssertion)
-	a.CreateAttr("ID", newID())
+	aid := p.AssertionID
+	if aid == "" {
+		aid = newID()
+	}
+	a.CreateAttr("ID", aid)
 	a.CreateAttr("IssueInstant", issue)
 	a.CreateAttr("Version", "2.0")
 	a.CreateElement("saml:Issuer").SetText(idp.EntityID)

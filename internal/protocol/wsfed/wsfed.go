@@ -281,6 +281,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 		Issuer: d.IssuerURI, Audience: p.Realm, ImmutableID: out.User.ImmutableID, UPN: out.User.UPN,
 		MFA: d.EmitMFA && out.MFA, AuthnInstant: authn, IssueInstant: now,
 		NotBefore: now.Add(-h.cfg.ClockSkew), NotOnOrAfter: now.Add(h.cfg.TokenLifetime),
+		ID: signin.AssertionID(out.EventID),
 	}
 	if val, emit := d.Inside(out.InsideNetworks); emit {
 		a.InsideCorporateNetwork = &val

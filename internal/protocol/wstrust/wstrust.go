@@ -180,7 +180,13 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 		return
 	}
 	if !out.Allowed {
-		writeFault(w, v, FailedAuthentication, req.MessageID)
+		// A part of Sekisho failed (the directory unreachable…): a server fault, so the
+		// client retries rather than telling the user their password is wrong.
+		fault := FailedAuthentication
+		if out.Decision == signin.Error {
+			fault = RequestFailed
+		}
+		writeFault(w, v, fault, req.MessageID)
 		return
 	}
 	// The gate ran the same check before its record; this is the backstop.
@@ -202,6 +208,7 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request, v Version) 
 		Issuer: d.IssuerURI, Audience: req.AppliesTo, ImmutableID: out.User.ImmutableID, UPN: out.User.UPN,
 		MFA: d.EmitMFA && out.MFA, AuthnInstant: out.AuthnInstant, IssueInstant: now,
 		NotBefore: now.Add(-h.cfg.ClockSkew), NotOnOrAfter: now.Add(h.cfg.TokenLifetime),
+		ID: signin.AssertionID(out.EventID),
 	}
 	if val, emit := d.Inside(out.InsideNetworks); emit {
 		a.InsideCorporateNetwork = &val

@@ -341,6 +341,17 @@ func TestGateFailureIsRequestFailed(t *testing.T) {
 	}
 }
 
+// A refusal the gate recorded as an error of Sekisho (its directory unreachable) is a server
+// fault too, not "wrong credentials".
+func TestGateErrorDecisionIsRequestFailed(t *testing.T) {
+	e := newEnv(t)
+	e.gate.Fixed = &signin.Outcome{Decision: signin.Error, Reason: "directory_error", EventID: "evt-9"}
+	_, body := e.post(t, wstrust.Path13, rst(rstOpts{user: "alice@example.com", pass: "correct horse"}), nil)
+	if !strings.Contains(body, "wst:RequestFailed") || strings.Contains(body, "FailedAuthentication") {
+		t.Fatalf("an error decision answered with %s", body)
+	}
+}
+
 // Exchange Online proxies basic-auth clients with X-MS-* headers; the adapter passes the
 // request to the gate untouched (the gate decides whether to trust them).
 func TestExchangeOnlineHeadersReachGate(t *testing.T) {

@@ -24,6 +24,17 @@ func (r WSTrustResult) Issued() bool {
 	return r.Status == http.StatusOK && strings.Contains(r.Body, "RequestSecurityTokenResponse")
 }
 
+var assertionIDRE = regexp.MustCompile(`AssertionID="([^"]+)"`)
+
+// AssertionID returns the issued assertion's ID ("_" and the sign-in record's reference ID),
+// or "".
+func (r WSTrustResult) AssertionID() string {
+	if m := assertionIDRE.FindStringSubmatch(r.Body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 var certRE = regexp.MustCompile(`<(?:\w+:)?X509Certificate>([^<]+)</`)
 
 // SigningCert returns the base64 certificate the token's signature names ("" if none).
