@@ -46,6 +46,11 @@ func (t tx) tokenKeys(ctx context.Context) (map[string][]KeyView, error) {
 
 // keyChange runs one step of a key rotation with the set of keys before and after it.
 func keyChange[T any](ctx context.Context, s *Service, a Actor, action string, fn func(m *keys.Manager) (T, error)) (T, error) {
+	// The change ran on a Manager bound to the transaction: once it committed, this node's
+	// own cache drops the keys at once (other nodes within the change poll).
+	if s.Keys != nil {
+		defer s.Keys.InvalidateAll()
+	}
 	return changeTo(ctx, s, a, action, keysTarget, func(t tx) (T, any, any, error) {
 		var zero T
 		m, err := t.keys()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,11 @@ type Recorder struct {
 	Store store.Store
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	// failing is set when a record could not be written and cleared by the next one that is
+	// (or by a readiness probe that can write): a node whose disk is full still reads, so
+	// pinging the store alone would call it ready while it refuses every sign-in.
+	failing atomic.Bool
 }
 
 // NewRecorder returns a Recorder.
@@ -44,12 +50,30 @@ func (r *Recorder) Record(ctx context.Context, e store.SignInEvent) (store.SignI
 	e.Time = e.Time.UTC()
 	if err := r.Store.AddSignIn(ctx, e); err != nil {
 		r.Log.ErrorContext(ctx, "sign-in record not written", "id", e.ID, "user", e.Username, "err", err)
+		if ctx.Err() == nil { // a request that ran out of time says nothing about the store
+			r.failing.Store(true)
+		}
 		return e, fmt.Errorf("write sign-in record: %w", err)
 	}
+	r.failing.Store(false)
 	r.Log.InfoContext(ctx, "sign-in", "id", e.ID, "user", e.Username, "app", e.Application, "protocol", e.Protocol,
 		"client_type", e.ClientType, "legacy_app", e.LegacyApp, "ip", e.EffectiveIP, "decision", e.Decision,
 		"rule", e.Rule, "reason", e.Reason, "forged_headers", e.ForgedHeaders)
 	return e, nil
+}
+
+// Ready reports whether sign-in records can be written. After a failed record it probes
+// with a small write of its own (a one-time key that expires in a minute), so a node taken
+// out of rotation for a full disk comes back once space returns, without traffic.
+func (r *Recorder) Ready(ctx context.Context) error {
+	if !r.failing.Load() {
+		return nil
+	}
+	if _, err := r.Store.UseOnce(ctx, "readyz:"+NewID(), r.Now().Add(time.Minute)); err != nil {
+		return fmt.Errorf("sign-in records cannot be written: %w", err)
+	}
+	r.failing.Store(false)
+	return nil
 }
 
 // Prune deletes records older than retention and reports how many.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -66,5 +67,62 @@ func TestRecordExportPrune(t *testing.T) {
 	}
 	if _, err := s.GetSignIn(ctx, old.ID); err == nil {
 		t.Fatal("old record survived pruning")
+	}
+}
+
+// failingStore refuses every write while full is set.
+type failingStore struct {
+	store.Store
+	full bool
+}
+
+func (f *failingStore) AddSignIn(ctx context.Context, e store.SignInEvent) error {
+	if f.full {
+		return errors.New("database or disk is full")
+	}
+	return f.Store.AddSignIn(ctx, e)
+}
+
+func (f *failingStore) UseOnce(ctx context.Context, k string, exp time.Time) (bool, error) {
+	if f.full {
+		return false, errors.New("database or disk is full")
+	}
+	return f.Store.UseOnce(ctx, k, exp)
+}
+
+// Readiness follows whether records can be written: not ready after a failed record, ready
+// again once a probe write succeeds (with no sign-in needed), and a request that ran out of
+// time does not count against the store.
+func TestReadyFollowsRecordWrites(t *testing.T) {
+	base, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	fs := &failingStore{Store: base}
+	r := NewRecorder(fs, slog.New(slog.DiscardHandler))
+	steps := []struct {
+		name  string
+		do    func()
+		ready bool
+	}{
+		{"fresh", func() {}, true},
+		{"a record written", func() { r.Record(t.Context(), store.SignInEvent{Username: "u"}) }, true},
+		{"a record refused by a full disk", func() { fs.full = true; r.Record(t.Context(), store.SignInEvent{Username: "u"}) }, false},
+		{"still full", func() {}, false},
+		{"room again (the probe writes)", func() { fs.full = false }, true},
+		{"a request out of time", func() {
+			fs.full = true
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			r.Record(ctx, store.SignInEvent{Username: "u"})
+			fs.full = false
+		}, true},
+	}
+	for _, s := range steps {
+		s.do()
+		if err := r.Ready(t.Context()); (err == nil) != s.ready {
+			t.Fatalf("%s: Ready = %v, want ready=%v", s.name, err, s.ready)
+		}
 	}
 }

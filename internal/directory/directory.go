@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -33,17 +34,24 @@ type Directory struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	// slots bound how many password checks run at once: each holds the hash's memory (19 MiB
+	// by default) for its whole run, so a burst beyond the CPUs would only add memory and
+	// latency. A check waits for a slot until its request's deadline.
+	slots chan struct{}
 }
+
+// ErrBusy is returned when a password check could not start before the request's deadline.
+var ErrBusy = errors.New("too many password checks at once")
 
 // New returns a Directory. dummyHash lets Authenticate spend the same time on unknown users.
 func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
-	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now}
+	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 }
 
 // WithStore returns a Directory with the same rules on another store (a transaction), so
 // that a directory change and its audit entry commit together.
 func (d *Directory) WithStore(s store.Store) *Directory {
-	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now}
+	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now, slots: d.slots}
 }
 
 // burn spends one verification's worth of time, so unknown users cost what known ones do.
@@ -220,6 +228,14 @@ func (d *Directory) SetStatus(ctx context.Context, upn string, status store.User
 // failures but "disabled" come back as ErrBadCredentials. On success with outdated hash
 // parameters the hash is upgraded transparently.
 func (d *Directory) Authenticate(ctx context.Context, upn, password string) (store.User, error) {
+	if d.slots != nil {
+		select {
+		case d.slots <- struct{}{}:
+			defer func() { <-d.slots }()
+		case <-ctx.Done():
+			return store.User{}, fmt.Errorf("check the password of %s: %w (%w)", upn, ErrBusy, ctx.Err())
+		}
+	}
 	u, err := d.Store.GetUserByUPN(ctx, strings.TrimSpace(upn))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -25,11 +25,13 @@ type m365Mount struct {
 	// ReplyURL overrides Entra's login.srf (tests point it at a fake Entra).
 	ReplyURL string
 
-	mu      sync.Mutex
-	checked time.Time
-	last    string
-	cur     atomic.Pointer[http.ServeMux]
-	domains atomic.Pointer[m365.Domains]
+	mu      sync.Mutex   // serialises reloads (held across the store read) and guards last
+	checked atomic.Int64 // when the last reload began (Unix nanoseconds)
+	// reloading is set while a request re-reads a stale list.
+	reloading atomic.Bool
+	last      string
+	cur       atomic.Pointer[http.ServeMux]
+	domains   atomic.Pointer[m365.Domains]
 }
 
 func mountM365(ctx context.Context, s *Services) error {
@@ -46,11 +48,13 @@ func mountM365(ctx context.Context, s *Services) error {
 }
 
 func (m *m365Mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	stale := time.Since(m.checked) > m.ReloadEvery
-	m.mu.Unlock()
-	if stale {
-		if err := m.reload(r.Context()); err != nil {
+	// A stale list is re-read by the one request that finds it stale; the others are served
+	// by the list in force meanwhile and never wait for the store, so a slow database holds
+	// up that one request (within its deadline) instead of every Microsoft 365 sign-in.
+	if time.Since(time.Unix(0, m.checked.Load())) > m.ReloadEvery && m.reloading.CompareAndSwap(false, true) {
+		err := m.reload(r.Context())
+		m.reloading.Store(false)
+		if err != nil {
 			m.s.Instance.Log.ErrorContext(r.Context(), "reload Microsoft 365 domains", "err", err)
 		}
 	}
@@ -101,7 +105,7 @@ func (m *m365Mount) SetReplyURL(ctx context.Context, u string) error {
 func (m *m365Mount) reload(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.checked = time.Now()
+	m.checked.Store(time.Now().UnixNano())
 	ds, err := m365.LoadDomains(ctx, m.s.Instance.Store)
 	if err != nil {
 		return err

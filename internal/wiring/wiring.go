@@ -55,10 +55,14 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	cfg := in.Config
 	srv := server.New(in.Log, in.Store)
 	srv.Node = cfg.NodeName()
+	// The console and the admin API export and import in bulk; everything else (sign-ins,
+	// protocols, the account pages) is bounded by srv.RequestTimeout.
+	srv.Unbounded = []string{"/admin/", "/api/"}
 	if cfg.TLS.HSTSIncludeSubdomains {
 		srv.HSTS += "; includeSubDomains"
 	}
 	rec := audit.NewRecorder(in.Store, in.Log)
+	srv.Ready = append(srv.Ready, rec.Ready)
 	sessions := authn.NewManager(in.Store, cfg.Session.Idle.D(), cfg.Session.Absolute.D(), in.Log)
 	pols := published.NewSource(in.Store, in.Log)
 	cc := newClientConfig(in, pols)

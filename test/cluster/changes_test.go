@@ -177,6 +177,7 @@ func TestChangesReachEveryNode(t *testing.T) {
 			t.Fatalf("node b still signs with the old key after %v: %v", d, err)
 		}
 		delays.add("keys rotate + promote (API, node a) (node-b)", d)
+		// Node a made the change: it signs with the new key at once.
 		onA, err := c.WSTrust(t.Context(), hc, a, alice, c.Passwords[alice])
 		if err != nil || onA.SigningCert() != after.SigningCert() {
 			t.Fatalf("nodes sign with different keys: a %q, b %q (%v)", short(onA.SigningCert()), short(after.SigningCert()), err)
