@@ -88,36 +88,43 @@ func main() {
 
 	r := rand.New(rand.NewPCG(1, 2))
 	since := now.AddDate(0, 0, -30)
-	var storeMs, dbMs []float64
-	found := 0
-	for i := range *queries {
-		user := fmt.Sprintf("user%d@example.com", r.IntN(*users))
+	list := func(user string) (float64, int) {
 		q0 := time.Now()
 		evs, err := s.ListSignIns(ctx, store.SignInFilter{Username: user, Since: since})
 		if err != nil {
 			log.Fatal(err)
 		}
-		storeMs = append(storeMs, float64(time.Since(q0).Microseconds())/1000)
-		found += len(evs)
-		if i%3 == 0 { // the database's own time for the same statement
-			var plan []byte
-			if err := db.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM sign_ins
-				WHERE occurred_at >= $1 AND username_lower = $2 ORDER BY occurred_at, seq`, since, user).Scan(&plan); err != nil {
-				log.Fatal(err)
-			}
-			var p []struct {
-				Execution float64 `json:"Execution Time"`
-			}
-			if err := json.Unmarshal(plan, &p); err != nil || len(p) == 0 {
-				log.Fatalf("EXPLAIN: %v %s", err, plan)
-			}
-			dbMs = append(dbMs, p[0].Execution)
-		}
+		return float64(time.Since(q0).Microseconds()) / 1000, len(evs)
 	}
-	sp50, sp99 := pct(storeMs, 50), pct(storeMs, 99)
-	dp50 := pct(dbMs, 50)
-	fmt.Printf("one user, last 30 days (%d queries, %.0f records each on average): p50 %.2f ms, p99 %.2f ms through the store; PostgreSQL's execution time p50 %.2f ms\n",
-		len(storeMs), float64(found)/float64(len(storeMs)), sp50, sp99, dp50)
+	// Per user: the store's query as an administrator meets it (the user's pages not in
+	// memory yet), then again with them in memory, then PostgreSQL's own execution time of
+	// the same statement (in memory too): the warm pair is the like-for-like comparison.
+	var coldMs, warmMs, dbMs []float64
+	found := 0
+	for range *queries {
+		user := fmt.Sprintf("user%d@example.com", r.IntN(*users))
+		ms, n := list(user)
+		coldMs, found = append(coldMs, ms), found+n
+		ms, _ = list(user)
+		warmMs = append(warmMs, ms)
+		var plan []byte
+		if err := db.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM sign_ins
+			WHERE occurred_at >= $1 AND username_lower = $2 ORDER BY occurred_at, seq`, since, user).Scan(&plan); err != nil {
+			log.Fatal(err)
+		}
+		var p []struct {
+			Execution float64 `json:"Execution Time"`
+		}
+		if err := json.Unmarshal(plan, &p); err != nil || len(p) == 0 {
+			log.Fatalf("EXPLAIN: %v %s", err, plan)
+		}
+		dbMs = append(dbMs, p[0].Execution)
+	}
+	cp50, cp99 := pct(coldMs, 50), pct(coldMs, 99)
+	wp50, dp50 := pct(warmMs, 50), pct(dbMs, 50)
+	fmt.Printf("one user, last 30 days (%d users, %.0f records each on average): first query p50 %.2f ms, p99 %.2f ms; "+
+		"again (in memory) p50 %.2f ms through the store vs %.2f ms PostgreSQL execution\n",
+		len(coldMs), float64(found)/float64(len(coldMs)), cp50, cp99, wp50, dp50)
 
 	oldest := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
 	p0 := time.Now()
@@ -127,10 +134,10 @@ func main() {
 	}
 	fmt.Printf("pruning the oldest month: %d records in %v\n", n, time.Since(p0).Round(time.Millisecond))
 
-	benchjson.Print(benchjson.Result{Bench: "signin-log", Value: 1000 / sp50, Unit: "one-user 30-day queries/s through the store (p50)",
-		Reference: "PostgreSQL's own execution time for the same query (EXPLAIN ANALYZE, p50)", ReferenceValue: 1000 / dp50,
-		Extra: map[string]any{"records": total, "p50_ms": sp50, "p99_ms": sp99, "db_p50_ms": dp50, "size": size,
-			"prune_month_records": n}})
+	benchjson.Print(benchjson.Result{Bench: "signin-log", Value: 1000 / wp50, Unit: "one-user 30-day queries/s through the store (in memory, p50)",
+		Reference: "PostgreSQL's own execution time for the same query (EXPLAIN ANALYZE, in memory, p50)", ReferenceValue: 1000 / dp50,
+		Extra: map[string]any{"records": total, "first_query_p50_ms": cp50, "first_query_p99_ms": cp99, "in_memory_p50_ms": wp50,
+			"db_p50_ms": dp50, "size": size, "prune_month_records": n}})
 }
 
 func pct(v []float64, p float64) float64 {
