@@ -8,21 +8,48 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/setup"
 
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 )
 
 func init() { extraCommands = append(extraCommands, newAppCmd) }
 
 func newAppCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "app", Short: "Register applications (SAML service providers)"}
+	cmd := &cobra.Command{Use: "app", Short: "Register applications (SAML service providers, OpenID Connect clients)"}
 	var sp saml.ServiceProvider
 	var acs, slo, certFiles, attrs []string
-	add := &cobra.Command{Use: "add saml NAME", Short: "Register a SAML 2.0 service provider", Args: cobra.ExactArgs(2),
+	var oc admin.NewOIDCClient
+	add := &cobra.Command{Use: "add saml|oidc NAME", Short: "Register a SAML 2.0 service provider or an OpenID Connect client", Args: cobra.ExactArgs(2),
+		Example: `  sekisho app add saml wiki --entity-id https://wiki.example.com/sp --acs https://wiki.example.com/acs
+  sekisho app add oidc grafana --redirect-uri https://grafana.example.com/login/generic_oauth
+  sekisho app add oidc cli-tool --public --redirect-uri http://127.0.0.1:8400/callback --scope openid,email`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "saml" {
-				return fmt.Errorf("unknown application type %q; supported: saml", args[0])
+			samlOnly := []string{"entity-id", "acs", "slo", "nameid-format", "nameid-source", "attribute", "require-signed-requests",
+				"sp-cert", "sign-response", "sign-assertion", "allow-idp-initiated"}
+			oidcOnly := []string{"redirect-uri", "public", "scope", "access-token-lifetime", "id-token-lifetime"}
+			given := func(names []string) string {
+				for _, n := range names {
+					if cmd.Flags().Changed(n) {
+						return n
+					}
+				}
+				return ""
+			}
+			switch args[0] {
+			case "oidc":
+				if f := given(samlOnly); f != "" {
+					return fmt.Errorf("--%s is a SAML option; an OpenID Connect client takes --redirect-uri, --public, --scope and the lifetimes", f)
+				}
+				return registerOIDC(cmd, g, args[1], oc)
+			case "saml":
+				if f := given(oidcOnly); f != "" {
+					return fmt.Errorf("--%s is an OpenID Connect option (app add oidc)", f)
+				}
+			default:
+				return fmt.Errorf("unknown application type %q; supported: saml, oidc", args[0])
 			}
 			for i, u := range acs {
 				sp.ACS = append(sp.ACS, saml.Endpoint{Binding: "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", Location: u, Index: i, IsDefault: i == 0})
@@ -55,6 +82,11 @@ func newAppCmd(g *globals) *cobra.Command {
 	f.BoolVar(&sp.SignResponse, "sign-response", false, "sign the Response")
 	f.BoolVar(&sp.SignAssertion, "sign-assertion", true, "sign the Assertion")
 	f.BoolVar(&sp.AllowIdPInitiated, "allow-idp-initiated", false, "allow IdP-initiated sign-in (unsolicited responses)")
+	f.StringArrayVar(&oc.RedirectURIs, "redirect-uri", nil, "oidc: a redirect URI, matched exactly (repeatable)")
+	f.BoolVar(&oc.Public, "public", false, "oidc: a public client (browser or native app): no secret, PKCE S256 required")
+	f.StringSliceVar(&oc.Scopes, "scope", nil, "oidc: scopes the client may be granted (default openid,profile,email,groups)")
+	f.DurationVar(&oc.AccessTokenLifetime, "access-token-lifetime", 0, "oidc: access token lifetime (default 10m)")
+	f.DurationVar(&oc.IDTokenLifetime, "id-token-lifetime", 0, "oidc: ID token lifetime (default 5m)")
 
 	var impAttrs []string
 	imp := &cobra.Command{Use: "import-metadata NAME FILE", Short: "Register a SAML SP from its metadata XML", Args: cobra.ExactArgs(2),
@@ -139,8 +171,12 @@ func newAppCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("application %s: %w", args[0], err)
 			}
+			cfg := json.RawMessage(a.Config)
+			if a.Protocol == oidc.Protocol {
+				cfg = oidc.PublicView(a.Config) // never the secret's hash
+			}
 			return writeJSON(cmd.OutOrStdout(), map[string]any{"name": a.Name, "protocol": a.Protocol, "entityId": a.EntityID,
-				"config": json.RawMessage(a.Config), "updatedAt": a.UpdatedAt})
+				"config": cfg, "updatedAt": a.UpdatedAt})
 		})}
 	remove := &cobra.Command{Use: "remove NAME", Short: "Remove an application", Args: cobra.ExactArgs(1),
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
@@ -165,6 +201,28 @@ func registerSP(cmd *cobra.Command, g *globals, name string, sp saml.ServiceProv
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered SAML application %s (%s); IdP metadata: %s/saml/metadata\n", name, sp.EntityID, in.Config.BaseURL)
+	return nil
+}
+
+func registerOIDC(cmd *cobra.Command, g *globals, name string, nc admin.NewOIDCClient) error {
+	in, err := g.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	c, err := in.Admin.AddOIDCClient(cmd.Context(), cliActor(), name, nc)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "registered OpenID Connect client %s (%s)\n", name, c.Client.Type)
+	fmt.Fprintf(out, "client_id:     %s\n", c.Client.ClientID)
+	if c.Secret != "" {
+		fmt.Fprintf(out, "client_secret: %s\n", c.Secret)
+		fmt.Fprintln(out, "  (shown once: Sekisho keeps only a keyed hash of it; store it in the application's secret store now)")
+	}
+	fmt.Fprintf(out, "issuer:        %s\n", in.Config.BaseURL)
+	fmt.Fprintf(out, "discovery:     %s%s\n", in.Config.BaseURL, oidc.DiscoveryPath)
 	return nil
 }
 

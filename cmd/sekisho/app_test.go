@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -43,5 +44,55 @@ func TestCLIAppUpdate(t *testing.T) {
 	}
 	if out := mustRun(t, "", "audit", "list", "--action", "app.update", d); strings.Count(out, " app.update ") != 3 {
 		t.Errorf("app.update entries:\n%s", out)
+	}
+}
+
+// app add oidc prints the client_id and, for a confidential client, the secret once; app list
+// shows the client, app show and the audit log never its secret or hash; app remove works.
+func TestCLIAppOIDC(t *testing.T) {
+	d := "--data=" + filepath.Join(t.TempDir(), "d")
+	t.Setenv("SEKISHO_ADMIN", "ops@example.com")
+	mustRun(t, "", "init", d)
+	out := mustRun(t, "", "app", "add", "oidc", "grafana", "--redirect-uri", "https://grafana.example.com/login/generic_oauth", d)
+	id := regexp.MustCompile(`(?m)^client_id: +([0-9a-f]{32})$`).FindStringSubmatch(out)
+	secret := regexp.MustCompile(`(?m)^client_secret: +([A-Za-z0-9_-]{43})$`).FindStringSubmatch(out)
+	if !strings.HasPrefix(out, "registered OpenID Connect client grafana (confidential)") || id == nil || secret == nil ||
+		!strings.Contains(out, "/.well-known/openid-configuration") {
+		t.Fatalf("app add oidc:\n%s", out)
+	}
+	pub := mustRun(t, "", "app", "add", "oidc", "cli", "--public", "--redirect-uri", "http://127.0.0.1:8400/callback", "--scope", "openid,email", d)
+	if !strings.Contains(pub, "(public)") || strings.Contains(pub, "client_secret") {
+		t.Fatalf("public client:\n%s", pub)
+	}
+	if list := mustRun(t, "", "app", "list", d); !strings.Contains(list, "grafana") || !strings.Contains(list, id[1]) ||
+		!regexp.MustCompile(`cli +oidc`).MatchString(list) {
+		t.Fatalf("app list:\n%s", list)
+	}
+	show := mustRun(t, "", "app", "show", "grafana", d)
+	audit := mustRun(t, "", "audit", "list", "--action", "app.add", "--json", d)
+	for what, text := range map[string]string{"app show": show, "audit list": audit} {
+		if strings.Contains(text, secret[1]) || strings.Contains(text, "secretHash") {
+			t.Errorf("%s reveals the secret or its hash:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(show, `"hasSecret": true`) || !strings.Contains(show, `"redirectUris"`) {
+		t.Errorf("app show:\n%s", show)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"app", "add", "oidc", "x", "--redirect-uri", "http://x.example.com/cb"}, "loopback"},
+		{[]string{"app", "add", "oidc", "x", "--acs", "https://x.example.com/acs"}, "--acs is a SAML option"},
+		{[]string{"app", "add", "saml", "x", "--public"}, "--public is an OpenID Connect option"},
+		{[]string{"app", "add", "ldap", "x"}, "supported: saml, oidc"},
+	} {
+		if _, err := run(t, "", append(c.args, d)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	mustRun(t, "", "app", "remove", "grafana", d)
+	if list := mustRun(t, "", "app", "list", d); strings.Contains(list, "grafana") {
+		t.Fatalf("removed client still listed:\n%s", list)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/sekisho/sekisho/internal/console/roles"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -52,6 +53,8 @@ func newServeCmd(g *globals) *cobra.Command {
 				addr = listen
 			}
 			in.Log = in.Log.With("node", in.Config.NodeName())
+			// Libraries that log through slog's default (zitadel/oidc) write to the same log.
+			slog.SetDefault(in.Log)
 			// Nodes may start on an empty database at the same instant: the first keys are
 			// made once, under a store lock.
 			if _, err := in.EnsureKeys(ctx); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/userdocs"
 )
@@ -47,6 +48,9 @@ type Service struct {
 	Lockout   *lockout.Lockout // smart lockout (lockout.*); nil when it is switched off
 	Tokens    *apitoken.Hasher // admin API tokens (token.*)
 	Now       func() time.Time
+
+	// ClientSecrets hashes OpenID Connect client secrets (app.add of a confidential client).
+	ClientSecrets *oidc.SecretHasher
 }
 
 // New returns the service on an instance's store and directory; set Keys, Devices, Factors

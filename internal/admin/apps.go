@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
 // applicationView is an application in the audit log: its settings hold endpoints and the
-// SP's public certificates, nothing secret.
+// SP's public certificates, nothing secret (an OpenID Connect client's secret hash is left
+// out: oidc.PublicView).
 type applicationView struct {
 	Name     string          `json:"name"`
 	Protocol string          `json:"protocol"`
@@ -22,7 +24,11 @@ type applicationView struct {
 }
 
 func appView(a store.Application) applicationView {
-	return applicationView{Name: a.Name, Protocol: a.Protocol, EntityID: a.EntityID, Config: json.RawMessage(a.Config)}
+	cfg := json.RawMessage(a.Config)
+	if a.Protocol == oidc.Protocol {
+		cfg = oidc.PublicView(a.Config)
+	}
+	return applicationView{Name: a.Name, Protocol: a.Protocol, EntityID: a.EntityID, Config: cfg}
 }
 
 // AddApplication registers a SAML 2.0 service provider under name ("app.add"). sp is

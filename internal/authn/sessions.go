@@ -200,7 +200,7 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 		})
 	}
 	if ok {
-		return &signin.Session{ID: d.Ref, UserID: s.UserID, AuthnInstant: d.AuthnInstant, MFA: s.MFA}, true
+		return &signin.Session{ID: d.Ref, UserID: s.UserID, AuthnInstant: d.AuthnInstant, MFA: s.MFA, Methods: d.Methods}, true
 	}
 	q := url.Values{}
 	q.Set("return_to", SafeReturnTo(opts.ReturnTo))

@@ -12,6 +12,7 @@ import (
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/lockout"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/userdocs"
 	"io"
 	"log/slog"
@@ -86,6 +87,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 	in.Admin = admin.New(st, in.Directory)
 	in.Admin.Keys, in.Admin.Devices, in.Admin.Factors, in.Admin.Lockout = in.Keys, in.Devices, in.Factors, in.Lockout
 	if in.Admin.Tokens, err = apitoken.NewHasher(sealer.Derive("api-tokens")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if in.Admin.ClientSecrets, err = oidc.NewSecretHasher(sealer.Derive("oidc-client-secrets")); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -46,6 +46,9 @@ type Session struct {
 	UserID       string
 	AuthnInstant time.Time
 	MFA          bool
+	// Methods are the methods the session was proven with, in order: "pwd", then any of
+	// "totp", "emergency", "webauthn" (OpenID Connect's amr claim is made from them).
+	Methods []string
 }
 
 // Decision is the kind of verdict, as the sign-in record stores it.

@@ -20,7 +20,7 @@ const (
 	session              // a browser session (the second-factor step); else the sign-in page
 	portal               // the gate's sekisho-account decision
 	console              // the gate's sekisho-admin decision (policy, second factor, role)
-	protocol             // a protocol endpoint that authenticates its own messages (SAML, WS-Fed, WS-Trust)
+	protocol             // a protocol endpoint that authenticates its own messages (SAML, WS-Fed, WS-Trust, OIDC)
 )
 
 // csrfCheck says how a state-changing route refuses a cross-site request.
@@ -98,6 +98,13 @@ var routeRules = map[string]routeRule{
 	"GET /admin/static/":                                 {"/admin/static/console.css", public, noState},
 	"GET /api/v1/openapi.json":                           {"/api/v1/openapi.json", public, noState},
 	"/saml/":                                             {"/saml/sso", protocol, binding},
+	"GET /.well-known/openid-configuration":              {"/.well-known/openid-configuration", public, noState},
+	"GET /oidc/keys":                                     {"/oidc/keys", public, noState},
+	"GET /oidc/authorize":                                {"/oidc/authorize", protocol, noState},
+	"POST /oidc/authorize":                               {"/oidc/authorize", protocol, binding},
+	"POST /oidc/token":                                   {"/oidc/token", protocol, binding},
+	"GET /oidc/userinfo":                                 {"/oidc/userinfo", protocol, noState},
+	"POST /oidc/userinfo":                                {"/oidc/userinfo", protocol, binding},
 }
 
 func methodsOf(pattern string) []string {

@@ -1,0 +1,181 @@
+package oidc
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/config"
+)
+
+func TestClientConfigComplete(t *testing.T) {
+	hash := bytes.Repeat([]byte{1}, 32)
+	base := func(edit func(*ClientConfig)) ClientConfig {
+		c := ClientConfig{ClientID: "c1", RedirectURIs: []string{"https://rp.example.com/cb"}, SecretHash: hash}
+		if edit != nil {
+			edit(&c)
+		}
+		return c
+	}
+	cases := []struct {
+		name    string
+		c       ClientConfig
+		wantErr string
+		check   func(t *testing.T, c ClientConfig)
+	}{
+		{name: "defaults", c: base(nil), check: func(t *testing.T, c ClientConfig) {
+			if c.Type != Confidential || !slices.Equal(c.Grants, []string{GrantAuthorizationCode}) || !slices.Equal(c.Scopes, KnownScopes) ||
+				c.AccessTTL() != DefaultAccessTokenLifetime || c.IDTTL() != DefaultIDTokenLifetime {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "openid is always allowed", c: base(func(c *ClientConfig) { c.Scopes = []string{"email", "email"} }), check: func(t *testing.T, c ClientConfig) {
+			if !slices.Equal(c.Scopes, []string{"openid", "email"}) {
+				t.Errorf("scopes %v", c.Scopes)
+			}
+		}},
+		{name: "public without secret", c: base(func(c *ClientConfig) { c.Type, c.SecretHash = Public, nil })},
+		{name: "no client id", c: base(func(c *ClientConfig) { c.ClientID = "" }), wantErr: "clientId is required"},
+		{name: "client id with colon", c: base(func(c *ClientConfig) { c.ClientID = "a:b" }), wantErr: "no colon"},
+		{name: "unknown type", c: base(func(c *ClientConfig) { c.Type = "spa" }), wantErr: "must be confidential or public"},
+		{name: "public with a secret", c: base(func(c *ClientConfig) { c.Type = Public }), wantErr: "has no secret"},
+		{name: "confidential without a secret", c: base(func(c *ClientConfig) { c.SecretHash = nil }), wantErr: "needs its secret"},
+		{name: "no redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = nil }), wantErr: "at least one redirect URI"},
+		{name: "duplicate redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = append(c.RedirectURIs, c.RedirectURIs[0]) }), wantErr: "twice"},
+		{name: "bad redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = []string{"http://rp.example.com/cb"} }), wantErr: "loopback"},
+		{name: "grant not served yet", c: base(func(c *ClientConfig) { c.Grants = []string{"client_credentials"} }), wantErr: "not supported"},
+		{name: "unknown scope", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "offline_access"} }), wantErr: "not known"},
+		{name: "lifetime too short", c: base(func(c *ClientConfig) { c.AccessTokenLifetime = config.Duration(time.Second) }), wantErr: "accessTokenLifetime"},
+		{name: "lifetime too long", c: base(func(c *ClientConfig) { c.IDTokenLifetime = config.Duration(48 * time.Hour) }), wantErr: "idTokenLifetime"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.c.Complete()
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.check != nil {
+				c.check(t, got)
+			}
+			// What Complete returns is what ParseClientConfig reads back.
+			raw, _ := json.Marshal(got)
+			again, err := ParseClientConfig(raw)
+			if err != nil || !slices.Equal(again.Scopes, got.Scopes) || again.AccessTTL() != got.AccessTTL() {
+				t.Fatalf("round trip: %+v, %v", again, err)
+			}
+		})
+	}
+}
+
+func TestCheckRedirectURI(t *testing.T) {
+	cases := []struct {
+		uri    string
+		public bool
+		ok     bool
+	}{
+		{"https://rp.example.com/cb", false, true},
+		{"https://rp.example.com:8443/cb?tenant=a", false, true},
+		{"http://localhost:8080/cb", false, true},
+		{"http://127.0.0.1:8400/callback", true, true},
+		{"http://[::1]/cb", true, true},
+		{"com.example.app:/oauth2redirect", true, true},
+		{"com.example.app:/oauth2redirect", false, false}, // a private-use scheme is for native (public) apps
+		{"myapp:/cb", true, false},                        // a private-use scheme needs a reverse domain
+		{"http://rp.example.com/cb", false, false},        // http only to loopback
+		{"https://rp.example.com/cb#frag", false, false},
+		{"https://user:pw@rp.example.com/cb", false, false},
+		{"https://*.example.com/cb", false, false},
+		{"/cb", false, false},
+		{"https:///cb", false, false},
+		{"", false, false},
+		{"https://rp.example.com/" + strings.Repeat("a", 2000), false, false},
+	}
+	for _, c := range cases {
+		err := CheckRedirectURI(c.uri, c.public)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckRedirectURI(%q, public=%v) = %v, want ok=%v", c.uri, c.public, err, c.ok)
+		}
+	}
+}
+
+func TestSecretHasher(t *testing.T) {
+	if _, err := NewSecretHasher(make([]byte, 16)); err == nil {
+		t.Fatal("a short key was accepted")
+	}
+	h, _ := NewSecretHasher(bytes.Repeat([]byte{7}, 32))
+	other, _ := NewSecretHasher(bytes.Repeat([]byte{8}, 32))
+	secret, hash, err := h.New("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(raw) != SecretBytes || SecretBytes*8 < 256 {
+		t.Fatalf("secret %q: %d random bytes, %v", secret, len(raw), err)
+	}
+	if s2, _, _ := h.New("c1"); s2 == secret {
+		t.Fatal("two secrets are the same")
+	}
+	cases := []struct {
+		name           string
+		h              *SecretHasher
+		client, secret string
+		stored         []byte
+		want           bool
+	}{
+		{"the secret", h, "c1", secret, hash, true},
+		{"another secret", h, "c1", secret[:42] + "x", hash, false},
+		{"another client's hash", h, "c2", secret, hash, false},
+		{"another master key", other, "c1", secret, hash, false},
+		{"no stored hash (public)", h, "c1", secret, nil, false},
+		{"empty secret", h, "c1", "", hash, false},
+	}
+	for _, c := range cases {
+		if got := c.h.Check(c.client, c.secret, c.stored); got != c.want {
+			t.Errorf("%s: Check = %v", c.name, got)
+		}
+	}
+}
+
+func TestPublicView(t *testing.T) {
+	c, _ := ClientConfig{ClientID: "c1", RedirectURIs: []string{"https://rp.example.com/cb"}, SecretHash: bytes.Repeat([]byte{1}, 32)}.Complete()
+	raw, _ := json.Marshal(c)
+	v := string(PublicView(raw))
+	if strings.Contains(v, "secretHash") || strings.Contains(v, base64.StdEncoding.EncodeToString(c.SecretHash)) || !strings.Contains(v, `"hasSecret":true`) ||
+		!strings.Contains(v, `"clientId":"c1"`) {
+		t.Fatalf("public view %s", v)
+	}
+	if v := string(PublicView([]byte(`{"clientId":"p","type":"public"}`))); strings.Contains(v, "ecret") {
+		t.Fatalf("public client view %s", v)
+	}
+}
+
+func TestAMR(t *testing.T) {
+	cases := []struct {
+		methods []string
+		mfa     bool
+		want    []string
+		acr     string
+	}{
+		{[]string{"pwd"}, false, []string{"pwd"}, ACRSingleFactor},
+		{[]string{"pwd", "totp"}, true, []string{"pwd", "otp", "mfa"}, ACRMultiFactor},
+		{[]string{"pwd", "emergency", "totp"}, true, []string{"pwd", "otp", "mfa"}, ACRMultiFactor},
+		{[]string{"pwd", "webauthn"}, true, []string{"pwd", "hwk", "mfa"}, ACRMultiFactor},
+		{[]string{"pwd", "smoke-signal"}, false, []string{"pwd"}, ACRSingleFactor},
+		{nil, false, nil, ACRSingleFactor},
+	}
+	for _, c := range cases {
+		if got := AMR(c.methods, c.mfa); !slices.Equal(got, c.want) || ACR(c.mfa) != c.acr {
+			t.Errorf("AMR(%v, %v) = %v, %s", c.methods, c.mfa, got, ACR(c.mfa))
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+const (
+	issuer   = "https://idp.example.com"
+	callback = "https://rp.example.com/cb"
+)
+
+type fakeApps struct {
+	mu   sync.Mutex
+	rows map[string]store.Application // by client_id
+}
+
+func (f *fakeApps) GetApplicationByEntityID(_ context.Context, protocol, id string) (store.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.rows[id]
+	if !ok || protocol != Protocol {
+		return store.Application{}, store.ErrNotFound
+	}
+	return a, nil
+}
+
+func (f *fakeApps) put(t *testing.T, name string, c ClientConfig) {
+	t.Helper()
+	c, err := c.Complete()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(c)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rows[c.ClientID] = store.Application{Name: name, Protocol: Protocol, EntityID: c.ClientID, Config: raw}
+}
+
+func (f *fakeApps) remove(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.rows, id)
+}
+
+type fakeUsers map[string]store.User
+
+func (f fakeUsers) GetUser(_ context.Context, id string) (store.User, error) {
+	u, ok := f[id]
+	if !ok {
+		return store.User{}, store.ErrNotFound
+	}
+	return u, nil
+}
+
+type fakeReplay struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (f *fakeReplay) UseOnce(_ context.Context, key string, _ time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seen[key] {
+		return false, nil
+	}
+	f.seen[key] = true
+	return true, nil
+}
+
+type fakeKeys struct{ ks []keys.Key }
+
+func (f *fakeKeys) Keys(context.Context, string) ([]keys.Key, error) { return f.ks, nil }
+
+// fakeSessions has the browser signed in when sess is set; otherwise it sends it to /login.
+type fakeSessions struct {
+	sess     *signin.Session
+	requires []signin.SessionOptions
+}
+
+func (f *fakeSessions) Require(w http.ResponseWriter, r *http.Request, o signin.SessionOptions) (*signin.Session, bool) {
+	f.requires = append(f.requires, o)
+	if f.sess == nil || o.ForceAuthn && f.sess.AuthnInstant.Before(time.Now().Add(-time.Minute)) {
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(o.ReturnTo), http.StatusSeeOther)
+		return nil, false
+	}
+	return f.sess, true
+}
+
+func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
+	return nil, nil
+}
+
+type fakeGate struct {
+	out      signin.Outcome
+	attempts []signin.Attempt
+}
+
+func (f *fakeGate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error) {
+	f.attempts = append(f.attempts, a)
+	return f.out, nil
+}
+
+type fakeAudit struct {
+	mu      sync.Mutex
+	records []string // "app|user|reason"
+}
+
+func (f *fakeAudit) RecordRejected(_ context.Context, _ *http.Request, app, user, reason string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.records = append(f.records, app+"|"+user+"|"+reason)
+	return fmt.Sprintf("ref-%d", len(f.records))
+}
+
+func (f *fakeAudit) last() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.records) == 0 {
+		return ""
+	}
+	return f.records[len(f.records)-1]
+}
+
+var (
+	keysOnce sync.Once
+	testKeys []keys.Key // retired, current, next
+)
+
+func tokenKeysForTest(t *testing.T) []keys.Key {
+	t.Helper()
+	keysOnce.Do(func() {
+		for i, st := range []store.KeyState{store.KeyRetired, store.KeyCurrent, store.KeyNext} {
+			priv, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), Subject: pkix.Name{CommonName: "test"},
+				NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+			if err != nil {
+				panic(err)
+			}
+			cert, _ := x509.ParseCertificate(der)
+			testKeys = append(testKeys, keys.Key{ID: fmt.Sprintf("key-%s", st), State: st, Signer: priv, Cert: cert})
+		}
+	})
+	return testKeys
+}
+
+// harness is a provider on fakes: a confidential client "rp" (secret "s3cret…" hashed), a
+// public client "app", an active user u1 with a session, and a gate that allows.
+type harness struct {
+	h        *Handler
+	mux      *http.ServeMux
+	apps     *fakeApps
+	users    fakeUsers
+	sessions *fakeSessions
+	gate     *fakeGate
+	audit    *fakeAudit
+	secret   string
+	now      time.Time
+	denied   []string // references shown on denial pages
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	hs := &harness{apps: &fakeApps{rows: map[string]store.Application{}}, audit: &fakeAudit{}, now: time.Now(),
+		users: fakeUsers{"u1": {ID: "u1", UPN: "alice@example.com", DisplayName: "Alice", Email: "alice@example.com",
+			Status: store.UserActive, Groups: []string{"staff"}}}}
+	hs.sessions = &fakeSessions{sess: &signin.Session{ID: "_sess1", UserID: "u1", AuthnInstant: time.Now(), Methods: []string{"pwd"}}}
+	hs.gate = &fakeGate{out: signin.Outcome{Allowed: true, Decision: signin.Allow, EventID: "EV1", User: hs.users["u1"]}}
+	secrets, err := NewSecretHasher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hash []byte
+	hs.secret, hash, _ = secrets.New("rp")
+	hs.apps.put(t, "relying-party", ClientConfig{ClientID: "rp", RedirectURIs: []string{callback}, SecretHash: hash})
+	hs.apps.put(t, "native", ClientConfig{ClientID: "app", Type: Public, RedirectURIs: []string{"com.example.app:/cb"},
+		Scopes: []string{"openid", "email"}})
+	hs.h, err = NewHandler(HandlerConfig{Issuer: issuer, Apps: hs.apps, Users: hs.users, Keys: &fakeKeys{tokenKeysForTest(t)},
+		Secrets: secrets, Sessions: hs.sessions, Gate: hs.gate, Replay: &fakeReplay{seen: map[string]bool{}}, Audit: hs.audit,
+		Derive: func(l string) []byte { s := sha256.Sum256([]byte(l)); return s[:] },
+		Denied: func(w http.ResponseWriter, _ *http.Request, status int, _, ref string) {
+			hs.denied = append(hs.denied, ref)
+			w.WriteHeader(status)
+		},
+		Clock: func() time.Time { return hs.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.mux = http.NewServeMux()
+	for _, rt := range hs.h.Routes() {
+		hs.mux.HandleFunc(rt.Pattern, rt.Handler)
+	}
+	return hs
+}
+
+func (hs *harness) get(path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	hs.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, issuer+path, nil))
+	return rec
+}
+
+func (hs *harness) post(path string, form url.Values, basic ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(basic[0], basic[1])
+	}
+	rec := httptest.NewRecorder()
+	hs.mux.ServeHTTP(rec, req)
+	return rec
+}
+
+// pkce returns a verifier and its S256 challenge.
+func pkce(seed string) (verifier, challenge string) {
+	verifier = strings.Repeat(seed, 43/len(seed)+1)[:43]
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func authzQuery(client, redirect, challenge string, extra ...string) string {
+	q := url.Values{"client_id": {client}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid email profile groups"},
+		"state": {"xyz"}, "nonce": {"n0"}}
+	if challenge != "" {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "" {
+			q.Del(extra[i])
+		} else {
+			q.Set(extra[i], extra[i+1])
+		}
+	}
+	return AuthorizePath + "?" + q.Encode()
+}
+
+// code runs an authorization that the gate allows and returns the code.
+func (hs *harness) code(t *testing.T, client, redirect, challenge string) string {
+	t.Helper()
+	rec := hs.get(authzQuery(client, redirect, challenge))
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusFound || !strings.HasPrefix(loc, redirect+"?") {
+		t.Fatalf("authorize: %d %s %s", rec.Code, loc, rec.Body.String())
+	}
+	u, _ := url.Parse(loc)
+	if u.Query().Get("code") == "" {
+		t.Fatalf("no code: %s", loc)
+	}
+	return u.Query().Get("code")
+}

@@ -1,0 +1,319 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
+)
+
+// storage is what zitadel/oidc's token endpoint asks of Sekisho (op.Storage). Nothing of a
+// flow is kept here: a client is an application row, an authorization code is a sealed grant
+// whose one-time ID is spent through the store, and the tokens are signed JWTs. The parts of
+// op.Storage for grants this increment does not serve (refresh, introspection, revocation,
+// logout, JWT profile) refuse.
+type storage struct {
+	h *Handler
+}
+
+var (
+	_ op.Storage                        = storage{}
+	_ op.CanSetUserinfoFromRequest      = storage{}
+	_ op.CanGetPrivateClaimsFromRequest = storage{}
+)
+
+var errNotServed = errors.New("not served by Sekisho's OpenID Connect provider")
+
+// attempt gathers, during one token request, what the sign-in record of a refusal names:
+// the application, the user and the precise reason that the answer to the client does not
+// say ("invalid code" could be a replay, an expired or a forged code).
+type attempt struct {
+	app        string
+	userID     string
+	detail     string
+	client     *ClientConfig // the client that authenticated (or claimed to)
+	codeClient string        // the client the code was issued to
+}
+
+type attemptKey struct{}
+
+func attemptOf(ctx context.Context) *attempt {
+	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
+		return a
+	}
+	return &attempt{}
+}
+
+// client implements op.Client over a stored client.
+type client struct{ c ClientConfig }
+
+var _ op.Client = client{}
+
+func (c client) GetID() string                    { return c.c.ClientID }
+func (c client) RedirectURIs() []string           { return c.c.RedirectURIs }
+func (c client) PostLogoutRedirectURIs() []string { return nil }
+func (c client) ApplicationType() op.ApplicationType {
+	if c.c.IsPublic() {
+		return op.ApplicationTypeNative
+	}
+	return op.ApplicationTypeWeb
+}
+func (c client) AuthMethod() zoidc.AuthMethod {
+	if c.c.IsPublic() {
+		return zoidc.AuthMethodNone
+	}
+	// client_secret_basic; the library reads client_secret_post the same way.
+	return zoidc.AuthMethodBasic
+}
+func (c client) ResponseTypes() []zoidc.ResponseType {
+	return []zoidc.ResponseType{zoidc.ResponseTypeCode}
+}
+func (c client) GrantTypes() []zoidc.GrantType {
+	var out []zoidc.GrantType
+	for _, g := range c.c.Grants {
+		out = append(out, zoidc.GrantType(g))
+	}
+	return out
+}
+func (c client) LoginURL(string) string               { return "" }
+func (c client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c client) IDTokenLifetime() time.Duration       { return c.c.IDTTL() }
+func (c client) DevMode() bool                        { return false }
+func (c client) IsScopeAllowed(scope string) bool     { return contains(c.c.Scopes, scope) }
+func (c client) IDTokenUserinfoClaimsAssertion() bool { return true } // the ID token carries the claims
+func (c client) ClockSkew() time.Duration             { return 0 }
+func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// authRequest implements op.AuthRequest over a redeemed grant.
+type authRequest struct{ g grant }
+
+var _ op.AuthRequest = authRequest{}
+
+func (a authRequest) GetID() string    { return a.g.ID }
+func (a authRequest) GetACR() string   { return ACR(a.g.MFA) }
+func (a authRequest) GetAMR() []string { return a.g.AMR }
+func (a authRequest) GetAudience() []string {
+	return []string{a.g.Client}
+}
+func (a authRequest) GetAuthTime() time.Time { return time.Unix(a.g.AuthTime, 0) }
+func (a authRequest) GetClientID() string    { return a.g.Client }
+func (a authRequest) GetCodeChallenge() *zoidc.CodeChallenge {
+	if a.g.Challenge == "" {
+		return nil
+	}
+	return &zoidc.CodeChallenge{Challenge: a.g.Challenge, Method: zoidc.CodeChallengeMethodS256}
+}
+func (a authRequest) GetNonce() string                    { return a.g.Nonce }
+func (a authRequest) GetRedirectURI() string              { return a.g.Redirect }
+func (a authRequest) GetResponseType() zoidc.ResponseType { return zoidc.ResponseTypeCode }
+func (a authRequest) GetResponseMode() zoidc.ResponseMode { return zoidc.ResponseModeQuery }
+func (a authRequest) GetScopes() []string                 { return a.g.Scopes }
+func (a authRequest) GetState() string                    { return "" }
+func (a authRequest) GetSubject() string                  { return a.g.User }
+func (a authRequest) Done() bool                          { return true }
+
+// AuthRequestByCode opens the code and spends its one-time ID: a code is presented once,
+// whatever happens next (a wrong PKCE verifier or client secret burns it too).
+func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	at := attemptOf(ctx)
+	var g grant
+	if err := s.h.codes.open("code", code, &g); err != nil {
+		at.detail = "authorization code: " + err.Error()
+		return nil, err
+	}
+	at.userID, at.codeClient = g.User, g.Client
+	if _, app, err := LookupClient(ctx, s.h.cfg.Apps, g.Client); err == nil {
+		at.app = app
+	}
+	now := s.h.cfg.Clock()
+	if g.expired(now) {
+		at.detail = "authorization code expired"
+		return nil, errors.New(at.detail)
+	}
+	fresh, err := s.h.cfg.Replay.UseOnce(ctx, "oidc:code:"+g.ID, time.Unix(g.Expires, 0).Add(time.Minute))
+	if err != nil {
+		at.detail = "replay cache: " + err.Error()
+		return nil, oidcServerError(err)
+	}
+	if !fresh {
+		at.detail = "authorization code already used (replay)"
+		return nil, errors.New(at.detail)
+	}
+	return authRequest{g}, nil
+}
+
+func oidcServerError(err error) error {
+	return zoidc.ErrServerError().WithParent(err)
+}
+
+func (s storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	c, app, err := LookupClient(ctx, s.h.cfg.Apps, clientID)
+	at := attemptOf(ctx)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			at.detail = fmt.Sprintf("unknown client_id %q", limit(clientID, 100))
+			return nil, err
+		}
+		at.detail = err.Error()
+		return nil, oidcServerError(err)
+	}
+	if at.app == "" {
+		at.app = app
+	}
+	at.client = &c
+	return client{c}, nil
+}
+
+func (s storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret string) error {
+	c, _, err := LookupClient(ctx, s.h.cfg.Apps, clientID)
+	at := attemptOf(ctx)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			at.detail = fmt.Sprintf("unknown client_id %q", limit(clientID, 100))
+			return err
+		}
+		return oidcServerError(err)
+	}
+	if c.IsPublic() || !s.h.cfg.Secrets.Check(c.ClientID, secret, c.SecretHash) {
+		at.detail = "wrong client secret"
+		return errors.New(at.detail)
+	}
+	return nil
+}
+
+// CreateAccessToken names the access token after the sign-in record (jti "_" + record ID).
+func (s storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	ar, ok := req.(authRequest)
+	if !ok {
+		return "", time.Time{}, zoidc.ErrUnsupportedGrantType()
+	}
+	ttl := DefaultAccessTokenLifetime
+	if c := attemptOf(ctx).client; c != nil && c.ClientID == ar.g.Client {
+		ttl = c.AccessTTL()
+	} else if c, _, err := LookupClient(ctx, s.h.cfg.Apps, ar.g.Client); err == nil {
+		ttl = c.AccessTTL()
+	}
+	return tokenID(ar.g), s.h.cfg.Clock().Add(ttl).UTC(), nil
+}
+
+func tokenID(g grant) string {
+	if id := signin.AssertionID(g.Event); id != "" {
+		return id
+	}
+	return "_" + oneTimeID()
+}
+
+// SetUserinfoFromRequest fills the ID token's claims from the directory as it is now: a user
+// disabled or deleted since the sign-in gets no tokens.
+func (s storage) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	u, err := s.h.cfg.Users.GetUser(ctx, req.GetSubject())
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.Status != store.UserActive {
+		attemptOf(ctx).detail = "the user can no longer sign in (disabled or deleted since the authorization)"
+		return zoidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
+	if err != nil {
+		return oidcServerError(err)
+	}
+	setUserinfo(info, u, scopes)
+	if ar, ok := req.(authRequest); ok {
+		info.AppendClaims("jti", tokenID(ar.g))
+		if ar.g.Session != "" {
+			info.AppendClaims("sid", ar.g.Session)
+		}
+	}
+	return nil
+}
+
+// GetPrivateClaimsFromRequest puts the granted scopes in the access token (RFC 9068 "scope"),
+// so the userinfo endpoint knows what to release without any stored token.
+func (s storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	return map[string]any{"scope": strings.Join(req.GetScopes(), " ")}, nil
+}
+
+func (s storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	return s.h.keys.signing(ctx)
+}
+
+func (s storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+func (s storage) KeySet(ctx context.Context) ([]op.Key, error) { return s.h.keys.published(ctx) }
+
+func (s storage) Health(context.Context) error { return nil }
+
+// DeleteAuthRequest: the code's one-time ID is spent already (AuthRequestByCode).
+func (s storage) DeleteAuthRequest(context.Context, string) error { return nil }
+
+// The authorization endpoint is Sekisho's own (handler.go): the library's request store is
+// never used.
+func (s storage) CreateAuthRequest(context.Context, *zoidc.AuthRequest, string) (op.AuthRequest, error) {
+	return nil, errNotServed
+}
+func (s storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
+	return nil, errNotServed
+}
+func (s storage) SaveAuthCode(context.Context, string, string) error { return errNotServed }
+
+// Refresh tokens, revocation, logout, introspection and the JWT profile come in later
+// increments.
+func (s storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
+	return "", "", time.Time{}, zoidc.ErrUnsupportedGrantType()
+}
+func (s storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
+	return nil, op.ErrInvalidRefreshToken
+}
+func (s storage) TerminateSession(context.Context, string, string) error { return errNotServed }
+func (s storage) RevokeToken(context.Context, string, string, string) *zoidc.Error {
+	return &zoidc.Error{ErrorType: "unsupported_token_type"}
+}
+func (s storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
+	return "", "", op.ErrInvalidRefreshToken
+}
+func (s storage) SetUserinfoFromScopes(context.Context, *zoidc.UserInfo, string, string, []string) error {
+	return nil // deprecated by the library; SetUserinfoFromRequest does the work
+}
+func (s storage) SetUserinfoFromToken(context.Context, *zoidc.UserInfo, string, string, string) error {
+	return errNotServed // the userinfo endpoint is Sekisho's own (userinfo.go)
+}
+func (s storage) SetIntrospectionFromToken(context.Context, *zoidc.IntrospectionResponse, string, string, string) error {
+	return errNotServed
+}
+func (s storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+func (s storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errNotServed
+}
+func (s storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errNotServed
+}
+
+func limit(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
