@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/setup"
 
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
@@ -25,11 +28,13 @@ func newAppCmd(g *globals) *cobra.Command {
 	add := &cobra.Command{Use: "add saml|oidc NAME", Short: "Register a SAML 2.0 service provider or an OpenID Connect client", Args: cobra.ExactArgs(2),
 		Example: `  sekisho app add saml wiki --entity-id https://wiki.example.com/sp --acs https://wiki.example.com/acs
   sekisho app add oidc grafana --redirect-uri https://grafana.example.com/login/generic_oauth
-  sekisho app add oidc cli-tool --public --redirect-uri http://127.0.0.1:8400/callback --scope openid,email`,
+  sekisho app add oidc cli-tool --public --redirect-uri http://127.0.0.1:8400/callback --scope openid,email
+  sekisho app add oidc portal --redirect-uri https://portal.example.com/cb --grant authorization_code,refresh_token --refresh-token-lifetime 14d
+  sekisho app add oidc nightly-export --grant client_credentials`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			samlOnly := []string{"entity-id", "acs", "slo", "nameid-format", "nameid-source", "attribute", "require-signed-requests",
 				"sp-cert", "sign-response", "sign-assertion", "allow-idp-initiated"}
-			oidcOnly := []string{"redirect-uri", "public", "scope", "access-token-lifetime", "id-token-lifetime"}
+			oidcOnly := []string{"redirect-uri", "public", "scope", "grant", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"}
 			given := func(names []string) string {
 				for _, n := range names {
 					if cmd.Flags().Changed(n) {
@@ -41,7 +46,7 @@ func newAppCmd(g *globals) *cobra.Command {
 			switch args[0] {
 			case "oidc":
 				if f := given(samlOnly); f != "" {
-					return fmt.Errorf("--%s is a SAML option; an OpenID Connect client takes --redirect-uri, --public, --scope and the lifetimes", f)
+					return fmt.Errorf("--%s is a SAML option; an OpenID Connect client takes --redirect-uri, --public, --scope, --grant and the lifetimes", f)
 				}
 				return registerOIDC(cmd, g, args[1], oc)
 			case "saml":
@@ -87,6 +92,8 @@ func newAppCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&oc.Scopes, "scope", nil, "oidc: scopes the client may be granted (default openid,profile,email,groups)")
 	f.DurationVar(&oc.AccessTokenLifetime, "access-token-lifetime", 0, "oidc: access token lifetime (default 10m)")
 	f.DurationVar(&oc.IDTokenLifetime, "id-token-lifetime", 0, "oidc: ID token lifetime (default 5m)")
+	f.StringSliceVar(&oc.Grants, "grant", nil, "oidc: grants the client may use: authorization_code (default), refresh_token (with authorization_code), client_credentials (confidential clients)")
+	f.Var(daysDuration{&oc.RefreshTokenLifetime}, "refresh-token-lifetime", "oidc: refresh token lifetime, renewed at each use (default 30d; with the refresh_token grant)")
 
 	var impAttrs []string
 	imp := &cobra.Command{Use: "import-metadata NAME FILE", Short: "Register a SAML SP from its metadata XML", Args: cobra.ExactArgs(2),
@@ -221,10 +228,38 @@ func registerOIDC(cmd *cobra.Command, g *globals, name string, nc admin.NewOIDCC
 		fmt.Fprintf(out, "client_secret: %s\n", c.Secret)
 		fmt.Fprintln(out, "  (shown once: Sekisho keeps only a keyed hash of it; store it in the application's secret store now)")
 	}
+	fmt.Fprintf(out, "grants:        %s\n", strings.Join(c.Client.Grants, ", "))
+	if c.Client.Allows(oidc.GrantRefreshToken) {
+		fmt.Fprintf(out, "refresh tokens: with the offline_access scope; valid %s from each use\n", c.Client.RefreshTTL())
+	}
 	fmt.Fprintf(out, "issuer:        %s\n", in.Config.BaseURL)
 	fmt.Fprintf(out, "discovery:     %s%s\n", in.Config.BaseURL, oidc.DiscoveryPath)
+	if c.Client.Allows(oidc.GrantClientCredentials) {
+		fmt.Fprintf(out, "token:         %s%s (the policy judges this client by its application name %s)\n", in.Config.BaseURL, oidc.TokenPath, name)
+	}
 	return nil
 }
+
+// daysDuration is a duration flag that also takes whole days ("30d").
+type daysDuration struct{ d *time.Duration }
+
+func (v daysDuration) String() string {
+	if v.d == nil || *v.d == 0 {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v daysDuration) Set(s string) error {
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v.d = d
+	return nil
+}
+
+func (daysDuration) Type() string { return "duration" }
 
 // attributes parses --attribute NAME=SOURCE[;FORMAT] mappings.
 func attributes(specs []string) ([]saml.AttributeMapping, error) {

@@ -64,6 +64,20 @@ func TestCLIAppOIDC(t *testing.T) {
 	if !strings.Contains(pub, "(public)") || strings.Contains(pub, "client_secret") {
 		t.Fatalf("public client:\n%s", pub)
 	}
+	refr := mustRun(t, "", "app", "add", "oidc", "portal", "--redirect-uri", "https://portal.example.com/cb",
+		"--grant", "authorization_code,refresh_token", "--refresh-token-lifetime", "14d", d)
+	if !strings.Contains(refr, "grants:        authorization_code, refresh_token") || !strings.Contains(refr, "valid 336h0m0s from each use") {
+		t.Fatalf("client with refresh tokens:\n%s", refr)
+	}
+	if show := mustRun(t, "", "app", "show", "portal", d); !strings.Contains(show, `"refreshTokenLifetime": "336h0m0s"`) ||
+		!strings.Contains(show, `"offline_access"`) {
+		t.Errorf("app show portal:\n%s", show)
+	}
+	svc := mustRun(t, "", "app", "add", "oidc", "nightly-export", "--grant", "client_credentials", d)
+	if !regexp.MustCompile(`(?m)^client_secret: +[A-Za-z0-9_-]{43}$`).MatchString(svc) || !strings.Contains(svc, "grants:        client_credentials") ||
+		!strings.Contains(svc, "/oidc/token (the policy judges this client by its application name nightly-export)") {
+		t.Fatalf("client_credentials client:\n%s", svc)
+	}
 	if list := mustRun(t, "", "app", "list", d); !strings.Contains(list, "grafana") || !strings.Contains(list, id[1]) ||
 		!regexp.MustCompile(`cli +oidc`).MatchString(list) {
 		t.Fatalf("app list:\n%s", list)
@@ -86,6 +100,12 @@ func TestCLIAppOIDC(t *testing.T) {
 		{[]string{"app", "add", "oidc", "x", "--acs", "https://x.example.com/acs"}, "--acs is a SAML option"},
 		{[]string{"app", "add", "saml", "x", "--public"}, "--public is an OpenID Connect option"},
 		{[]string{"app", "add", "ldap", "x"}, "supported: saml, oidc"},
+		{[]string{"app", "add", "oidc", "x", "--public", "--grant", "client_credentials"}, "for confidential clients"},
+		{[]string{"app", "add", "oidc", "x", "--grant", "client_credentials", "--redirect-uri", "https://x.example.com/cb"}, "redirect URIs are for the authorization code grant"},
+		{[]string{"app", "add", "oidc", "x", "--redirect-uri", "https://x.example.com/cb", "--refresh-token-lifetime", "1h"}, "needs the refresh_token grant"},
+		{[]string{"app", "add", "oidc", "x", "--redirect-uri", "https://x.example.com/cb", "--grant", "password"}, "not supported"},
+		{[]string{"app", "add", "oidc", "x", "--refresh-token-lifetime", "soon"}, "invalid duration"},
+		{[]string{"app", "add", "saml", "x", "--grant", "refresh_token"}, "--grant is an OpenID Connect option"},
 	} {
 		if _, err := run(t, "", append(c.args, d)...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)

@@ -119,12 +119,16 @@ func (s *Service) UpdateApplication(ctx context.Context, a Actor, name string, e
 	})
 }
 
-// RemoveApplication removes an application ("app.remove").
+// RemoveApplication removes an application ("app.remove"). An OpenID Connect client's
+// refresh tokens go with it, in the same transaction: every grant of the client ends.
 func (s *Service) RemoveApplication(ctx context.Context, a Actor, name string) error {
 	return s.change(ctx, a, "app.remove", name, func(t tx) (any, any, error) {
 		app, err := t.GetApplication(ctx, name)
 		if err == nil {
 			err = t.DeleteApplication(ctx, name)
+		}
+		if err == nil && app.Protocol == oidc.Protocol {
+			_, err = t.DeleteClientRefreshTokens(ctx, app.EntityID)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("application %s: %w", name, err)

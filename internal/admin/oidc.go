@@ -15,14 +15,18 @@ import (
 )
 
 // NewOIDCClient is what AddOIDCClient is asked for; zero values take the defaults
-// (confidential, the authorization code grant, every known scope, the default lifetimes).
+// (confidential, the authorization code grant, the user scopes, the default lifetimes).
+// Grants are authorization_code, refresh_token (with the code grant: offline_access is then
+// allowed) and client_credentials (confidential clients; without the code grant the client
+// has no redirect URI).
 type NewOIDCClient struct {
-	Public              bool // a browser or native app: no secret, PKCE required
-	RedirectURIs        []string
-	Scopes              []string
-	Grants              []string
-	AccessTokenLifetime time.Duration
-	IDTokenLifetime     time.Duration
+	Public               bool // a browser or native app: no secret, PKCE required
+	RedirectURIs         []string
+	Scopes               []string
+	Grants               []string
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration // with the refresh_token grant only (default 30 days)
 }
 
 // AddedOIDCClient is a registered client: its stored settings and, for a confidential
@@ -52,7 +56,8 @@ func (s *Service) AddOIDCClient(ctx context.Context, a Actor, name string, nc Ne
 	}
 	out := AddedOIDCClient{Name: name}
 	c := oidc.ClientConfig{ClientID: id, Type: oidc.Confidential, RedirectURIs: nc.RedirectURIs, Scopes: nc.Scopes,
-		Grants: nc.Grants, AccessTokenLifetime: config.Duration(nc.AccessTokenLifetime), IDTokenLifetime: config.Duration(nc.IDTokenLifetime)}
+		Grants: nc.Grants, AccessTokenLifetime: config.Duration(nc.AccessTokenLifetime), IDTokenLifetime: config.Duration(nc.IDTokenLifetime),
+		RefreshTokenLifetime: config.Duration(nc.RefreshTokenLifetime)}
 	if nc.Public {
 		c.Type = oidc.Public
 	} else if out.Secret, c.SecretHash, err = s.ClientSecrets.New(id); err != nil {

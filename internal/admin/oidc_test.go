@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
+	"github.com/sekisho/sekisho/internal/store"
 )
 
 // OpenID Connect clients are application rows: each registration or removal is one
@@ -21,7 +26,7 @@ func TestOIDCClients(t *testing.T) {
 	if s.ClientSecrets, err = oidc.NewSecretHasher(bytes.Repeat([]byte{9}, 32)); err != nil {
 		t.Fatal(err)
 	}
-	var conf, pub admin.AddedOIDCClient
+	var conf, pub, svc, refr admin.AddedOIDCClient
 	add := func(out *admin.AddedOIDCClient, name string, nc admin.NewOIDCClient) func() error {
 		return func() error {
 			c, err := s.AddOIDCClient(ctx, console, name, nc)
@@ -40,10 +45,20 @@ func TestOIDCClients(t *testing.T) {
 		{"Sekisho's own application name", add(nil, "sekisho-admin", web), "", "", "", ""},
 		{"no redirect URI", add(nil, "x", admin.NewOIDCClient{}), "", "", "", ""},
 		{"plain http redirect", add(nil, "x", admin.NewOIDCClient{RedirectURIs: []string{"http://intranet.example.com/cb"}}), "", "", "", ""},
-		{"a grant not served", add(nil, "x", admin.NewOIDCClient{RedirectURIs: web.RedirectURIs, Grants: []string{"client_credentials"}}), "", "", "", ""},
+		{"a grant not served", add(nil, "x", admin.NewOIDCClient{RedirectURIs: web.RedirectURIs, Grants: []string{"password"}}), "", "", "", ""},
+		{"a service with client_credentials alone", add(&svc, "batch", admin.NewOIDCClient{Grants: []string{"client_credentials"}}),
+			"app.add", "batch", "", "config"},
+		{"refresh tokens with a lifetime", add(&refr, "portal", admin.NewOIDCClient{RedirectURIs: web.RedirectURIs,
+			Grants: []string{"authorization_code", "refresh_token"}, RefreshTokenLifetime: 7 * 24 * time.Hour}), "app.add", "portal", "", "config"},
+		{"client_credentials for a public client", add(nil, "x", admin.NewOIDCClient{Public: true, RedirectURIs: []string{"http://127.0.0.1:8400/cb"},
+			Grants: []string{"authorization_code", "client_credentials"}}), "", "", "", ""},
+		{"redirect URIs without the code grant", add(nil, "x", admin.NewOIDCClient{RedirectURIs: web.RedirectURIs, Grants: []string{"client_credentials"}}),
+			"", "", "", ""},
+		{"a refresh lifetime without the grant", add(nil, "x", admin.NewOIDCClient{RedirectURIs: web.RedirectURIs, RefreshTokenLifetime: time.Hour}),
+			"", "", "", ""},
 		{"remove", func() error { return s.RemoveApplication(ctx, console, "cli") }, "app.remove", "cli", "config", ""},
 	}, func() []string {
-		out := []string{conf.Secret, pub.Secret}
+		out := []string{conf.Secret, pub.Secret, svc.Secret, refr.Secret}
 		if len(conf.Client.SecretHash) > 0 {
 			out = append(out, base64.StdEncoding.EncodeToString(conf.Client.SecretHash), "secretHash")
 		}
@@ -62,5 +77,33 @@ func TestOIDCClients(t *testing.T) {
 	c, name, err := oidc.LookupClient(ctx, st, conf.Client.ClientID)
 	if err != nil || name != "intranet" || c.Type != oidc.Confidential || !s.ClientSecrets.Check(c.ClientID, conf.Secret, c.SecretHash) {
 		t.Fatalf("lookup %+v %s %v", c, name, err)
+	}
+	if c, _, err := oidc.LookupClient(ctx, st, svc.Client.ClientID); err != nil || len(c.RedirectURIs) != 0 || !c.Allows(oidc.GrantClientCredentials) ||
+		svc.Secret == "" {
+		t.Fatalf("service %+v %v", c, err)
+	}
+	c, _, err = oidc.LookupClient(ctx, st, refr.Client.ClientID)
+	if err != nil || c.RefreshTTL() != 7*24*time.Hour || !slices.Contains(c.Scopes, oidc.ScopeOfflineAccess) {
+		t.Fatalf("refreshing client %+v %v", c, err)
+	}
+
+	// Removing a client ends its grants: its refresh tokens go in the same transaction.
+	if err := st.CreateUser(ctx, store.User{ID: "u1", UPN: "u1@example.com", Status: store.UserActive}); err != nil {
+		t.Fatal(err)
+	}
+	for i, client := range []string{refr.Client.ClientID, conf.Client.ClientID} {
+		if err := st.CreateRefreshToken(ctx, store.RefreshToken{Hash: []byte{byte(i + 1)}, FamilyID: fmt.Sprint("f", i), ClientID: client,
+			UserID: "u1", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveApplication(ctx, console, "portal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetRefreshToken(ctx, []byte{1}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the removed client's refresh token: %v", err)
+	}
+	if _, err := st.GetRefreshToken(ctx, []byte{2}); err != nil {
+		t.Fatalf("another client's refresh token went too: %v", err)
 	}
 }

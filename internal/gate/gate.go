@@ -145,11 +145,16 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 		return o, nil
 	}
 
-	// 1. Who: password or session.
+	// 1. Who: password, session, or a client in its own name (authenticated by its adapter).
 	var user store.User
 	var mfa bool
 	authnInstant := start
 	switch {
+	case a.Client != "":
+		if a.Session != nil || a.Username != "" || a.Password != "" {
+			return finish(signin.Outcome{Decision: signin.Error, Reason: signin.ReasonRejected})
+		}
+		ev.Username = limit(a.Client, 254)
 	case a.Session != nil:
 		u, err := g.Store.GetUser(ctx, a.Session.UserID)
 		if err != nil {
@@ -173,8 +178,10 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 		}
 		user = u
 	}
-	ev.UserID, ev.Username = user.ID, user.UPN
-	if g.Eligible != nil {
+	if a.Client == "" {
+		ev.UserID, ev.Username = user.ID, user.UPN
+	}
+	if g.Eligible != nil && a.Client == "" {
 		if reason := g.Eligible(ctx, a, user); reason != "" {
 			return finish(signin.Outcome{Decision: signin.Deny, Reason: reason, User: user})
 		}

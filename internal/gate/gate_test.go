@@ -234,3 +234,66 @@ func TestEligibleRefusesWithItsReason(t *testing.T) {
 		t.Fatalf("records %+v", evs)
 	}
 }
+
+// A client acting in its own name (OAuth 2.0 client_credentials) is judged without a user: its
+// application, protocol and address decide; rules naming users or groups never match it, a
+// require_mfa outcome refuses it, and the record names the client_id and no user.
+func TestClientAttempt(t *testing.T) {
+	const clientPolicy = `version: 1
+default: deny
+rules:
+  - name: alice-anywhere
+    users: [alice@example.com]
+    action: allow
+  - name: everyone-in-a-group
+    groups: [staff, sales, it-admins]
+    action: allow
+  - name: batch-from-office
+    applications: [batch]
+    networks: [office]
+    action: allow
+  - name: outside-mfa
+    action: require_mfa
+`
+	cases := []struct {
+		name    string
+		app     string
+		remote  string
+		want    signin.Decision
+		rule    string
+		allowed bool
+	}{
+		{"its application from the office", "batch", "203.0.113.9:5000", signin.Allow, "batch-from-office", true},
+		{"its application from outside: a client has no second factor", "batch", "198.51.100.1:5000", signin.MFARequired, "outside-mfa", false},
+		{"another application from the office", "reports", "203.0.113.9:5000", signin.MFARequired, "outside-mfa", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, clientPolicy, nil)
+			o, err := e.gate.Check(context.Background(), signin.Attempt{Protocol: "oidc", Application: c.app, Endpoint: signin.Passive,
+				HTTP: request(c.remote), Client: "5f0c6a1e9b2d4c7e"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Decision != c.want || o.Allowed != c.allowed || o.User.ID != "" {
+				t.Fatalf("outcome %+v, want %s", o, c.want)
+			}
+			evs := e.records(t)
+			if len(evs) != 1 || evs[0].ID != o.EventID || evs[0].Rule != c.rule || evs[0].Username != "5f0c6a1e9b2d4c7e" || evs[0].UserID != "" ||
+				evs[0].ClientType != "oidc" || evs[0].Application != c.app {
+				t.Fatalf("record %+v, want rule %s naming the client and no user", evs, c.rule)
+			}
+			if len(e.touched) != 0 {
+				t.Fatal("a client attempt was remembered on a browser session")
+			}
+		})
+	}
+	t.Run("a client attempt with a user's credentials is refused", func(t *testing.T) {
+		e := newEnv(t, clientPolicy, nil)
+		o, err := e.gate.Check(context.Background(), signin.Attempt{Protocol: "oidc", Application: "batch", HTTP: request("203.0.113.9:5000"),
+			Client: "c", Session: &signin.Session{UserID: e.alice.ID, AuthnInstant: time.Now()}})
+		if err != nil || o.Allowed || o.Decision != signin.Error {
+			t.Fatalf("outcome %+v err %v", o, err)
+		}
+	})
+}

@@ -34,10 +34,18 @@ type Attempt struct {
 	Application string // registered application name ("microsoft365" for M365 domains)
 	Endpoint    Endpoint
 	HTTP        *http.Request // the inbound request: peer address, headers, TLS state
-	// Either a password (active flows) or an authenticated session (passive flows).
+	// Either a password (active flows) or an authenticated session (passive flows)…
 	Username string
 	Password string
 	Session  *Session
+	// …or, for an application acting in its own name with no user (OAuth 2.0
+	// client_credentials), the client_id of a client the adapter has authenticated (its
+	// secret). The gate then judges the client itself: the application, protocol, client type,
+	// the caller's address, device certificate and time, with no user — a rule naming users or
+	// groups never matches it, mfa is false, so require_mfa refuses it (a client has no second
+	// factor), and no certificate is ever bound to it, so require_device refuses it too. The
+	// record names the client_id as the name attempted and no user.
+	Client string
 }
 
 // Session is an authenticated SSO session as the passive adapters see it.

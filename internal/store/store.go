@@ -205,6 +205,35 @@ type APIToken struct {
 	RevokedAt  time.Time // zero while in force
 }
 
+// RefreshTokenState is the lifecycle of an OpenID Connect refresh token.
+type RefreshTokenState string
+
+const (
+	RefreshActive  RefreshTokenState = "active"  // may be presented (once)
+	RefreshRotated RefreshTokenState = "rotated" // presented and replaced by the next of its family
+	RefreshRevoked RefreshTokenState = "revoked" // its family was revoked (reuse, a revocation request)
+)
+
+// RefreshToken is one OpenID Connect refresh token. The token itself is never stored: Hash
+// is its SHA-256 (the token is 256 random bits). A family is every token of one grant, the
+// first and its rotations; the grant's context (AuthTime, AMR, MFA, SessionID) is carried from
+// token to token so that a refresh is judged and described as the original sign-in was.
+type RefreshToken struct {
+	Hash      []byte
+	FamilyID  string
+	ClientID  string
+	UserID    string // the token is deleted with its user
+	Scopes    []string
+	State     RefreshTokenState
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // when it was rotated or revoked; zero while active
+	AuthTime  time.Time // when the user last proved a credential, at the authorization
+	AMR       []string  // RFC 8176 methods of that sign-in
+	MFA       bool
+	SessionID string // the SSO session's public reference at the authorization (sid)
+}
+
 // Page asks for one page of a keyset-paginated listing.
 type Page struct {
 	After string // the Next of the previous page; "" for the first page
@@ -289,6 +318,25 @@ type Store interface {
 	GetAPIToken(ctx context.Context, id string) (APIToken, error)
 	ListAPITokens(ctx context.Context) ([]APIToken, error) // oldest first
 	UpdateAPIToken(ctx context.Context, id string, fn func(APIToken) (APIToken, error)) (APIToken, error)
+
+	// OpenID Connect refresh tokens, by the SHA-256 of the token. RotateRefreshToken marks
+	// the active token oldHash rotated and stores next (of the same family) in one
+	// transaction, or changes nothing and returns ErrNotFound when oldHash is not an active
+	// token of next's family (rotated or revoked meanwhile: the caller reads why). Revoking a
+	// family revokes every token of it; a removed client's tokens are deleted.
+	// RefreshFamilyLive reports whether a family has a token and none is revoked.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken) error
+	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	RefreshFamilyLive(ctx context.Context, familyID string) (bool, error)
+	DeleteClientRefreshTokens(ctx context.Context, clientID string) (int64, error)
+	// Revoked OpenID Connect access tokens, by token ID (jti), until they expire. Revoking one
+	// twice is not an error.
+	RevokeAccessToken(ctx context.Context, tokenID, clientID string, at, expires time.Time) error
+	AccessTokenRevoked(ctx context.Context, tokenID string) (bool, error)
+	// PruneOIDCTokens deletes refresh tokens and revoked access tokens that expired before.
+	PruneOIDCTokens(ctx context.Context, before time.Time) (int64, error)
 
 	// Per-user state documents. Second factors: one sealed document per user (nil deletes).
 	// Lockout: read-modify-write under a lock; fn gets nil when there is no state yet, and a

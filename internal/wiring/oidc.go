@@ -3,6 +3,7 @@ package wiring
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/web"
@@ -28,6 +29,7 @@ func mountOIDC(_ context.Context, s *Services) error {
 		Sessions: s.Sessions,
 		Gate:     s.Gate,
 		Replay:   in.Store,
+		Tokens:   in.Store,
 		Audit:    oidcAudit{s},
 		Derive:   in.Sealer.Derive,
 		Denied:   web.RenderDenied,
@@ -41,4 +43,26 @@ func mountOIDC(_ context.Context, s *Services) error {
 		s.Server.Mux.HandleFunc(rt.Pattern, rt.Handler)
 	}
 	return nil
+}
+
+// pruneOIDCTokens deletes, once an hour until ctx ends, the refresh tokens and revoked
+// access tokens that expired more than a day ago (an expired token is refused anyway; the
+// day lets a reuse just after expiry still be told from an unknown token).
+func (s *Services) pruneOIDCTokens(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.Instance.Store.PruneOIDCTokens(ctx, time.Now().Add(-24*time.Hour))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.Instance.Log.WarnContext(ctx, "pruning OpenID Connect tokens failed", "err", err)
+		case n > 0:
+			s.Instance.Log.InfoContext(ctx, "pruned expired OpenID Connect tokens", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -105,6 +105,8 @@ var routeRules = map[string]routeRule{
 	"POST /oidc/token":                                   {"/oidc/token", protocol, binding},
 	"GET /oidc/userinfo":                                 {"/oidc/userinfo", protocol, noState},
 	"POST /oidc/userinfo":                                {"/oidc/userinfo", protocol, binding},
+	"POST /oidc/introspect":                              {"/oidc/introspect", protocol, binding},
+	"POST /oidc/revoke":                                  {"/oidc/revoke", protocol, binding},
 }
 
 func methodsOf(pattern string) []string {

@@ -122,10 +122,11 @@ func (s *Services) followChanges() *changes.Watcher {
 }
 
 // Background runs what a serving node does besides answering requests until ctx ends:
-// following configuration changes and pruning the sign-in log.
+// following configuration changes, pruning the sign-in log and expired OpenID Connect tokens.
 func (s *Services) Background(ctx context.Context) {
 	go s.Changes.Run(ctx)
 	go s.Audit.RunPruner(ctx, s.Instance.Config.SignIns.Retention.D())
+	go s.pruneOIDCTokens(ctx)
 }
 
 // mounts are the parts served besides the sign-in pages, in the order they are mounted:

@@ -29,8 +29,15 @@ const (
 	Public       = "public"       // a browser or native app: no secret, PKCE S256 required
 )
 
-// Grants a client may be allowed. This increment serves the authorization code grant only.
-const GrantAuthorizationCode = "authorization_code"
+// Grants a client may be allowed.
+const (
+	GrantAuthorizationCode = "authorization_code" // a user signs in through the browser (with PKCE)
+	GrantRefreshToken      = "refresh_token"      // the code flow's tokens are renewed without the browser (offline_access)
+	GrantClientCredentials = "client_credentials" // a confidential client acts in its own name, with no user
+)
+
+// KnownGrants are the grants Sekisho serves, in the order discovery lists them.
+var KnownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 
 // Scopes a client may be allowed, and the claims each one releases.
 const (
@@ -38,10 +45,17 @@ const (
 	ScopeProfile = "profile" // name, preferred_username
 	ScopeEmail   = "email"   // email, email_verified
 	ScopeGroups  = "groups"  // groups (the user's group names)
+	// ScopeOfflineAccess asks for a refresh token; only a client with the refresh_token grant
+	// may be granted it.
+	ScopeOfflineAccess = "offline_access"
 )
 
 // KnownScopes are the scopes Sekisho understands, in the order discovery lists them.
-var KnownScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeGroups}
+var KnownScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeGroups, ScopeOfflineAccess}
+
+// defaultScopes are a client's scopes when none are given (offline_access is added for a
+// client with the refresh_token grant).
+var defaultScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeGroups}
 
 // Defaults and bounds of a client's token lifetimes.
 const (
@@ -49,8 +63,13 @@ const (
 	DefaultIDTokenLifetime     = 5 * time.Minute
 	MaxTokenLifetime           = 24 * time.Hour
 	minTokenLifetime           = 30 * time.Second
-	maxRedirectURIs            = 20
-	maxRedirectURILength       = 2000
+	// A refresh token is valid this long from its issue; each use replaces it with a new one
+	// valid as long again.
+	DefaultRefreshTokenLifetime = 30 * 24 * time.Hour
+	MaxRefreshTokenLifetime     = 365 * 24 * time.Hour
+	minRefreshTokenLifetime     = 5 * time.Minute
+	maxRedirectURIs             = 20
+	maxRedirectURILength        = 2000
 )
 
 // ClientConfig is an OpenID Connect client as stored: the Config JSON of its application row.
@@ -63,7 +82,9 @@ type ClientConfig struct {
 	Scopes              []string        `json:"scopes"`
 	AccessTokenLifetime config.Duration `json:"accessTokenLifetime"`
 	IDTokenLifetime     config.Duration `json:"idTokenLifetime"`
-	SecretHash          []byte          `json:"secretHash,omitempty"` // HMAC-SHA256 of the secret (confidential clients)
+	// RefreshTokenLifetime: clients with the refresh_token grant only.
+	RefreshTokenLifetime config.Duration `json:"refreshTokenLifetime,omitempty"`
+	SecretHash           []byte          `json:"secretHash,omitempty"` // HMAC-SHA256 of the secret (confidential clients)
 }
 
 // IsPublic reports whether the client has no secret.
@@ -76,9 +97,10 @@ func (c ClientConfig) HasRedirectURI(uri string) bool { return slices.Contains(c
 // Allows reports whether the client may use grant.
 func (c ClientConfig) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
 
-// AccessTTL and IDTTL are the token lifetimes (defaults filled in by Complete).
-func (c ClientConfig) AccessTTL() time.Duration { return time.Duration(c.AccessTokenLifetime) }
-func (c ClientConfig) IDTTL() time.Duration     { return time.Duration(c.IDTokenLifetime) }
+// AccessTTL, IDTTL and RefreshTTL are the token lifetimes (defaults filled in by Complete).
+func (c ClientConfig) AccessTTL() time.Duration  { return time.Duration(c.AccessTokenLifetime) }
+func (c ClientConfig) IDTTL() time.Duration      { return time.Duration(c.IDTokenLifetime) }
+func (c ClientConfig) RefreshTTL() time.Duration { return time.Duration(c.RefreshTokenLifetime) }
 
 // Complete fills in the defaults and validates the settings, as they are stored and read.
 func (c ClientConfig) Complete() (ClientConfig, error) {
@@ -101,8 +123,27 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 	if !c.IsPublic() && len(c.SecretHash) != sha256.Size {
 		return c, fmt.Errorf("oidc client %s: a confidential client needs its secret's hash", c.ClientID)
 	}
-	if len(c.RedirectURIs) == 0 {
-		return c, fmt.Errorf("oidc client %s: at least one redirect URI is required", c.ClientID)
+	if len(c.Grants) == 0 {
+		c.Grants = []string{GrantAuthorizationCode}
+	}
+	for _, g := range c.Grants {
+		if !slices.Contains(KnownGrants, g) {
+			return c, fmt.Errorf("oidc client %s: grant %q is not supported (supported: %s)", c.ClientID, g, strings.Join(KnownGrants, ", "))
+		}
+	}
+	c.Grants = dedupe(c.Grants)
+	switch {
+	case c.Allows(GrantClientCredentials) && c.IsPublic():
+		return c, fmt.Errorf("oidc client %s: client_credentials is for confidential clients (a public client has no secret to prove itself with)", c.ClientID)
+	case c.Allows(GrantRefreshToken) && !c.Allows(GrantAuthorizationCode):
+		return c, fmt.Errorf("oidc client %s: the refresh_token grant renews the tokens of the authorization code grant; allow authorization_code too", c.ClientID)
+	}
+	if c.Allows(GrantAuthorizationCode) {
+		if len(c.RedirectURIs) == 0 {
+			return c, fmt.Errorf("oidc client %s: at least one redirect URI is required (the authorization code grant)", c.ClientID)
+		}
+	} else if len(c.RedirectURIs) > 0 {
+		return c, fmt.Errorf("oidc client %s: redirect URIs are for the authorization code grant, which this client is not allowed", c.ClientID)
 	}
 	if len(c.RedirectURIs) > maxRedirectURIs {
 		return c, fmt.Errorf("oidc client %s: at most %d redirect URIs", c.ClientID, maxRedirectURIs)
@@ -117,17 +158,8 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 		}
 		seen[u] = true
 	}
-	if len(c.Grants) == 0 {
-		c.Grants = []string{GrantAuthorizationCode}
-	}
-	for _, g := range c.Grants {
-		if g != GrantAuthorizationCode {
-			return c, fmt.Errorf("oidc client %s: grant %q is not supported (supported: %s)", c.ClientID, g, GrantAuthorizationCode)
-		}
-	}
-	c.Grants = dedupe(c.Grants)
 	if len(c.Scopes) == 0 {
-		c.Scopes = slices.Clone(KnownScopes)
+		c.Scopes = slices.Clone(defaultScopes)
 	}
 	for _, s := range c.Scopes {
 		if !slices.Contains(KnownScopes, s) {
@@ -137,7 +169,24 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 	if !slices.Contains(c.Scopes, ScopeOpenID) {
 		c.Scopes = append([]string{ScopeOpenID}, c.Scopes...)
 	}
+	// offline_access goes with the refresh_token grant: added with it, refused without it.
+	switch offline := slices.Contains(c.Scopes, ScopeOfflineAccess); {
+	case c.Allows(GrantRefreshToken) && !offline:
+		c.Scopes = append(c.Scopes, ScopeOfflineAccess)
+	case !c.Allows(GrantRefreshToken) && offline:
+		return c, fmt.Errorf("oidc client %s: scope offline_access asks for refresh tokens: allow the refresh_token grant", c.ClientID)
+	}
 	c.Scopes = dedupe(c.Scopes)
+	if c.Allows(GrantRefreshToken) {
+		if c.RefreshTokenLifetime == 0 {
+			c.RefreshTokenLifetime = config.Duration(DefaultRefreshTokenLifetime)
+		}
+		if d := c.RefreshTTL(); d < minRefreshTokenLifetime || d > MaxRefreshTokenLifetime {
+			return c, fmt.Errorf("oidc client %s: refreshTokenLifetime %s: must be between %s and %s", c.ClientID, d, minRefreshTokenLifetime, MaxRefreshTokenLifetime)
+		}
+	} else if c.RefreshTokenLifetime != 0 {
+		return c, fmt.Errorf("oidc client %s: a refresh token lifetime needs the refresh_token grant", c.ClientID)
+	}
 	for _, l := range []struct {
 		name string
 		d    *config.Duration

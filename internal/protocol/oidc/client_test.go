@@ -28,8 +28,9 @@ func TestClientConfigComplete(t *testing.T) {
 		check   func(t *testing.T, c ClientConfig)
 	}{
 		{name: "defaults", c: base(nil), check: func(t *testing.T, c ClientConfig) {
-			if c.Type != Confidential || !slices.Equal(c.Grants, []string{GrantAuthorizationCode}) || !slices.Equal(c.Scopes, KnownScopes) ||
-				c.AccessTTL() != DefaultAccessTokenLifetime || c.IDTTL() != DefaultIDTokenLifetime {
+			if c.Type != Confidential || !slices.Equal(c.Grants, []string{GrantAuthorizationCode}) ||
+				!slices.Equal(c.Scopes, []string{"openid", "profile", "email", "groups"}) ||
+				c.AccessTTL() != DefaultAccessTokenLifetime || c.IDTTL() != DefaultIDTokenLifetime || c.RefreshTTL() != 0 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -47,8 +48,50 @@ func TestClientConfigComplete(t *testing.T) {
 		{name: "no redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = nil }), wantErr: "at least one redirect URI"},
 		{name: "duplicate redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = append(c.RedirectURIs, c.RedirectURIs[0]) }), wantErr: "twice"},
 		{name: "bad redirect URI", c: base(func(c *ClientConfig) { c.RedirectURIs = []string{"http://rp.example.com/cb"} }), wantErr: "loopback"},
-		{name: "grant not served yet", c: base(func(c *ClientConfig) { c.Grants = []string{"client_credentials"} }), wantErr: "not supported"},
-		{name: "unknown scope", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "offline_access"} }), wantErr: "not known"},
+		{name: "refresh tokens: offline_access and the default lifetime come with the grant",
+			c: base(func(c *ClientConfig) { c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken} }), check: func(t *testing.T, c ClientConfig) {
+				if !slices.Contains(c.Scopes, ScopeOfflineAccess) || c.RefreshTTL() != DefaultRefreshTokenLifetime {
+					t.Errorf("scopes %v refresh lifetime %s", c.Scopes, c.RefreshTTL())
+				}
+			}},
+		{name: "refresh token lifetime", c: base(func(c *ClientConfig) {
+			c.Grants, c.RefreshTokenLifetime = []string{GrantAuthorizationCode, GrantRefreshToken}, config.Duration(7*24*time.Hour)
+		}), check: func(t *testing.T, c ClientConfig) {
+			if c.RefreshTTL() != 7*24*time.Hour {
+				t.Errorf("refresh lifetime %s", c.RefreshTTL())
+			}
+		}},
+		{name: "client_credentials alone: no redirect URI", c: base(func(c *ClientConfig) {
+			c.Grants, c.RedirectURIs = []string{GrantClientCredentials}, nil
+		}), check: func(t *testing.T, c ClientConfig) {
+			if !c.Allows(GrantClientCredentials) || c.Allows(GrantAuthorizationCode) {
+				t.Errorf("grants %v", c.Grants)
+			}
+		}},
+		{name: "every grant", c: base(func(c *ClientConfig) {
+			c.Grants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantRefreshToken}
+		}), check: func(t *testing.T, c ClientConfig) {
+			if len(c.Grants) != 3 {
+				t.Errorf("grants %v", c.Grants)
+			}
+		}},
+		{name: "unknown grant", c: base(func(c *ClientConfig) { c.Grants = []string{"password"} }), wantErr: "not supported"},
+		{name: "client_credentials for a public client", c: base(func(c *ClientConfig) {
+			c.Type, c.SecretHash, c.Grants = Public, nil, []string{GrantAuthorizationCode, GrantClientCredentials}
+		}), wantErr: "for confidential clients"},
+		{name: "refresh_token without the code grant", c: base(func(c *ClientConfig) {
+			c.Grants, c.RedirectURIs = []string{GrantRefreshToken, GrantClientCredentials}, nil
+		}), wantErr: "allow authorization_code too"},
+		{name: "redirect URIs without the code grant", c: base(func(c *ClientConfig) { c.Grants = []string{GrantClientCredentials} }),
+			wantErr: "redirect URIs are for the authorization code grant"},
+		{name: "offline_access without the refresh grant", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "offline_access"} }),
+			wantErr: "allow the refresh_token grant"},
+		{name: "refresh lifetime without the refresh grant", c: base(func(c *ClientConfig) { c.RefreshTokenLifetime = config.Duration(time.Hour) }),
+			wantErr: "needs the refresh_token grant"},
+		{name: "refresh lifetime too long", c: base(func(c *ClientConfig) {
+			c.Grants, c.RefreshTokenLifetime = []string{GrantAuthorizationCode, GrantRefreshToken}, config.Duration(400*24*time.Hour)
+		}), wantErr: "refreshTokenLifetime"},
+		{name: "unknown scope", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "api.read"} }), wantErr: "not known"},
 		{name: "lifetime too short", c: base(func(c *ClientConfig) { c.AccessTokenLifetime = config.Duration(time.Second) }), wantErr: "accessTokenLifetime"},
 		{name: "lifetime too long", c: base(func(c *ClientConfig) { c.IDTokenLifetime = config.Duration(48 * time.Hour) }), wantErr: "idTokenLifetime"},
 	}
@@ -70,7 +113,8 @@ func TestClientConfigComplete(t *testing.T) {
 			// What Complete returns is what ParseClientConfig reads back.
 			raw, _ := json.Marshal(got)
 			again, err := ParseClientConfig(raw)
-			if err != nil || !slices.Equal(again.Scopes, got.Scopes) || again.AccessTTL() != got.AccessTTL() {
+			if err != nil || !slices.Equal(again.Scopes, got.Scopes) || !slices.Equal(again.Grants, got.Grants) ||
+				again.AccessTTL() != got.AccessTTL() || again.RefreshTTL() != got.RefreshTTL() {
 				t.Fatalf("round trip: %+v, %v", again, err)
 			}
 		})

@@ -24,6 +24,9 @@ const (
 	AuthorizePath = "/oidc/authorize"
 	TokenPath     = "/oidc/token"
 	UserinfoPath  = "/oidc/userinfo"
+	// RFC 7662 token introspection and RFC 7009 token revocation.
+	IntrospectPath = "/oidc/introspect"
+	RevokePath     = "/oidc/revoke"
 )
 
 // Users reads the directory (store.Store implements it).
@@ -34,6 +37,19 @@ type Users interface {
 // ReplayCache records one-time keys (store.Store implements it).
 type ReplayCache interface {
 	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
+}
+
+// TokenStore keeps what must outlive one request and be seen by every node (store.Store
+// implements it): refresh tokens by their SHA-256, with their families, and the access tokens
+// revoked before their expiry.
+type TokenStore interface {
+	CreateRefreshToken(ctx context.Context, t store.RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken) error
+	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	RefreshFamilyLive(ctx context.Context, familyID string) (bool, error)
+	RevokeAccessToken(ctx context.Context, tokenID, clientID string, at, expires time.Time) error
+	AccessTokenRevoked(ctx context.Context, tokenID string) (bool, error)
 }
 
 // Audit records a request refused before or outside the gate (an unknown client, an
@@ -53,6 +69,7 @@ type HandlerConfig struct {
 	Sessions signin.Sessions
 	Gate     signin.Gate
 	Replay   ReplayCache
+	Tokens   TokenStore
 	Audit    Audit // optional
 	// Derive returns a 32-byte key for a label, the same on every node (Sealer.Derive): the
 	// sealed authorization state, the codes and the library's token encryption use their own.
@@ -85,8 +102,8 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	case cfg.Issuer == "" || strings.HasSuffix(cfg.Issuer, "/"):
 		return nil, errors.New("oidc handler: the issuer (base URL, no trailing slash) is required")
 	case cfg.Apps == nil || cfg.Users == nil || cfg.Keys == nil || cfg.Secrets == nil || cfg.Sessions == nil ||
-		cfg.Gate == nil || cfg.Replay == nil || cfg.Derive == nil:
-		return nil, errors.New("oidc handler: Apps, Users, Keys, Secrets, Sessions, Gate, Replay and Derive are required")
+		cfg.Gate == nil || cfg.Replay == nil || cfg.Tokens == nil || cfg.Derive == nil:
+		return nil, errors.New("oidc handler: Apps, Users, Keys, Secrets, Sessions, Gate, Replay, Tokens and Derive are required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -124,7 +141,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure()) // a developer's http://localhost only (the library checks)
 	}
-	h.op, err = op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
+	h.op, err = op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true, GrantTypeRefreshToken: true},
 		storage{h}, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("oidc handler: %w", err)
@@ -148,6 +165,8 @@ func (h *Handler) Routes() []Route {
 		{"POST " + TokenPath, h.token},
 		{"GET " + UserinfoPath, h.userinfo},
 		{"POST " + UserinfoPath, h.userinfo},
+		{"POST " + IntrospectPath, h.introspect},
+		{"POST " + RevokePath, h.revoke},
 	}
 }
 
@@ -202,15 +221,21 @@ func (h *Handler) discovery(w http.ResponseWriter, _ *http.Request) {
 		AuthorizationEndpoint:             iss + AuthorizePath,
 		TokenEndpoint:                     iss + TokenPath,
 		UserinfoEndpoint:                  iss + UserinfoPath,
+		IntrospectionEndpoint:             iss + IntrospectPath,
+		RevocationEndpoint:                iss + RevokePath,
 		JwksURI:                           iss + KeysPath,
 		ScopesSupported:                   KnownScopes,
 		ResponseTypesSupported:            []string{string(zoidc.ResponseTypeCode)},
 		ResponseModesSupported:            []string{string(zoidc.ResponseModeQuery)},
-		GrantTypesSupported:               []zoidc.GrantType{zoidc.GrantTypeCode},
+		GrantTypesSupported:               []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken, zoidc.GrantTypeClientCredentials},
 		ACRValuesSupported:                []string{ACRSingleFactor, ACRMultiFactor},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 		TokenEndpointAuthMethodsSupported: []zoidc.AuthMethod{zoidc.AuthMethodBasic, zoidc.AuthMethodPost, zoidc.AuthMethodNone},
+		// Introspection needs a confidential client's credentials; revocation also takes a
+		// public client's client_id (RFC 7009 section 5).
+		IntrospectionEndpointAuthMethodsSupported: []zoidc.AuthMethod{zoidc.AuthMethodBasic, zoidc.AuthMethodPost},
+		RevocationEndpointAuthMethodsSupported:    []zoidc.AuthMethod{zoidc.AuthMethodBasic, zoidc.AuthMethodPost, zoidc.AuthMethodNone},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "jti", "sid",
 			"at_hash", "c_hash", "name", "preferred_username", "email", "email_verified", "groups"},
 		CodeChallengeMethodsSupported: []zoidc.CodeChallengeMethod{zoidc.CodeChallengeMethodS256},

@@ -157,12 +157,14 @@ func TestAuthorizeThroughTheGate(t *testing.T) {
 }
 
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	IDToken     string `json:"id_token"`
-	TokenType   string `json:"token_type"`
-	Scope       string `json:"scope"`
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
+	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    uint64 `json:"expires_in"`
+	Scope        string `json:"scope"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
 }
 
 func decode(t *testing.T, body []byte, v any) {
@@ -269,18 +271,20 @@ func TestTokenEndpoint(t *testing.T) {
 			}
 		})
 	}
-	t.Run("grants not served are refused and recorded", func(t *testing.T) {
+	t.Run("grants not served, or not registered for the client, are refused and recorded", func(t *testing.T) {
 		hs := newHarness(t)
-		for _, gt := range []string{"client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer", "password", ""} {
-			rec := hs.post(TokenPath, url.Values{"grant_type": {gt}}, "rp", hs.secret)
+		for _, c := range []struct{ grant, want, record string }{
+			{"client_credentials", "unauthorized_client", "relying-party|rp|token request: unauthorized_client: the client is not registered for the client_credentials grant"},
+			{"refresh_token", "unauthorized_client", "relying-party||token request: unauthorized_client"},
+			{"urn:ietf:params:oauth:grant-type:jwt-bearer", "unsupported_grant_type", "relying-party||token request: unsupported_grant_type"},
+			{"password", "unsupported_grant_type", "relying-party||token request: unsupported_grant_type"},
+			{"", "invalid_request", "relying-party||token request: invalid_request"},
+		} {
+			rec := hs.post(TokenPath, url.Values{"grant_type": {c.grant}, "refresh_token": {"x"}}, "rp", hs.secret)
 			var tr tokenResponse
 			decode(t, rec.Body.Bytes(), &tr)
-			want := "unsupported_grant_type"
-			if gt == "" {
-				want = "invalid_request"
-			}
-			if rec.Code != 400 || tr.Error != want || !strings.HasPrefix(hs.audit.last(), "relying-party||token request: "+want) {
-				t.Errorf("grant %q: %d %+v, record %q", gt, rec.Code, tr, hs.audit.last())
+			if rec.Code != 400 || tr.Error != c.want || !strings.HasPrefix(hs.audit.last(), c.record) {
+				t.Errorf("grant %q: %d %+v, record %q", c.grant, rec.Code, tr, hs.audit.last())
 			}
 		}
 	})
@@ -373,12 +377,27 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		}
 	}
 	for k, v := range map[string]string{"response_types_supported": "code", "code_challenge_methods_supported": "S256",
-		"grant_types_supported": "authorization_code", "id_token_signing_alg_values_supported": "RS256"} {
+		"id_token_signing_alg_values_supported": "RS256"} {
 		if l, _ := d[k].([]any); len(l) != 1 || l[0] != v {
 			t.Errorf("%s = %v, want only %s", k, d[k], v)
 		}
 	}
-	for _, absent := range []string{"introspection_endpoint", "revocation_endpoint", "end_session_endpoint", "device_authorization_endpoint"} {
+	for k, v := range map[string]string{"grant_types_supported": "authorization_code refresh_token client_credentials",
+		"introspection_endpoint_auth_methods_supported": "client_secret_basic client_secret_post",
+		"revocation_endpoint_auth_methods_supported":    "client_secret_basic client_secret_post none",
+		"scopes_supported": "openid profile email groups offline_access"} {
+		var got []string
+		for _, x := range d[k].([]any) {
+			got = append(got, x.(string))
+		}
+		if strings.Join(got, " ") != v {
+			t.Errorf("%s = %v, want %s", k, got, v)
+		}
+	}
+	if d["introspection_endpoint"] != issuer+IntrospectPath || d["revocation_endpoint"] != issuer+RevokePath {
+		t.Errorf("introspection %v revocation %v", d["introspection_endpoint"], d["revocation_endpoint"])
+	}
+	for _, absent := range []string{"end_session_endpoint", "device_authorization_endpoint"} {
 		if _, ok := d[absent]; ok {
 			t.Errorf("discovery names %s, which is not served", absent)
 		}

@@ -87,6 +87,125 @@ func (f *fakeReplay) UseOnce(_ context.Context, key string, _ time.Time) (bool, 
 	return true, nil
 }
 
+// fakeTokens keeps refresh tokens and revoked access tokens in memory, with the store's
+// semantics (storetest pins them down for the real backends).
+type fakeTokens struct {
+	mu       sync.Mutex
+	refresh  map[string]store.RefreshToken // by hex hash
+	revoked  map[string]time.Time
+	failGet  error  // when set, GetRefreshToken fails
+	onRotate func() // when set, runs at the start of RotateRefreshToken (a concurrent use)
+}
+
+func newFakeTokens() *fakeTokens {
+	return &fakeTokens{refresh: map[string]store.RefreshToken{}, revoked: map[string]time.Time{}}
+}
+
+func (f *fakeTokens) CreateRefreshToken(_ context.Context, t store.RefreshToken) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.refresh[string(t.Hash)]; ok {
+		return store.ErrConflict
+	}
+	if t.State == "" {
+		t.State = store.RefreshActive
+	}
+	f.refresh[string(t.Hash)] = t
+	return nil
+}
+
+func (f *fakeTokens) GetRefreshToken(_ context.Context, hash []byte) (store.RefreshToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failGet != nil {
+		return store.RefreshToken{}, f.failGet
+	}
+	t, ok := f.refresh[string(hash)]
+	if !ok {
+		return t, store.ErrNotFound
+	}
+	return t, nil
+}
+
+func (f *fakeTokens) RotateRefreshToken(_ context.Context, oldHash []byte, next store.RefreshToken) error {
+	if hook := f.onRotate; hook != nil {
+		f.onRotate = nil
+		hook()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, ok := f.refresh[string(oldHash)]
+	if !ok || old.State != store.RefreshActive || old.FamilyID != next.FamilyID {
+		return store.ErrNotFound
+	}
+	old.State, old.UsedAt = store.RefreshRotated, next.CreatedAt
+	f.refresh[string(oldHash)] = old
+	next.State = store.RefreshActive
+	f.refresh[string(next.Hash)] = next
+	return nil
+}
+
+func (f *fakeTokens) RevokeRefreshFamily(_ context.Context, family string, at time.Time) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for k, t := range f.refresh {
+		if t.FamilyID == family && t.State != store.RefreshRevoked {
+			t.State = store.RefreshRevoked
+			if t.UsedAt.IsZero() {
+				t.UsedAt = at
+			}
+			f.refresh[k] = t
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeTokens) RefreshFamilyLive(_ context.Context, family string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	live := false
+	for _, t := range f.refresh {
+		if t.FamilyID == family {
+			if t.State == store.RefreshRevoked {
+				return false, nil
+			}
+			live = live || t.State == store.RefreshActive
+		}
+	}
+	return live, nil
+}
+
+func (f *fakeTokens) RevokeAccessToken(_ context.Context, id, _ string, _, exp time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.revoked[id]; !ok {
+		f.revoked[id] = exp
+	}
+	return nil
+}
+
+func (f *fakeTokens) AccessTokenRevoked(_ context.Context, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.revoked[id]
+	return ok, nil
+}
+
+// family returns the tokens of a family by state.
+func (f *fakeTokens) family(id string) map[store.RefreshTokenState]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[store.RefreshTokenState]int{}
+	for _, t := range f.refresh {
+		if t.FamilyID == id {
+			out[t.State]++
+		}
+	}
+	return out
+}
+
 type fakeKeys struct{ ks []keys.Key }
 
 func (f *fakeKeys) Keys(context.Context, string) ([]keys.Key, error) { return f.ks, nil }
@@ -113,10 +232,21 @@ func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) 
 type fakeGate struct {
 	out      signin.Outcome
 	attempts []signin.Attempt
+	n        int
+	// judge, when set, decides instead of out (a fresh record ID per call).
+	judge func(a signin.Attempt) signin.Outcome
 }
 
 func (f *fakeGate) Check(_ context.Context, a signin.Attempt) (signin.Outcome, error) {
 	f.attempts = append(f.attempts, a)
+	f.n++
+	if f.judge != nil {
+		o := f.judge(a)
+		if o.EventID == "" {
+			o.EventID = fmt.Sprintf("EV%d", f.n)
+		}
+		return o, nil
+	}
 	return f.out, nil
 }
 
@@ -170,21 +300,25 @@ func tokenKeysForTest(t *testing.T) []keys.Key {
 // harness is a provider on fakes: a confidential client "rp" (secret "s3cret…" hashed), a
 // public client "app", an active user u1 with a session, and a gate that allows.
 type harness struct {
-	h        *Handler
-	mux      *http.ServeMux
-	apps     *fakeApps
-	users    fakeUsers
-	sessions *fakeSessions
-	gate     *fakeGate
-	audit    *fakeAudit
-	secret   string
-	now      time.Time
-	denied   []string // references shown on denial pages
+	t         *testing.T
+	h         *Handler
+	mux       *http.ServeMux
+	apps      *fakeApps
+	users     fakeUsers
+	sessions  *fakeSessions
+	gate      *fakeGate
+	audit     *fakeAudit
+	tokens    *fakeTokens
+	secret    string
+	rsecret   string // the secret of "rrp", a client with refresh tokens
+	svcSecret string // the secret of "svc", a client_credentials client
+	now       time.Time
+	denied    []string // references shown on denial pages
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	hs := &harness{apps: &fakeApps{rows: map[string]store.Application{}}, audit: &fakeAudit{}, now: time.Now(),
+	hs := &harness{t: t, apps: &fakeApps{rows: map[string]store.Application{}}, audit: &fakeAudit{}, now: time.Now(),
 		users: fakeUsers{"u1": {ID: "u1", UPN: "alice@example.com", DisplayName: "Alice", Email: "alice@example.com",
 			Status: store.UserActive, Groups: []string{"staff"}}}}
 	hs.sessions = &fakeSessions{sess: &signin.Session{ID: "_sess1", UserID: "u1", AuthnInstant: time.Now(), Methods: []string{"pwd"}}}
@@ -198,8 +332,21 @@ func newHarness(t *testing.T) *harness {
 	hs.apps.put(t, "relying-party", ClientConfig{ClientID: "rp", RedirectURIs: []string{callback}, SecretHash: hash})
 	hs.apps.put(t, "native", ClientConfig{ClientID: "app", Type: Public, RedirectURIs: []string{"com.example.app:/cb"},
 		Scopes: []string{"openid", "email"}})
+	// With refresh tokens: a confidential "rrp" and a public "rapp".
+	var rhash, shash []byte
+	hs.rsecret, rhash, _ = secrets.New("rrp")
+	hs.apps.put(t, "refreshing-party", ClientConfig{ClientID: "rrp", RedirectURIs: []string{callback}, SecretHash: rhash,
+		Grants: []string{GrantAuthorizationCode, GrantRefreshToken}})
+	hs.apps.put(t, "refreshing-native", ClientConfig{ClientID: "rapp", Type: Public, RedirectURIs: []string{"com.example.app:/cb"},
+		Grants: []string{GrantAuthorizationCode, GrantRefreshToken}, Scopes: []string{"openid", "email"}})
+	// A service acting in its own name.
+	hs.svcSecret, shash, _ = secrets.New("svc")
+	hs.apps.put(t, "batch", ClientConfig{ClientID: "svc", SecretHash: shash, Grants: []string{GrantClientCredentials},
+		Scopes: []string{"openid", "email"}})
+	hs.tokens = newFakeTokens()
 	hs.h, err = NewHandler(HandlerConfig{Issuer: issuer, Apps: hs.apps, Users: hs.users, Keys: &fakeKeys{tokenKeysForTest(t)},
 		Secrets: secrets, Sessions: hs.sessions, Gate: hs.gate, Replay: &fakeReplay{seen: map[string]bool{}}, Audit: hs.audit,
+		Tokens: hs.tokens,
 		Derive: func(l string) []byte { s := sha256.Sum256([]byte(l)); return s[:] },
 		Denied: func(w http.ResponseWriter, _ *http.Request, status int, _, ref string) {
 			hs.denied = append(hs.denied, ref)

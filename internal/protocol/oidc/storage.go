@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -15,11 +16,12 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-// storage is what zitadel/oidc's token endpoint asks of Sekisho (op.Storage). Nothing of a
-// flow is kept here: a client is an application row, an authorization code is a sealed grant
-// whose one-time ID is spent through the store, and the tokens are signed JWTs. The parts of
-// op.Storage for grants this increment does not serve (refresh, introspection, revocation,
-// logout, JWT profile) refuse.
+// storage is what zitadel/oidc's token endpoint asks of Sekisho (op.Storage and
+// op.ClientCredentialsStorage). Nothing of a flow is kept in a process: a client is an
+// application row, an authorization code is a sealed grant whose one-time ID is spent through
+// the store, the tokens are signed JWTs, and refresh tokens are store rows (refresh.go). The
+// parts of op.Storage for what Sekisho does not serve (logout, JWT profile, the library's
+// introspection and revocation, which introspect.go replaces) refuse.
 type storage struct {
 	h *Handler
 }
@@ -28,19 +30,34 @@ var (
 	_ op.Storage                        = storage{}
 	_ op.CanSetUserinfoFromRequest      = storage{}
 	_ op.CanGetPrivateClaimsFromRequest = storage{}
+	_ op.ClientCredentialsStorage       = storage{}
 )
 
 var errNotServed = errors.New("not served by Sekisho's OpenID Connect provider")
 
 // attempt gathers, during one token request, what the sign-in record of a refusal names:
 // the application, the user and the precise reason that the answer to the client does not
-// say ("invalid code" could be a replay, an expired or a forged code).
+// say ("invalid code" could be a replay, an expired or a forged code); and what must happen
+// once the answer is known to be a success (commit).
 type attempt struct {
+	r          *http.Request
 	app        string
 	userID     string
 	detail     string
 	client     *ClientConfig // the client that authenticated (or claimed to)
 	codeClient string        // the client the code was issued to
+	// recorded: the gate wrote this refusal's record already (a refresh or client_credentials
+	// grant the policy refused), so no second one is written.
+	recorded bool
+	// fault is a failure of Sekisho (the store) found on the way: the answer is a 500, not
+	// the invalid_grant the library would make of it.
+	fault error
+	// family is the refresh token family the access token belongs to (its grant_id claim).
+	family string
+	// commit runs after the library made a successful answer and before it leaves: the
+	// refresh token is stored (or rotated) only if the client is going to receive it, and the
+	// client receives it only if it was stored. A refusal error replaces the answer.
+	commit func(ctx context.Context) error
 }
 
 type attemptKey struct{}
@@ -174,7 +191,7 @@ func (s storage) GetClientByClientID(ctx context.Context, clientID string) (op.C
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			at.detail = fmt.Sprintf("unknown client_id %q", limit(clientID, 100))
-			return nil, err
+			return nil, zoidc.ErrInvalidClient().WithParent(err)
 		}
 		at.detail = err.Error()
 		return nil, oidcServerError(err)
@@ -203,19 +220,29 @@ func (s storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret s
 	return nil
 }
 
-// CreateAccessToken names the access token after the sign-in record (jti "_" + record ID).
+// CreateAccessToken names the access token after the sign-in record (jti "_" + record ID):
+// the authorization's for the code grant, the gate's judgement of the client for
+// client_credentials.
 func (s storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	ar, ok := req.(authRequest)
-	if !ok {
-		return "", time.Time{}, zoidc.ErrUnsupportedGrantType()
+	now := s.h.cfg.Clock()
+	switch r := req.(type) {
+	case authRequest:
+		return tokenID(r.g), now.Add(s.accessTTL(ctx, r.g.Client)).UTC(), nil
+	case clientRequest:
+		return r.tokenID, now.Add(r.client.AccessTTL()).UTC(), nil
 	}
-	ttl := DefaultAccessTokenLifetime
-	if c := attemptOf(ctx).client; c != nil && c.ClientID == ar.g.Client {
-		ttl = c.AccessTTL()
-	} else if c, _, err := LookupClient(ctx, s.h.cfg.Apps, ar.g.Client); err == nil {
-		ttl = c.AccessTTL()
+	return "", time.Time{}, zoidc.ErrUnsupportedGrantType()
+}
+
+// accessTTL is the access token lifetime of clientID.
+func (s storage) accessTTL(ctx context.Context, clientID string) time.Duration {
+	if c := attemptOf(ctx).client; c != nil && c.ClientID == clientID {
+		return c.AccessTTL()
 	}
-	return tokenID(ar.g), s.h.cfg.Clock().Add(ttl).UTC(), nil
+	if c, _, err := LookupClient(ctx, s.h.cfg.Apps, clientID); err == nil {
+		return c.AccessTTL()
+	}
+	return DefaultAccessTokenLifetime
 }
 
 func tokenID(g grant) string {
@@ -237,20 +264,42 @@ func (s storage) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserInf
 		return oidcServerError(err)
 	}
 	setUserinfo(info, u, scopes)
-	if ar, ok := req.(authRequest); ok {
-		info.AppendClaims("jti", tokenID(ar.g))
-		if ar.g.Session != "" {
-			info.AppendClaims("sid", ar.g.Session)
+	switch r := req.(type) {
+	case authRequest:
+		info.AppendClaims("jti", tokenID(r.g))
+		if r.g.Session != "" {
+			info.AppendClaims("sid", r.g.Session)
+		}
+	case *refreshRequest:
+		// A refreshed ID token describes the original sign-in (OpenID Connect Core 12.2): its
+		// auth_time, amr and acr, and the session; its jti is this refresh's record.
+		info.AppendClaims("jti", r.tokenID)
+		info.AppendClaims("acr", ACR(r.t.MFA))
+		if r.t.SessionID != "" {
+			info.AppendClaims("sid", r.t.SessionID)
 		}
 	}
 	return nil
 }
 
 // GetPrivateClaimsFromRequest puts the granted scopes in the access token (RFC 9068 "scope"),
-// so the userinfo endpoint knows what to release without any stored token.
-func (s storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	return map[string]any{"scope": strings.Join(req.GetScopes(), " ")}, nil
+// so the userinfo endpoint knows what to release without any stored token, and names the
+// refresh token family of a token issued with one (grant_id), so that revoking the family
+// ends its access tokens at introspection and userinfo too.
+func (s storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{}
+	if scopes := req.GetScopes(); len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	if f := attemptOf(ctx).family; f != "" {
+		claims[ClaimGrantID] = f
+	}
+	return claims, nil
 }
+
+// ClaimGrantID is the access token claim naming its refresh token family (the grant, as the
+// OAuth grant management draft calls it).
+const ClaimGrantID = "grant_id"
 
 func (s storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	return s.h.keys.signing(ctx)
@@ -277,14 +326,8 @@ func (s storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error
 }
 func (s storage) SaveAuthCode(context.Context, string, string) error { return errNotServed }
 
-// Refresh tokens, revocation, logout, introspection and the JWT profile come in later
-// increments.
-func (s storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, zoidc.ErrUnsupportedGrantType()
-}
-func (s storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, op.ErrInvalidRefreshToken
-}
+// Logout and the JWT profile are not served; introspection and revocation are Sekisho's own
+// endpoints (introspect.go), so the library's hooks for them refuse.
 func (s storage) TerminateSession(context.Context, string, string) error { return errNotServed }
 func (s storage) RevokeToken(context.Context, string, string, string) *zoidc.Error {
 	return &zoidc.Error{ErrorType: "unsupported_token_type"}

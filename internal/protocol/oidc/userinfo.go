@@ -1,20 +1,19 @@
 package oidc
 
 import (
-	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
-
-	"github.com/sekisho/sekisho/internal/store"
 )
 
 // userinfo serves the claims an access token's scopes release, read from the directory as
 // it is now. The token is a JWT Sekisho signed (verified against the published keys, its
-// issuer and expiry); its client must still be registered and its user active. Refusals are
-// RFC 6750 challenges.
+// issuer and expiry) with the openid scope; its client must still be registered, the token
+// and its refresh token family not revoked, and its user active. Refusals are RFC 6750
+// challenges.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	r = h.withIssuer(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
@@ -31,26 +30,29 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+h.cfg.Issuer+`", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, &zoidc.Error{ErrorType: "invalid_token", Description: "the access token is not valid"})
 	}
-	claims, err := op.VerifyAccessToken[*zoidc.AccessTokenClaims](r.Context(), tok, h.op.AccessTokenVerifier(r.Context()))
+	claims, err := h.accessClaims(r.Context(), tok)
 	if err != nil {
 		invalid(err.Error())
 		return
 	}
-	if _, _, err := LookupClient(r.Context(), h.cfg.Apps, claims.ClientID); err != nil {
-		invalid("client: " + err.Error())
+	scopes := strings.Fields(strings.Join(claims.Scopes, " "))
+	if !slices.Contains(scopes, ScopeOpenID) {
+		// A client_credentials token has no user to describe.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+h.cfg.Issuer+`", error="insufficient_scope", scope="openid"`)
+		writeJSON(w, http.StatusForbidden, &zoidc.Error{ErrorType: "insufficient_scope", Description: "the access token was not granted the openid scope"})
 		return
 	}
-	u, err := h.cfg.Users.GetUser(r.Context(), claims.Subject)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.cfg.Logger.ErrorContext(r.Context(), "oidc userinfo: directory", "err", err)
+	reason, u, err := h.accessLive(r.Context(), claims)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "oidc userinfo: store", "err", err)
 		writeJSON(w, http.StatusInternalServerError, zoidc.ErrServerError().WithDescription("the directory is unavailable"))
 		return
 	}
-	if err != nil || u.Status != store.UserActive {
-		invalid("the user can no longer sign in")
+	if reason != "" || u.ID == "" {
+		invalid(reason)
 		return
 	}
 	info := &zoidc.UserInfo{}
-	setUserinfo(info, u, strings.Fields(strings.Join(claims.Scopes, " ")))
+	setUserinfo(info, u, scopes)
 	writeJSON(w, http.StatusOK, info)
 }

@@ -34,15 +34,21 @@ import (
 )
 
 const (
-	rpCallback  = "https://intranet.example.com/oidc/callback"
-	cliCallback = "http://127.0.0.1:8400/callback"
+	rpCallback     = "https://intranet.example.com/oidc/callback"
+	cliCallback    = "http://127.0.0.1:8400/callback"
+	portalCallback = "https://portal.example.com/callback"
 )
 
-// denyBob refuses bob@example.com the intranet: the demo policy with one rule in front.
+// denyBob refuses bob@example.com the intranet, and the reports-bot client everything: the
+// demo policy with two rules in front (loopback counts as the office, so the rest is allowed).
 var denyBob = strings.Replace(setup.DemoPolicy, "rules:\n", `rules:
   - name: no-intranet-for-bob
     users: [bob@example.com]
     applications: [intranet]
+    action: deny
+
+  - name: no-reports-bot
+    applications: [reports-bot]
     action: deny
 
 `, 1)
@@ -53,6 +59,9 @@ type env struct {
 	provider *gooidc.Provider
 	conf     admin.AddedOIDCClient // confidential: "intranet"
 	pub      admin.AddedOIDCClient // public: "cli"
+	portal   admin.AddedOIDCClient // confidential with refresh tokens: "portal"
+	batch    admin.AddedOIDCClient // client_credentials: "batch" (allowed from the office)
+	bot      admin.AddedOIDCClient // client_credentials: "reports-bot" (refused by the policy)
 }
 
 func start(t *testing.T) *env {
@@ -66,6 +75,16 @@ func start(t *testing.T) *env {
 		}
 		if e.pub, err = in.Admin.AddOIDCClient(ctx, actor, "cli", admin.NewOIDCClient{Public: true, RedirectURIs: []string{cliCallback},
 			Scopes: []string{"openid", "email"}}); err != nil {
+			return err
+		}
+		if e.portal, err = in.Admin.AddOIDCClient(ctx, actor, "portal", admin.NewOIDCClient{RedirectURIs: []string{portalCallback},
+			Grants: []string{"authorization_code", "refresh_token"}}); err != nil {
+			return err
+		}
+		if e.batch, err = in.Admin.AddOIDCClient(ctx, actor, "batch", admin.NewOIDCClient{Grants: []string{"client_credentials"}}); err != nil {
+			return err
+		}
+		if e.bot, err = in.Admin.AddOIDCClient(ctx, actor, "reports-bot", admin.NewOIDCClient{Grants: []string{"client_credentials"}}); err != nil {
 			return err
 		}
 		_, err = in.Admin.PublishPolicy(ctx, actor, "policy.yaml", []byte(denyBob), "deny bob the intranet")
