@@ -30,6 +30,10 @@ type Recorder struct {
 	failing atomic.Bool
 }
 
+// RecordTimeout bounds the write of one sign-in record, whatever is left of its request's
+// deadline.
+const RecordTimeout = 3 * time.Second
+
 // NewRecorder returns a Recorder.
 func NewRecorder(s store.Store, log *slog.Logger) *Recorder {
 	return &Recorder{Store: s, Log: log, Now: time.Now}
@@ -48,11 +52,13 @@ func (r *Recorder) Record(ctx context.Context, e store.SignInEvent) (store.SignI
 		e.Time = r.Now()
 	}
 	e.Time = e.Time.UTC()
-	if err := r.Store.AddSignIn(ctx, e); err != nil {
+	// The record outlives its request: a refusal at the request's deadline (or after the
+	// client went away) is recorded all the same, within a short bound of its own.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
+	defer cancel()
+	if err := r.Store.AddSignIn(wctx, e); err != nil {
 		r.Log.ErrorContext(ctx, "sign-in record not written", "id", e.ID, "user", e.Username, "err", err)
-		if ctx.Err() == nil { // a request that ran out of time says nothing about the store
-			r.failing.Store(true)
-		}
+		r.failing.Store(true)
 		return e, fmt.Errorf("write sign-in record: %w", err)
 	}
 	r.failing.Store(false)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,9 @@ type Directory struct {
 	// by default) for its whole run, so a burst beyond the CPUs would only add memory and
 	// latency. A check waits for a slot until its request's deadline.
 	slots chan struct{}
+	// checkCost is the duration of the last password check (nanoseconds): a check whose
+	// request has less time left gives up instead of spending the hash on a certain refusal.
+	checkCost *atomic.Int64
 }
 
 // ErrBusy is returned when a password check could not start before the request's deadline.
@@ -45,13 +49,14 @@ var ErrBusy = errors.New("too many password checks at once")
 
 // New returns a Directory. dummyHash lets Authenticate spend the same time on unknown users.
 func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
-	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	return &Directory{Store: s, Params: p, Policy: pp, Now: time.Now, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		checkCost: new(atomic.Int64)}
 }
 
 // WithStore returns a Directory with the same rules on another store (a transaction), so
 // that a directory change and its audit entry commit together.
 func (d *Directory) WithStore(s store.Store) *Directory {
-	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now, slots: d.slots}
+	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now, slots: d.slots, checkCost: d.checkCost}
 }
 
 // burn spends one verification's worth of time, so unknown users cost what known ones do.
@@ -234,6 +239,13 @@ func (d *Directory) Authenticate(ctx context.Context, upn, password string) (sto
 			defer func() { <-d.slots }()
 		case <-ctx.Done():
 			return store.User{}, fmt.Errorf("check the password of %s: %w (%w)", upn, ErrBusy, ctx.Err())
+		}
+		if dl, ok := ctx.Deadline(); ok && d.checkCost != nil && time.Until(dl) < time.Duration(d.checkCost.Load()) {
+			return store.User{}, fmt.Errorf("check the password of %s: %w (less time left than one check takes)", upn, ErrBusy)
+		}
+		if d.checkCost != nil {
+			start := time.Now()
+			defer func() { d.checkCost.Store(int64(time.Since(start))) }()
 		}
 	}
 	u, err := d.Store.GetUserByUPN(ctx, strings.TrimSpace(upn))
