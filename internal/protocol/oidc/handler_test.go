@@ -197,7 +197,7 @@ func TestTokenEndpoint(t *testing.T) {
 			t.Fatalf("%d %+v", status, tr)
 		}
 		for _, tok := range []string{tr.IDToken, tr.AccessToken} {
-			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+			jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 			if err != nil {
 				t.Fatal(err)
 			}

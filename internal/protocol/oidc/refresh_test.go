@@ -71,7 +71,7 @@ func (hs *harness) refresh(c clientAuth, token string, extra ...string) (int, to
 // claims returns the payload of a JWT Sekisho signed, checking the signature.
 func claims(t *testing.T, tok string) map[string]any {
 	t.Helper()
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}

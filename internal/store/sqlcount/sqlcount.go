@@ -136,13 +136,11 @@ func (k *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stm
 
 func (k *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	k.c.trip("BEGIN")
-	var tx driver.Tx
-	var err error
-	if b, ok := k.Conn.(driver.ConnBeginTx); ok {
-		tx, err = b.BeginTx(ctx, opts)
-	} else {
-		tx, err = k.Conn.Begin() //nolint:staticcheck // the fallback database/sql itself uses
+	b, ok := k.Conn.(driver.ConnBeginTx)
+	if !ok {
+		return nil, errors.New("sqlcount: the wrapped driver has no BeginTx")
 	}
+	tx, err := b.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -223,47 +221,23 @@ type countingStmt struct {
 	c *Counter
 }
 
-func (s *countingStmt) Exec(args []driver.Value) (driver.Result, error) {
-	s.c.statement(s.q)
-	return s.Stmt.Exec(args) //nolint:staticcheck // the fallback database/sql itself uses
-}
-
-func (s *countingStmt) Query(args []driver.Value) (driver.Rows, error) {
-	s.c.statement(s.q)
-	return s.Stmt.Query(args) //nolint:staticcheck // the fallback database/sql itself uses
-}
+// The wrapped drivers (modernc sqlite, pgx) implement the context forms, which database/sql
+// prefers; the deprecated Exec and Query of the embedded statement are never reached.
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	e, ok := s.Stmt.(driver.StmtExecContext)
+	if !ok {
+		return nil, errors.New("sqlcount: the wrapped driver's statement has no ExecContext")
+	}
 	s.c.statement(s.q)
-	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
-		return e.ExecContext(ctx, args)
-	}
-	vals, err := values(args)
-	if err != nil {
-		return nil, err
-	}
-	return s.Stmt.Exec(vals) //nolint:staticcheck // the fallback database/sql itself uses
+	return e.ExecContext(ctx, args)
 }
 
 func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	q, ok := s.Stmt.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errors.New("sqlcount: the wrapped driver's statement has no QueryContext")
+	}
 	s.c.statement(s.q)
-	if q, ok := s.Stmt.(driver.StmtQueryContext); ok {
-		return q.QueryContext(ctx, args)
-	}
-	vals, err := values(args)
-	if err != nil {
-		return nil, err
-	}
-	return s.Stmt.Query(vals) //nolint:staticcheck // the fallback database/sql itself uses
-}
-
-func values(args []driver.NamedValue) ([]driver.Value, error) {
-	out := make([]driver.Value, len(args))
-	for i, a := range args {
-		if a.Name != "" {
-			return nil, errors.New("sqlcount: named parameters need a driver with StmtExecContext")
-		}
-		out[i] = a.Value
-	}
-	return out, nil
+	return q.QueryContext(ctx, args)
 }
