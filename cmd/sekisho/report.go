@@ -22,10 +22,11 @@ func newReportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			opts.Lang = job.Lang
+			job.Stderr = cmd.ErrOrStderr()
 			return job.Run(cmd.Context(), opts, report.StoreSource(in.Store), cmd.OutOrStdout(), in.Log)
 		})}
 	f := legacy.Flags()
-	f.StringVar(&job.Since, "since", "30d", "how far back (30d, 2w, 12h, a date or an RFC 3339 time)")
+	f.StringVar(&job.Since, "since", "", "how far back (30d, 2w, 12h, a date or an RFC 3339 time); default: the span the --entra-signins exports cover, else 30d")
 	f.StringSliceVar(&job.EntraFiles, "entra-signins", nil, "Entra ID sign-in export (CSV or JSON; repeatable)")
 	f.StringVar(&job.Format, "format", "html", "html, csv or json")
 	f.StringVar(&job.Lang, "lang", "en", "ja or en")

@@ -1,13 +1,19 @@
 package report
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sekisho/sekisho/internal/store"
 )
+
+// MaxIPsPerPair and MaxAgentsPerPair fit the uint8 indexes of pairAgg.
+var _ = [1]int{}[MaxIPsPerPair/256+MaxAgentsPerPair/256]
 
 // Caps that keep aggregation memory proportional to the number of (user, client) pairs, not
 // to the number of rows. Beyond a cap the pair is marked as capped and counting continues.
@@ -32,6 +38,12 @@ type Options struct {
 	// the migrated client's sign-in would be allowed, and compare with today's decision.
 	Simulate func(store.SignInEvent) string
 	Now      time.Time // default time.Now()
+	// ExportSpan makes the window the span the Entra exports cover: Since and Until are
+	// ignored, every export row counts, and Sekisho's sign-in log is read over the same span
+	// (from the earliest to the latest export row), so the exports must be read first (Build
+	// and the handler do). When no export row is usable the window is the default, the last
+	// 30 days. The CLI and the console set it when exports are given without a window.
+	ExportSpan bool
 }
 
 // Record is one sign-in from any source, normalised.
@@ -65,30 +77,99 @@ type SourceSummary struct {
 	Error         string `json:"error,omitempty"` // the rest of the file could not be read
 }
 
+// ipStat is what a pair keeps per source address. Only three classes of the last decision
+// matter to the report (none, allow, anything else = blocked), so that is all it keeps, and the
+// per-address maps hold no pointers for the collector to scan.
 type ipStat struct {
-	count        int
-	inside       bool
-	lastDecision string
+	count  int
+	inside bool
+	dec    uint8 // decNone, decAllow, decBlocked
+}
+
+const (
+	decNone uint8 = iota
+	decAllow
+	decBlocked
+)
+
+func decClass(d string) uint8 {
+	switch d {
+	case "":
+		return decNone
+	case "allow":
+		return decAllow
+	}
+	return decBlocked
+}
+
+// ipKey is an address without a zone in a pointer-free form (zoned addresses, rare, are kept
+// apart as netip.Addr).
+type ipKey struct {
+	a  [16]byte
+	v4 bool
+}
+
+func (k ipKey) addr() netip.Addr {
+	if k.v4 {
+		return netip.AddrFrom4([4]byte(k.a[12:]))
+	}
+	return netip.AddrFrom16(k.a)
 }
 
 type pairAgg struct {
 	user, userLower string
 	client          ClientApp
 	count           int
-	bySource        map[string]int
-	statuses        map[string]int
+	fromSekisho     int // records per source
+	fromEntra       int
+	success         int // statuses; any other status in otherStatuses
+	failure         int
+	interrupted     int
+	otherStatuses   map[string]int // nil until needed, as are the maps below
 	decisions       map[string]int
 	lastDecision    string
 	first, last     time.Time
-	ips             map[netip.Addr]ipStat
+	// Per source address: ips (zoned for the rare addresses with a zone) gives the index in
+	// ipStats, so that counting a known address costs one lookup, and neither ips nor
+	// ipStats holds a pointer for the collector to scan.
+	ips             map[ipKey]uint8
+	zoned           map[netip.Addr]uint8
+	ipStats         []ipStat
 	ipsCapped       bool
 	inside, outside int
 	noIP            int
-	agents          map[string]int
+	agents          map[string]uint8 // user agent → index in agentCounts
+	agentCounts     []int
 	agentsCapped    bool
 }
 
-type pairKey struct{ user, client string }
+func (p *pairAgg) distinctIPs() int { return len(p.ipStats) }
+
+// userAgents are the pair's user agents by descending count, then name (as sortedCounts).
+func (p *pairAgg) userAgents() []NameCount {
+	out := make([]NameCount, 0, len(p.agents))
+	for ua, i := range p.agents {
+		out = append(out, NameCount{ua, p.agentCounts[i]})
+	}
+	slices.SortFunc(out, func(a, b NameCount) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// userPairs holds one user's pairs by the builder's client number: the first clients (every
+// documented client app fits) in a slice, the rest (unknown client-app values) in a map, so
+// that a tenant with many odd values does not cost users × values.
+type userPairs struct {
+	lower    string // the user, lower-cased (the key in Builder.users)
+	byClient []*pairAgg
+	more     map[int]*pairAgg
+}
+
+const clientSlots = 32
 
 type dayAgg struct {
 	legacy, modern  int
@@ -98,14 +179,30 @@ type dayAgg struct {
 // Builder accumulates records from several sources. It is not safe for concurrent use.
 type Builder struct {
 	opts        Options
-	pairs       map[pairKey]*pairAgg
-	days        map[int64]*dayAgg // UTC day number since the epoch
-	daysCapped  bool
-	sources     []*SourceSummary
-	malformed   []Malformed
-	malformedN  int
-	sekisho     *SourceSummary
-	unknownApps map[string]int
+	prefixes    []netip.Prefix        // every prefix of opts.Networks
+	users       map[string]*userPairs // by lower-cased user
+	clients     map[string]int        // client name → index in userPairs.byClient
+	clientNames []string              // by index
+	// The client of the last record and its index (exports often repeat the client app; the
+	// name may hold on to one record's line).
+	lastClientName string
+	lastClient     int
+	lastClientSet  bool
+	lowerBuf       []byte            // knownPair's lower-cased user
+	pairs          []*pairAgg        // in the order they were first seen
+	days           map[int64]*dayAgg // UTC day number since the epoch
+	lastDay        int64             // the day of the last record, and its aggregate
+	lastDayAgg     *dayAgg
+	daysCapped     bool
+	sources        []*SourceSummary
+	malformed      []Malformed
+	malformedN     int
+	sekisho        *SourceSummary
+	unknownApps    map[string]int
+	// The span of the export rows used (their earliest and latest time).
+	exportFirst, exportLast time.Time
+	exportSeen              bool
+	fromExports             bool // the window is the exports' span (see Options.ExportSpan)
 }
 
 // NewBuilder starts a report.
@@ -116,19 +213,25 @@ func NewBuilder(opts Options) *Builder {
 	if opts.Lang != "ja" {
 		opts.Lang = "en"
 	}
-	return &Builder{opts: opts, pairs: map[pairKey]*pairAgg{}, days: map[int64]*dayAgg{},
-		unknownApps: map[string]int{}}
+	if opts.ExportSpan {
+		// Every export row counts; the window is set from them (useExportSpan).
+		opts.Since, opts.Until = time.Time{}, time.Time{}
+	}
+	b := &Builder{opts: opts, users: map[string]*userPairs{}, clients: map[string]int{},
+		days: map[int64]*dayAgg{}, unknownApps: map[string]int{}}
+	for _, ps := range opts.Networks {
+		b.prefixes = append(b.prefixes, ps...)
+	}
+	return b
 }
 
 func (b *Builder) inside(a netip.Addr) bool {
 	if b.opts.Inside != nil {
 		return b.opts.Inside(a)
 	}
-	for _, ps := range b.opts.Networks {
-		for _, p := range ps {
-			if p.Contains(a) {
-				return true
-			}
+	for _, p := range b.prefixes {
+		if p.Contains(a) {
+			return true
 		}
 	}
 	return false
@@ -178,34 +281,155 @@ func (b *Builder) AddSignInEvent(e store.SignInEvent) {
 		UserAgent: e.UserAgent, Status: status, Decision: e.Decision})
 }
 
+// pair returns the aggregate of (user, client), creating it when new.
+func (b *Builder) pair(r *Record) *pairAgg {
+	ul := lowerASCII(r.User)
+	ci := b.lastClient
+	if !b.lastClientSet || r.Client.Name != b.lastClientName {
+		var ok bool
+		ci, ok = b.clients[r.Client.Name] // lookups with transient keys do not allocate
+		if !ok {
+			ci = len(b.clients)
+			name := strings.Clone(r.Client.Name)
+			b.clients[name] = ci
+			b.clientNames = append(b.clientNames, name)
+		}
+		b.lastClient, b.lastClientName, b.lastClientSet = ci, r.Client.Name, true
+	}
+	u := b.users[ul]
+	if u == nil {
+		// Clone what the builder keeps: a CSV reader's fields share one string per line, and
+		// holding a field would hold the whole line.
+		u = &userPairs{lower: strings.Clone(ul)}
+		b.users[u.lower] = u
+	}
+	if ci < len(u.byClient) {
+		if p := u.byClient[ci]; p != nil {
+			return p
+		}
+	} else if ci >= clientSlots {
+		if p := u.more[ci]; p != nil {
+			return p
+		}
+	}
+	c := r.Client
+	c.Name = b.clientNames[ci]
+	user := u.lower
+	if r.User != user {
+		user = strings.Clone(r.User)
+	}
+	p := &pairAgg{user: user, userLower: u.lower, client: c, first: r.Time, last: r.Time}
+	switch {
+	case ci >= clientSlots:
+		if u.more == nil {
+			u.more = map[int]*pairAgg{}
+		}
+		u.more[ci] = p
+	default:
+		for len(u.byClient) <= ci {
+			u.byClient = append(u.byClient, nil)
+		}
+		u.byClient[ci] = p
+	}
+	b.pairs = append(b.pairs, p)
+	return p
+}
+
 // add aggregates a normalised record into its (user, client) pair.
 func (b *Builder) add(s *SourceSummary, r Record) {
-	if (!b.opts.Since.IsZero() && r.Time.Before(b.opts.Since)) ||
-		(!b.opts.Until.IsZero() && !r.Time.Before(b.opts.Until)) {
-		s.OutsideWindow++
+	if !b.inWindow(s, r.Time) {
 		return
 	}
-	s.Used++
-	ul := lowerASCII(r.User)
-	k := pairKey{ul, r.Client.Name}
-	p := b.pairs[k] // the lookup with a transient key does not allocate
-	if p == nil {
-		// Clone what the pair keeps: a CSV reader's fields share one string per line, and
-		// holding a field would hold the whole line.
-		ul = strings.Clone(ul)
-		r.Client.Name = strings.Clone(r.Client.Name)
-		p = &pairAgg{user: strings.Clone(r.User), userLower: ul, client: r.Client, bySource: map[string]int{},
-			statuses: map[string]int{}, decisions: map[string]int{}, ips: map[netip.Addr]ipStat{},
-			agents: map[string]int{}, first: r.Time, last: r.Time}
-		b.pairs[k] = p
+	p := b.pair(&r)
+	b.count(p, &r)
+	p.addAgent(r.UserAgent)
+}
+
+// inWindow counts a record of s as used, or as outside the window.
+func (b *Builder) inWindow(s *SourceSummary, t time.Time) bool {
+	if (!b.opts.Since.IsZero() && t.Before(b.opts.Since)) || (!b.opts.Until.IsZero() && !t.Before(b.opts.Until)) {
+		s.OutsideWindow++
+		return false
 	}
+	s.Used++
+	return true
+}
+
+// knownPair is the pair of user (trimmed) and client when the builder has it, found without
+// making a string; nil otherwise, and for a user with non-ASCII letters (pair lower-cases
+// those).
+func (b *Builder) knownPair(user []byte, client string) *pairAgg {
+	lower := user
+	for i, c := range user {
+		if c >= utf8.RuneSelf {
+			return nil
+		}
+		if 'A' <= c && c <= 'Z' {
+			b.lowerBuf = append(b.lowerBuf[:0], user...)
+			for j := i; j < len(b.lowerBuf); j++ {
+				if c := b.lowerBuf[j]; 'A' <= c && c <= 'Z' {
+					b.lowerBuf[j] = c + 'a' - 'A'
+				}
+			}
+			lower = b.lowerBuf
+			break
+		}
+	}
+	ci := b.lastClient
+	if !b.lastClientSet || client != b.lastClientName {
+		var ok bool
+		if ci, ok = b.clients[client]; !ok {
+			return nil
+		}
+		b.lastClient, b.lastClientName, b.lastClientSet = ci, client, true
+	}
+	u := b.users[string(lower)]
+	switch {
+	case u == nil:
+		return nil
+	case ci < len(u.byClient):
+		return u.byClient[ci]
+	case ci >= clientSlots:
+		return u.more[ci]
+	}
+	return nil
+}
+
+// count aggregates r, in the window, into its pair p (but for its user agent: addAgent).
+func (b *Builder) count(p *pairAgg, r *Record) {
 	p.count++
-	p.bySource[r.Source]++
-	if r.Status != "" {
-		p.statuses[r.Status]++
+	if r.Source == "sekisho" {
+		p.fromSekisho++
+	} else {
+		p.fromEntra++
+	}
+	switch r.Status {
+	case "":
+	case "success":
+		p.success++
+	case "failure":
+		p.failure++
+	case "interrupted":
+		p.interrupted++
+	default:
+		if _, ok := p.otherStatuses[r.Status]; ok {
+			p.otherStatuses[r.Status]++
+		} else {
+			if p.otherStatuses == nil {
+				p.otherStatuses = map[string]int{}
+			}
+			p.otherStatuses[strings.Clone(r.Status)] = 1
+		}
 	}
 	if r.Decision != "" {
-		p.decisions[r.Decision]++
+		if _, ok := p.decisions[r.Decision]; ok {
+			p.decisions[r.Decision]++
+		} else {
+			if p.decisions == nil {
+				p.decisions = map[string]int{}
+			}
+			p.decisions[strings.Clone(r.Decision)] = 1
+		}
 	}
 	if r.Time.Before(p.first) {
 		p.first = r.Time
@@ -224,41 +448,26 @@ func (b *Builder) add(s *SourceSummary, r Record) {
 		} else {
 			p.outside++
 		}
-		st, seen := p.ips[r.IP]
-		if seen || len(p.ips) < MaxIPsPerPair {
-			st.inside = in
-			st.count++
-			if r.Decision != "" {
-				st.lastDecision = r.Decision
-			}
-			p.ips[r.IP] = st
-		} else {
-			p.ipsCapped = true
-		}
+		p.addIP(r.IP, in, r.Decision)
 	} else {
 		p.noIP++
-	}
-	if r.UserAgent != "" {
-		if _, ok := p.agents[r.UserAgent]; ok {
-			p.agents[r.UserAgent]++
-		} else if len(p.agents) < MaxAgentsPerPair {
-			p.agents[strings.Clone(r.UserAgent)] = 1
-		} else {
-			p.agentsCapped = true
-		}
 	}
 	dk := r.Time.Unix() / 86400
 	if r.Time.Unix() < 0 && r.Time.Unix()%86400 != 0 {
 		dk--
 	}
-	d := b.days[dk]
-	if d == nil {
-		if len(b.days) >= MaxDays {
-			b.daysCapped = true
-			return
+	d := b.lastDayAgg
+	if d == nil || dk != b.lastDay {
+		d = b.days[dk]
+		if d == nil {
+			if len(b.days) >= MaxDays {
+				b.daysCapped = true
+				return
+			}
+			d = &dayAgg{}
+			b.days[dk] = d
 		}
-		d = &dayAgg{}
-		b.days[dk] = d
+		b.lastDay, b.lastDayAgg = dk, d
 	}
 	if r.Client.Family.Legacy() {
 		d.legacy++
@@ -272,6 +481,94 @@ func (b *Builder) add(s *SourceSummary, r Record) {
 	} else {
 		d.modern++
 	}
+}
+
+// addAgent counts a record from user agent ua in the pair.
+func (p *pairAgg) addAgent(ua string) {
+	if ua == "" {
+		return
+	}
+	if i, ok := p.agents[ua]; ok {
+		p.agentCounts[i]++
+	} else if len(p.agents) < MaxAgentsPerPair {
+		if p.agents == nil {
+			p.agents = make(map[string]uint8, 4)
+		}
+		p.agents[strings.Clone(ua)] = uint8(len(p.agentCounts))
+		p.agentCounts = append(p.agentCounts, 1)
+	} else {
+		p.agentsCapped = true
+	}
+}
+
+// addAgentBytes is addAgent for a user agent read from an export line (a string of it is
+// made only when the pair keeps it).
+func (p *pairAgg) addAgentBytes(ua []byte) {
+	if len(ua) == 0 {
+		return
+	}
+	if i, ok := p.agents[string(ua)]; ok {
+		p.agentCounts[i]++
+	} else if len(p.agents) < MaxAgentsPerPair {
+		if p.agents == nil {
+			p.agents = make(map[string]uint8, 4)
+		}
+		p.agents[string(ua)] = uint8(len(p.agentCounts))
+		p.agentCounts = append(p.agentCounts, 1)
+	} else {
+		p.agentsCapped = true
+	}
+}
+
+// addIP counts a record from address a (valid) in the pair's per-address statistics.
+func (p *pairAgg) addIP(a netip.Addr, in bool, decision string) {
+	var i uint8
+	var seen bool
+	var k ipKey
+	zoned := a.Zone() != ""
+	if zoned {
+		i, seen = p.zoned[a]
+	} else {
+		k = ipKey{a: a.As16(), v4: a.Is4()}
+		i, seen = p.ips[k]
+	}
+	if !seen {
+		if len(p.ipStats) >= MaxIPsPerPair {
+			p.ipsCapped = true
+			return
+		}
+		i = uint8(len(p.ipStats))
+		p.ipStats = append(p.ipStats, ipStat{})
+		switch {
+		case zoned && p.zoned == nil:
+			p.zoned = map[netip.Addr]uint8{a: i}
+		case zoned:
+			p.zoned[a] = i
+		case p.ips == nil:
+			p.ips = make(map[ipKey]uint8, 8)
+			p.ips[k] = i
+		default:
+			p.ips[k] = i
+		}
+	}
+	st := &p.ipStats[i]
+	st.inside = in
+	st.count++
+	if decision != "" {
+		st.dec = decClass(decision)
+	}
+}
+
+// useExportSpan sets the window once the exports have been read (Options.ExportSpan): from the
+// earliest to the latest export row, or the default window when no export row was usable.
+func (b *Builder) useExportSpan() {
+	if !b.exportSeen {
+		b.opts.Since, _ = ParseSince("", b.opts.Now)
+		b.opts.Until = time.Time{}
+		return
+	}
+	b.opts.Since, b.opts.Until = b.exportFirst, b.exportLast.Add(time.Nanosecond)
+	b.fromExports = true
 }
 
 // sortedKeys returns map keys by descending count, then name.

@@ -85,10 +85,22 @@ var entraByLower = func() map[string]ClientApp {
 	return m
 }()
 
+// entraExact holds the documented values as the portal writes them.
+var entraExact = func() map[string]ClientApp {
+	m := make(map[string]ClientApp, len(EntraClientApps))
+	for _, c := range EntraClientApps {
+		m[c.Name] = entraByLower[strings.ToLower(c.Name)]
+	}
+	return m
+}()
+
 // ClassifyEntra maps an Entra "Client app" value to its canonical name and family. Unknown
 // values are kept as they are and counted as other legacy clients (Entra files everything it
 // cannot name under legacy "Other clients"); ok is false for them.
 func ClassifyEntra(v string) (c ClientApp, ok bool) {
+	if c, ok := entraExact[v]; ok { // the portal's own spelling: no trimming, no lower-casing
+		return c, true
+	}
 	v = strings.TrimSpace(v)
 	if c, ok := entraByLower[strings.ToLower(v)]; ok {
 		return c, true

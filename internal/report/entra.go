@@ -113,10 +113,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 func (b *Builder) AddEntraCSV(r io.Reader, name string) error {
 	s := b.source(name, "entra-csv")
 	br := bomSkipped(r)
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
+	cr := newCSVRows(br)
+	cr.all = true
+	header, _, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = errors.New("empty file")
@@ -153,70 +152,369 @@ func (b *Builder) AddEntraCSV(r io.Reader, name string) error {
 		return fmt.Errorf("entra csv %s: not a sign-in export: missing columns %s", name, strings.Join(missing, ", "))
 	}
 	nCols := len(header)
-	get := func(rec []string, field string) string {
-		if i := col[field]; i >= 0 && i < len(rec) {
+	// Column numbers, looked up once: -1 when the export lacks the column.
+	cDate, cUPN, cUser, cUserID, cClient := col["date"], col["upn"], col["user"], col["userid"], col["client"]
+	cIP, cUA, cStatus, cCode := col["ip"], col["ua"], col["status"], col["code"]
+	cr.all, cr.keep = false, make([]bool, nCols)
+	for _, c := range []int{cDate, cUPN, cUser, cUserID, cClient, cIP, cUA, cStatus, cCode} {
+		if c >= 0 {
+			cr.keep[c] = true
+		}
+	}
+	get := func(rec []string, i int) string {
+		if i >= 0 && i < len(rec) {
 			return rec[i]
 		}
 		return ""
 	}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
+	// A goroutine reads the rows while this one normalises and aggregates them, in batches and
+	// in order: the report is the same as if done one row after the other.
+	batches, free, done := make(chan *entraBatch, 4), make(chan *entraBatch, 5), make(chan struct{})
+	defer close(done) // stops the reader should aggregating end early (a panic)
+	for range cap(free) {
+		free <- &entraBatch{rows: make([]entraRow, 0, entraBatchRows)}
+	}
+	go func() {
+		defer close(batches)
+		view := func(views [][]byte, i int) []byte {
+			if i >= 0 && i < len(views) {
+				return views[i]
+			}
 			return nil
 		}
-		if err != nil {
+		batch := <-free
+		for {
+			views, rec, line, err := cr.ReadViews()
+			if err == io.EOF {
+				break
+			}
 			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				s.Rows++
-				b.addMalformed(s, Malformed{Line: pe.StartLine, Reason: pe.Err.Error()})
+			switch {
+			case errors.As(err, &pe):
+				batch.rows = append(batch.rows, entraRow{line: pe.StartLine, reason: pe.Err.Error()})
+			case err != nil:
+				batch.rows = append(batch.rows, entraRow{err: err})
+			case views != nil && len(views) != nCols || views == nil && len(rec) != nCols:
+				batch.rows = append(batch.rows, entraRow{line: line, reason: fmt.Sprintf("%d fields, header has %d", max(len(views), len(rec)), nCols)})
+			case views != nil: // split by csvRows: parsed from the line itself
+				user := view(views, cUPN)
+				if len(user) == 0 {
+					user = view(views, cUser)
+				}
+				if len(user) == 0 {
+					user = view(views, cUserID)
+				}
+				batch.rows = append(batch.rows, batch.parse(line, view(views, cDate), user, view(views, cClient), view(views, cIP),
+					view(views, cUA), statusOfViews(view(views, cStatus), view(views, cCode))))
+			default:
+				status := normStatus(get(rec, cStatus))
+				if status == "" {
+					if c, err := strconv.Atoi(strings.TrimSpace(get(rec, cCode))); err == nil {
+						status = statusFromCode(c)
+					}
+				}
+				user := get(rec, cUPN)
+				if user == "" {
+					user = get(rec, cUser)
+				}
+				if user == "" {
+					user = get(rec, cUserID)
+				}
+				batch.rows = append(batch.rows, normEntra(line, get(rec, cDate), user, get(rec, cClient), get(rec, cIP), get(rec, cUA), status))
+			}
+			if err != nil && pe == nil {
+				break // the rest cannot be read
+			}
+			if len(batch.rows) == cap(batch.rows) || len(batch.buf) >= entraBatchBytes {
+				select {
+				case batches <- batch:
+				case <-done:
+					return
+				}
+				select {
+				case batch = <-free:
+					batch.rows, batch.buf = batch.rows[:0], batch.buf[:0]
+				case <-done:
+					return
+				}
+			}
+		}
+		select {
+		case batches <- batch:
+		case <-done:
+		}
+	}()
+	var readErr error
+	for batch := range batches {
+		for i := range batch.rows {
+			r := &batch.rows[i]
+			if r.err != nil {
+				readErr = r.err
 				continue
 			}
-			s.Error = err.Error()
-			return fmt.Errorf("entra csv %s: %w", name, err)
-		}
-		s.Rows++
-		line, _ := cr.FieldPos(0)
-		if len(rec) != nCols {
-			b.addMalformed(s, Malformed{Line: line, Reason: fmt.Sprintf("%d fields, header has %d", len(rec), nCols)})
-			continue
-		}
-		status := strings.ToLower(strings.TrimSpace(get(rec, "status")))
-		if status == "" {
-			if c, err := strconv.Atoi(strings.TrimSpace(get(rec, "code"))); err == nil {
-				status = statusFromCode(c)
+			s.Rows++
+			if r.pending {
+				b.addEntraViews(s, r, batch.field(r.userAt), batch.field(r.uaAt))
+				continue
 			}
+			if r.reason != "" {
+				b.addMalformed(s, Malformed{Line: r.line, Reason: r.reason})
+				continue
+			}
+			b.useEntra(s, r)
 		}
-		user := get(rec, "upn")
-		if user == "" {
-			user = get(rec, "user")
-		}
-		if user == "" {
-			user = get(rec, "userid")
-		}
-		if reason := b.addEntra(s, get(rec, "date"), user, get(rec, "client"), get(rec, "ip"), get(rec, "ua"), status); reason != "" {
-			b.addMalformed(s, Malformed{Line: line, Reason: reason})
-		}
+		free <- batch
 	}
+	if readErr != nil {
+		s.Error = readErr.Error()
+		return fmt.Errorf("entra csv %s: %w", name, readErr)
+	}
+	return nil
 }
 
-// addEntra normalises one export row; it returns why the row is unusable, or "".
+// entraBatch is rows AddEntraCSV hands over at a time, with the user and user agent bytes of
+// those split by csvRows (buf, reused: the rows hold no string of it).
+type entraBatch struct {
+	rows []entraRow
+	buf  []byte
+}
+
+// parse normalises a row csvRows split, from the line itself: the portal's own forms (its
+// date, IPv4 addresses, the documented client apps) are parsed without making strings of
+// them, and the user and user agent are copied into the batch (addEntraViews reads them).
+// Anything else takes normEntra's way, so the row is the same (FuzzEntraCSV).
+func (eb *entraBatch) parse(line int, date, user, client, ip, ua []byte, status string) entraRow {
+	t, err := parseTimeBytes(date)
+	if err != nil {
+		return entraRow{line: line, reason: err.Error()}
+	}
+	user = bytes.TrimSpace(user)
+	if len(user) == 0 {
+		return entraRow{line: line, reason: "no user"}
+	}
+	var addr netip.Addr
+	if ip = bytes.TrimSpace(ip); len(ip) > 0 {
+		var ok bool
+		if addr, ok = parseIPv4(ip); !ok {
+			if addr, err = netip.ParseAddr(string(ip)); err != nil {
+				return entraRow{line: line, reason: fmt.Sprintf("bad IP address %q", ip)}
+			}
+			addr = addr.Unmap()
+		}
+	}
+	c, known := entraExact[string(client)]
+	if !known {
+		c, known = ClassifyEntra(string(client))
+	}
+	r := entraRow{line: line, pending: true, t: t, client: c, known: known, ip: addr, status: status}
+	r.userAt, r.uaAt = eb.keep(user), eb.keep(ua)
+	return r
+}
+
+// keep copies f into the batch's buffer and returns where it is.
+func (eb *entraBatch) keep(f []byte) [2]int32 {
+	start := int32(len(eb.buf))
+	eb.buf = append(eb.buf, f...)
+	return [2]int32{start, int32(len(eb.buf))}
+}
+
+func (eb *entraBatch) field(at [2]int32) []byte { return eb.buf[at[0]:at[1]:at[1]] }
+
+// AddEntraCSV hands over entraBatchRows rows at a time, or fewer when their fields reach
+// entraBatchBytes (rows of long fields: the batch's memory stays bounded).
+const (
+	entraBatchRows  = 512
+	entraBatchBytes = 4 << 20
+)
+
+// entraRow is one normalised export row: usable, or why not (reason); or the error that ends
+// the file (err, not a row).
+type entraRow struct {
+	line int
+	// pending: read by entraBatch.parse, its user and user agent in the batch at userAt and
+	// uaAt (user and ua unset)
+	pending      bool
+	userAt, uaAt [2]int32
+	reason       string
+	err          error
+	t            time.Time
+	user         string
+	client       ClientApp
+	known        bool // client is a documented client-app value
+	ip           netip.Addr
+	ua           string
+	status       string
+}
+
+// normStatus is strings.ToLower(strings.TrimSpace(v)) without allocating for the portal's
+// values.
+func normStatus(v string) string {
+	switch v {
+	case "Success":
+		return "success"
+	case "Failure":
+		return "failure"
+	case "Interrupted":
+		return "interrupted"
+	}
+	return lowerASCII(strings.TrimSpace(v))
+}
+
+// addEntra adds one export row; it returns why the row is unusable, or "".
 func (b *Builder) addEntra(s *SourceSummary, date, user, client, ip, ua, status string) string {
+	r := normEntra(0, date, user, client, ip, ua, status)
+	if r.reason == "" {
+		b.useEntra(s, &r)
+	}
+	return r.reason
+}
+
+// normEntra normalises one export row (it touches no builder state).
+func normEntra(line int, date, user, client, ip, ua, status string) entraRow {
 	t, err := parseTime(date)
 	if err != nil {
-		return err.Error()
+		return entraRow{line: line, reason: err.Error()}
 	}
 	user = strings.TrimSpace(user)
 	if user == "" {
-		return "no user"
+		return entraRow{line: line, reason: "no user"}
 	}
 	var addr netip.Addr
 	if ip = strings.TrimSpace(ip); ip != "" {
 		if addr, err = netip.ParseAddr(ip); err != nil {
-			return fmt.Sprintf("bad IP address %q", ip)
+			return entraRow{line: line, reason: fmt.Sprintf("bad IP address %q", ip)}
 		}
 		addr = addr.Unmap()
 	}
 	c, known := ClassifyEntra(client)
+	return entraRow{line: line, t: t, user: user, client: c, known: known, ip: addr, ua: ua, status: status}
+}
+
+// addEntraViews aggregates a row entraBatch.parse read, as useEntra does; a row of a known
+// user, client and user agent costs no string at all.
+func (b *Builder) addEntraViews(s *SourceSummary, er *entraRow, user, ua []byte) {
+	b.noteEntra(er.t, er.client, er.known)
+	if !b.inWindow(s, er.t) {
+		return
+	}
+	r := Record{Source: "entra", Time: er.t, Client: er.client, IP: er.ip, Status: er.status}
+	p := b.knownPair(user, er.client.Name)
+	if p == nil {
+		r.User = string(user)
+		p = b.pair(&r)
+	}
+	b.count(p, &r)
+	p.addAgentBytes(ua)
+}
+
+// statusOfViews is the row's status as AddEntraCSV reads it (the Status column, or else the
+// error code), without a string for the portal's values.
+func statusOfViews(status, code []byte) string {
+	st := ""
+	switch {
+	case len(status) == 0:
+	case string(status) == "Success" || string(status) == "success":
+		st = "success"
+	case string(status) == "Failure" || string(status) == "failure":
+		st = "failure"
+	case string(status) == "Interrupted" || string(status) == "interrupted":
+		st = "interrupted"
+	default:
+		st = normStatus(string(status))
+	}
+	if st != "" {
+		return st
+	}
+	code = bytes.TrimSpace(code)
+	n, ok := 0, len(code) > 0 && len(code) <= 9
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			ok = false
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	if !ok {
+		var err error
+		if n, err = strconv.Atoi(string(code)); err != nil {
+			return ""
+		}
+	}
+	return statusFromCode(n)
+}
+
+// parseTimeBytes is parseTime for the portal's own form, 2006-01-02T15:04:05Z, without a
+// string; any other form (or an invalid date) goes to parseTime.
+func parseTimeBytes(b []byte) (time.Time, error) {
+	if len(b) == 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == 'Z' {
+		num := func(b []byte) int {
+			n := 0
+			for _, c := range b {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+		y, mo, d, h, mi, sec := num(b[0:4]), num(b[5:7]), num(b[8:10]), num(b[11:13]), num(b[14:16]), num(b[17:19])
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), nil
+		}
+	}
+	return parseTime(string(b))
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// parseIPv4 parses a dotted-quad IPv4 address as netip.ParseAddr does (four decimal fields
+// of at most 255, no leading zeros); ok is false for anything else, including errors.
+func parseIPv4(b []byte) (a netip.Addr, ok bool) {
+	var q [4]byte
+	i := 0
+	for f := 0; f < 4; f++ {
+		if f > 0 {
+			if i >= len(b) || b[i] != '.' {
+				return a, false
+			}
+			i++
+		}
+		start, v := i, 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' && i-start < 3 {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || v > 255 || n > 1 && b[start] == '0' {
+			return a, false
+		}
+		q[f] = byte(v)
+	}
+	if i != len(b) {
+		return a, false
+	}
+	return netip.AddrFrom4(q), true
+}
+
+// useEntra aggregates a usable export row.
+func (b *Builder) useEntra(s *SourceSummary, r *entraRow) {
+	b.noteEntra(r.t, r.client, r.known)
+	b.add(s, Record{Source: "entra", Time: r.t, User: r.user, Client: r.client, IP: r.ip, UserAgent: r.ua, Status: r.status})
+}
+
+// noteEntra counts a usable export row's client when it is not a documented value, and its
+// time in the exports' span.
+func (b *Builder) noteEntra(t time.Time, c ClientApp, known bool) {
 	if !known {
 		if _, ok := b.unknownApps[c.Name]; ok {
 			b.unknownApps[c.Name]++
@@ -224,8 +522,13 @@ func (b *Builder) addEntra(s *SourceSummary, date, user, client, ip, ua, status 
 			b.unknownApps[strings.Clone(c.Name)] = 1
 		}
 	}
-	b.add(s, Record{Source: "entra", Time: t, User: user, Client: c, IP: addr, UserAgent: ua, Status: status})
-	return ""
+	if !b.exportSeen || t.Before(b.exportFirst) {
+		b.exportFirst = t
+	}
+	if !b.exportSeen || t.After(b.exportLast) {
+		b.exportLast = t
+	}
+	b.exportSeen = true
 }
 
 // graphSignIn holds the Graph signIn fields the report reads. encoding/json matches names

@@ -60,29 +60,48 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// Build runs one report: Sekisho's events (if events is not nil) then every Entra file.
-// A file that cannot be read is logged and listed in the report's sources; it does not stop
-// the report.
+// Build runs one report: Sekisho's events (if events is not nil) and every Entra file. With
+// opts.ExportSpan the files are read first and the events over the span they cover; otherwise
+// the events come first, in opts' window. A file that cannot be read is logged and listed in
+// the report's sources; it does not stop the report.
 func Build(ctx context.Context, opts Options, events EventSource, entraFiles []string, log *slog.Logger) (*Report, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	b := NewBuilder(opts)
-	if events != nil {
-		err := events(ctx, opts.Since, opts.Until, func(e store.SignInEvent) error {
-			b.AddSignInEvent(e)
-			return ctx.Err()
-		})
-		if err != nil {
-			return nil, fmt.Errorf("report: reading sign-in events: %w", err)
+	files := func() {
+		for _, f := range entraFiles {
+			if err := b.AddEntraFile(f); err != nil {
+				log.WarnContext(ctx, "entra export skipped in part", "file", f, "err", err)
+			}
 		}
 	}
-	for _, f := range entraFiles {
-		if err := b.AddEntraFile(f); err != nil {
-			log.WarnContext(ctx, "entra export skipped in part", "file", f, "err", err)
-		}
+	if opts.ExportSpan {
+		files()
+		b.useExportSpan()
+	}
+	if err := b.addEvents(ctx, events); err != nil {
+		return nil, err
+	}
+	if !opts.ExportSpan {
+		files()
 	}
 	return b.Finish(), nil
+}
+
+// addEvents adds Sekisho's sign-in events in the builder's window (nil events: none).
+func (b *Builder) addEvents(ctx context.Context, events EventSource) error {
+	if events == nil {
+		return nil
+	}
+	err := events(ctx, b.opts.Since, b.opts.Until, func(e store.SignInEvent) error {
+		b.AddSignInEvent(e)
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("report: reading sign-in events: %w", err)
+	}
+	return nil
 }
 
 // Write renders rep in format ("html", "csv" or "json").
@@ -101,23 +120,32 @@ func (r *Report) Write(w io.Writer, format, lang string) error {
 // Job is `sekisho report legacy-auth [--since 30d] [--entra-signins FILE ...] --format
 // html|csv|json [--lang ja|en] [--out FILE]`: the CLI fills it from its flags.
 type Job struct {
+	// Since is the window's start (ParseSince). "" means: with EntraFiles, the span the
+	// exports cover (Options.ExportSpan); without, the last 30 days.
 	Since      string
 	EntraFiles []string
 	Format     string
 	Lang       string
-	Out        string // "" or "-" = stdout
+	Out        string    // "" or "-" = stdout
+	Stderr     io.Writer // notices (rows outside the window); nil = os.Stderr
 }
 
-// Run builds the report and writes it. opts carries networks, Simulate and Now.
+// Run builds the report and writes it. opts carries networks, Simulate and Now. Whenever
+// rows fall outside the window, it says so on Stderr, one line per source (the report says
+// it too).
 func (j Job) Run(ctx context.Context, opts Options, events EventSource, stdout io.Writer, log *slog.Logger) error {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	since, err := ParseSince(j.Since, opts.Now)
-	if err != nil {
-		return err
+	if strings.TrimSpace(j.Since) == "" && len(j.EntraFiles) > 0 {
+		opts.ExportSpan = true
+	} else {
+		since, err := ParseSince(j.Since, opts.Now)
+		if err != nil {
+			return err
+		}
+		opts.Since = since
 	}
-	opts.Since = since
 	if j.Lang != "" {
 		opts.Lang = j.Lang
 	}
@@ -127,6 +155,16 @@ func (j Job) Run(ctx context.Context, opts Options, events EventSource, stdout i
 	rep, err := Build(ctx, opts, events, j.EntraFiles, log)
 	if err != nil {
 		return err
+	}
+	stderr := j.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	for _, s := range rep.Sources {
+		if s.OutsideWindow > 0 {
+			fmt.Fprintf(stderr, "sekisho report: %s: %d of %d rows outside the window %s, not counted; use --since to widen it\n",
+				s.Name, s.OutsideWindow, s.Rows, rep.windowText())
+		}
 	}
 	if j.Out == "" || j.Out == "-" {
 		return rep.Write(stdout, j.Format, opts.Lang)
@@ -162,7 +200,8 @@ type HandlerConfig struct {
 //
 //	GET  ?since=30d&format=html|csv|json&lang=ja|en   report from Sekisho's sign-in log
 //	POST (multipart, same query; file fields "entra")  the same, plus uploaded Entra exports,
-//	                                                   streamed part by part
+//	                                                   streamed part by part; without since,
+//	                                                   over the span the exports cover
 func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 1 << 30
@@ -191,12 +230,17 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 			}
 		}
 		opts.Now = cfg.Now()
-		since, err := ParseSince(q.Get("since"), opts.Now)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+		// Uploaded exports without a window: the window is the span they cover.
+		if q.Get("since") == "" && r.Method == http.MethodPost {
+			opts.ExportSpan = true
+		} else {
+			since, err := ParseSince(q.Get("since"), opts.Now)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			opts.Since = since
 		}
-		opts.Since = since
 		opts.Lang = q.Get("lang")
 		if opts.Lang == "" && strings.HasPrefix(strings.ToLower(r.Header.Get("Accept-Language")), "ja") {
 			opts.Lang = "ja"
@@ -210,21 +254,29 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 			return
 		}
 		b := NewBuilder(opts)
-		if cfg.Events != nil {
-			if err := cfg.Events(ctx, opts.Since, opts.Until, func(e store.SignInEvent) error {
-				b.AddSignInEvent(e)
-				return ctx.Err()
-			}); err != nil {
-				cfg.Log.ErrorContext(ctx, "report: reading sign-in events", "err", err)
-				http.Error(w, "report unavailable", http.StatusInternalServerError)
-				return
+		uploads := func() bool {
+			if r.Method != http.MethodPost {
+				return true
 			}
-		}
-		if r.Method == http.MethodPost {
 			if err := addUploads(w, r, b, cfg.MaxUpload); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
+				return false
+			}
+			return true
+		}
+		if opts.ExportSpan { // the exports first: they set the window the log is read over
+			if !uploads() {
 				return
 			}
+			b.useExportSpan()
+		}
+		if err := b.addEvents(ctx, cfg.Events); err != nil {
+			cfg.Log.ErrorContext(ctx, "report: reading sign-in events", "err", err)
+			http.Error(w, "report unavailable", http.StatusInternalServerError)
+			return
+		}
+		if !opts.ExportSpan && !uploads() {
+			return
 		}
 		rep := b.Finish()
 		h := w.Header()

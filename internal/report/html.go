@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -37,17 +38,30 @@ type chart struct {
 	Axis   [2]float64 // x from and to of the daily chart's base line
 }
 
+// htmlRow is what the "row" template shows of a row, every text in the page's language. It is
+// flat (no embedded Row) because the template looks fields up by name, per row.
 type htmlRow struct {
-	Row
-	FamilyName   string
-	DecisionText string
-	Share        string
-	ShareV       string
-	IPsText      string
-	First, Last  string
-	Agents       []string
-	AfterClass   string
+	Legacy         bool
+	User, Client   string
+	Count          int
+	DistinctIPs    int
+	RetirementText string
+	MigrationText  string
+	AfterText      string
+	Devices        []string
+	Alternatives   []string
+	Risks          []htmlRisk
+	FamilyName     string
+	DecisionText   string
+	Share          string
+	ShareV         string
+	IPsText        string
+	First, Last    string
+	Agents         []string
+	AfterClass     string
 }
+
+type htmlRisk struct{ Severity, SevText, Text string }
 
 type htmlView struct {
 	Lang, Title string
@@ -55,8 +69,8 @@ type htmlView struct {
 	T           func(key string, args ...any) string
 	N           func(key string, n int) string // T for a count, in the count's plural form
 	Period      string
+	Notices     []string // rows left out by the window, per source
 	Generated   string
-	Rows        []htmlRow
 	Mix         chart
 	Daily       chart
 	InOut       chart
@@ -92,7 +106,9 @@ var ScriptHash = func() string {
 }()
 
 // WriteHTML writes the report as one self-contained HTML page (inline CSS, SVG and script; no
-// external assets) in lang ("ja" or "en").
+// external assets) in lang ("ja" or "en"). The page streams: the rows are rendered one at a
+// time into a small buffer, so writing it holds nothing in proportion to the report beyond
+// the report itself.
 func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	if lang != "ja" {
 		lang = "en"
@@ -100,19 +116,11 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	t := func(key string, args ...any) string { return T(lang, key, args...) }
 	v := htmlView{Lang: lang, Title: t("ui.title"), R: r, T: t, Script: template.JS(sortScript),
 		N:         func(key string, n int) string { return TN(lang, key, n) },
-		Generated: r.GeneratedAt.Format("2006-01-02 15:04 UTC")}
-	switch {
-	case r.Since.IsZero() && r.Until.IsZero():
-		v.Period = t("ui.unbounded")
-	default:
-		from, to := "…", r.GeneratedAt.Format("2006-01-02")
-		if !r.Since.IsZero() {
-			from = r.Since.UTC().Format("2006-01-02")
+		Generated: r.GeneratedAt.Format("2006-01-02 15:04 UTC"), Period: r.period(lang)}
+	for _, s := range r.Sources {
+		if s.OutsideWindow > 0 {
+			v.Notices = append(v.Notices, t("ui.outside_notice", s.Name, s.OutsideWindow, s.Rows, v.Period))
 		}
-		if !r.Until.IsZero() {
-			to = r.Until.UTC().Format("2006-01-02")
-		}
-		v.Period = from + " – " + to
 	}
 	for i := 1; i <= 8; i++ {
 		v.Checklist = append(v.Checklist, t("chk."+strconv.Itoa(i)))
@@ -126,48 +134,81 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	} else {
 		v.OutsidePct = "—"
 	}
-	for _, row := range r.Rows {
-		h := htmlRow{Row: row, FamilyName: t("fam." + string(row.Family)),
-			DecisionText: t("ui.decision." + row.CurrentDecision),
-			First:        row.FirstSeen.Format("2006-01-02 15:04"), Last: row.LastSeen.Format("2006-01-02 15:04"),
-			IPsText: strconv.Itoa(row.DistinctIPs), Share: "—", ShareV: "-1", AfterClass: string(row.After)}
-		if strings.HasPrefix(h.DecisionText, "ui.decision.") {
-			h.DecisionText = row.CurrentDecision
-		}
-		if row.IPsCapped {
-			h.IPsText = t("ui.more", row.DistinctIPs)
-		}
-		if row.InsideShare != nil {
-			h.Share = strconv.FormatFloat(*row.InsideShare*100, 'f', 0, 64) + "%"
-			h.ShareV = strconv.FormatFloat(*row.InsideShare, 'f', 3, 64)
-		}
-		// Translate texts computed in the builder's language into the page's language.
-		h.RetirementText = t("status." + row.Retirement)
-		h.MigrationText = t("mig." + row.Migration)
-		h.AfterText = t("enf." + string(row.After))
-		h.Alternatives = append([]Alternative(nil), row.Alternatives...)
-		for i, a := range h.Alternatives {
-			h.Alternatives[i].Text = t("mig."+a.Migration) + " — " + t("enf."+string(a.After))
-		}
-		h.Risks = append([]Risk(nil), row.Risks...)
-		for i, k := range h.Risks {
-			h.Risks[i].Text = T(lang, "risk."+k.Code, k.args...)
-		}
-		for _, ua := range row.UserAgents {
-			h.Agents = append(h.Agents, fmt.Sprintf("%s (%d)", ua.Name, ua.Count))
-		}
-		if row.AgentsCapped {
-			h.Agents = append(h.Agents, "…")
-		}
-		v.Rows = append(v.Rows, h)
-	}
 	v.Mix = mixChart(v.Families)
 	v.Daily = dailyChart(r.Summary.Daily)
 	v.InOut = inOutChart(v.Families, t)
-	if err := tmpl.Execute(w, v); err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := tmpl.ExecuteTemplate(bw, "head", v); err != nil {
+		return fmt.Errorf("report html: %w", err)
+	}
+	for i := range r.Rows {
+		if err := tmpl.ExecuteTemplate(bw, "row", htmlRowOf(&r.Rows[i], lang, t)); err != nil {
+			return fmt.Errorf("report html: %w", err)
+		}
+	}
+	if err := tmpl.ExecuteTemplate(bw, "tail", v); err != nil {
+		return fmt.Errorf("report html: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("report html: %w", err)
 	}
 	return nil
+}
+
+// period is the window as the page shows it: "2026-01-31 – 2026-03-01", with a word when it
+// is the exports' span.
+func (r *Report) period(lang string) string {
+	if r.Since.IsZero() && r.Until.IsZero() {
+		return T(lang, "ui.unbounded")
+	}
+	from, to := "…", r.GeneratedAt.Format("2006-01-02")
+	if !r.Since.IsZero() {
+		from = r.Since.UTC().Format("2006-01-02")
+	}
+	if !r.Until.IsZero() {
+		to = r.Until.UTC().Format("2006-01-02")
+	}
+	p := from + " – " + to
+	if r.WindowFromExports {
+		p += " (" + T(lang, "ui.period_exports") + ")"
+	}
+	return p
+}
+
+// htmlRowOf is one row of the page with its texts in the page's language.
+func htmlRowOf(row *Row, lang string, t func(string, ...any) string) htmlRow {
+	h := htmlRow{Legacy: row.Legacy, User: row.User, Client: row.Client, Count: row.Count,
+		DistinctIPs: row.DistinctIPs, Devices: row.Devices, FamilyName: t("fam." + string(row.Family)),
+		DecisionText: t("ui.decision." + row.CurrentDecision),
+		First:        row.FirstSeen.Format("2006-01-02 15:04"), Last: row.LastSeen.Format("2006-01-02 15:04"),
+		IPsText: strconv.Itoa(row.DistinctIPs), Share: "—", ShareV: "-1", AfterClass: string(row.After)}
+	if strings.HasPrefix(h.DecisionText, "ui.decision.") {
+		h.DecisionText = row.CurrentDecision
+	}
+	if row.IPsCapped {
+		h.IPsText = t("ui.more", row.DistinctIPs)
+	}
+	if row.InsideShare != nil {
+		h.Share = strconv.FormatFloat(*row.InsideShare*100, 'f', 0, 64) + "%"
+		h.ShareV = strconv.FormatFloat(*row.InsideShare, 'f', 3, 64)
+	}
+	// Translate texts computed in the builder's language into the page's language.
+	h.RetirementText = t("status." + row.Retirement)
+	h.MigrationText = t("mig." + row.Migration)
+	h.AfterText = t("enf." + string(row.After))
+	for _, a := range row.Alternatives {
+		h.Alternatives = append(h.Alternatives, t("mig."+a.Migration)+" — "+t("enf."+string(a.After)))
+	}
+	for _, k := range row.Risks {
+		h.Risks = append(h.Risks, htmlRisk{k.Severity, t("sev." + k.Severity), T(lang, "risk."+k.Code, k.args...)})
+	}
+	for _, ua := range row.UserAgents {
+		h.Agents = append(h.Agents, fmt.Sprintf("%s (%d)", ua.Name, ua.Count))
+	}
+	if row.AgentsCapped {
+		h.Agents = append(h.Agents, "…")
+	}
+	return h
 }
 
 func maxInt(xs ...int) int {

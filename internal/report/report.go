@@ -1,9 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/store"
@@ -122,9 +125,12 @@ type MilestoneView struct {
 
 // Report is the finished report.
 type Report struct {
-	GeneratedAt       time.Time       `json:"generated_at"`
-	Since             time.Time       `json:"since,omitzero"`
-	Until             time.Time       `json:"until,omitzero"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Since       time.Time `json:"since,omitzero"`
+	Until       time.Time `json:"until,omitzero"`
+	// WindowFromExports says the window is the span the Entra exports cover (Since is the
+	// earliest export row, Until just after the latest), not one that was asked for.
+	WindowFromExports bool            `json:"window_from_exports,omitempty"`
 	Lang              string          `json:"lang"`
 	Summary           Summary         `json:"summary"`
 	Rows              []Row           `json:"rows"`
@@ -141,10 +147,15 @@ type Report struct {
 func (b *Builder) Finish() *Report {
 	lang := b.opts.Lang
 	rep := &Report{GeneratedAt: b.opts.Now.UTC(), Since: b.opts.Since, Until: b.opts.Until,
-		Lang: lang, MalformedTotal: b.malformedN, opts: b.opts,
+		WindowFromExports: b.fromExports, Lang: lang, MalformedTotal: b.malformedN, opts: b.opts,
 		Malformed: append([]Malformed{}, b.malformed...), UnknownClientApps: sortedCounts(b.unknownApps)}
+	if b.sekisho != nil { // Sekisho's own log first, whichever was read first
+		rep.Sources = append(rep.Sources, *b.sekisho)
+	}
 	for _, s := range b.sources {
-		rep.Sources = append(rep.Sources, *s)
+		if s != b.sekisho {
+			rep.Sources = append(rep.Sources, *s)
+		}
 	}
 	if len(rep.UnknownClientApps) == 0 {
 		rep.UnknownClientApps = nil
@@ -156,8 +167,33 @@ func (b *Builder) Finish() *Report {
 	users, legacyUsers := map[string]bool{}, map[string]bool{}
 	famUsers := map[Family]map[string]bool{}
 	fams := map[Family]*FamilySummary{}
-	for _, p := range b.pairs {
-		row := b.row(p)
+	// The rows' order (legacy first, then by count, user and client: a total order, as no two
+	// pairs share user and client) is settled on the pairs, so that no Row is ever moved.
+	pairs := slices.Clone(b.pairs)
+	slices.SortFunc(pairs, func(a, c *pairAgg) int {
+		if la, lc := a.client.Family.Legacy(), c.client.Family.Legacy(); la != lc {
+			if la {
+				return -1
+			}
+			return 1
+		}
+		if a.count != c.count {
+			return cmp.Compare(c.count, a.count)
+		}
+		if a.user != c.user {
+			return strings.Compare(a.user, c.user)
+		}
+		return strings.Compare(a.client.Name, c.client.Name)
+	})
+	texts := map[Family]*familyTexts{}
+	rep.Rows = make([]Row, 0, len(pairs))
+	for _, p := range pairs {
+		ft := texts[p.client.Family]
+		if ft == nil {
+			ft = b.familyTexts(p.client.Family)
+			texts[p.client.Family] = ft
+		}
+		row := b.row(p, ft)
 		rep.Rows = append(rep.Rows, row)
 		s := &rep.Summary
 		s.Records += p.count
@@ -199,42 +235,101 @@ func (b *Builder) Finish() *Report {
 	}
 	sort.Slice(rep.Summary.Daily, func(i, j int) bool { return rep.Summary.Daily[i].Date < rep.Summary.Daily[j].Date })
 	rep.Summary.DaysCapped = b.daysCapped
-	sort.Slice(rep.Rows, func(i, j int) bool {
-		a, c := rep.Rows[i], rep.Rows[j]
-		if a.Legacy != c.Legacy {
-			return a.Legacy
-		}
-		if a.Count != c.Count {
-			return a.Count > c.Count
-		}
-		if a.User != c.User {
-			return a.User < c.User
-		}
-		return a.Client < c.Client
-	})
 	return rep
+}
+
+// windowText is the window for a message: "2026-01-31T00:00:00Z – now" and the like (the end
+// is exclusive).
+func (r *Report) windowText() string {
+	from, to := "the beginning", "now"
+	if !r.Since.IsZero() {
+		from = r.Since.UTC().Format(time.RFC3339)
+	}
+	if !r.Until.IsZero() {
+		to = r.Until.UTC().Format(time.RFC3339)
+	}
+	return from + " – " + to
 }
 
 func isBlocked(decision string) bool {
 	return decision != "" && decision != "allow"
 }
 
+// familyTexts are the parts of a row that depend only on its family (and the report's
+// language and date), computed once per family.
+type familyTexts struct {
+	retirement, retirementText string
+	migs                       []Migration
+	best, bridge               Migration // the best path, and the bridge/relay for clients that cannot do OAuth
+	hasBridge                  bool
+	alternatives               map[string][]Alternative // by the chosen migration
+}
+
+func (b *Builder) familyTexts(fam Family) *familyTexts {
+	lang := b.opts.Lang
+	ft := &familyTexts{retirement: RetirementStatus(fam, b.opts.Now), migs: MigrationsFor(fam),
+		alternatives: map[string][]Alternative{}}
+	ft.retirementText = T(lang, "status."+ft.retirement)
+	ft.best = ft.migs[0]
+	for _, m := range ft.migs {
+		if m.Key == "mail_bridge" {
+			ft.bridge, ft.hasBridge = m, true
+			break
+		}
+	}
+	return ft
+}
+
+// alternativesTo are the migrations other than best (the caller copies the slice).
+func (ft *familyTexts) alternativesTo(best Migration, lang string) []Alternative {
+	alts, ok := ft.alternatives[best.Key]
+	if !ok {
+		for _, m := range ft.migs {
+			if m.Key != best.Key {
+				alts = append(alts, Alternative{m.Key, m.After, T(lang, "mig."+m.Key) + " — " + T(lang, "enf."+string(m.After))})
+			}
+		}
+		ft.alternatives[best.Key] = alts
+	}
+	return alts
+}
+
 // row turns an aggregate into a report row with the migration advice and the risks.
-func (b *Builder) row(p *pairAgg) Row {
+func (b *Builder) row(p *pairAgg, ft *familyTexts) Row {
 	lang, fam := b.opts.Lang, p.client.Family
 	r := Row{User: p.user, Client: p.client.Name, Family: fam, Legacy: fam.Legacy(),
-		Count: p.count, BySource: p.bySource, Statuses: p.statuses, Decisions: p.decisions,
-		CurrentDecision: p.lastDecision, FirstSeen: p.first.UTC(), LastSeen: p.last.UTC(),
-		DistinctIPs: len(p.ips), IPsCapped: p.ipsCapped, Inside: p.inside, Outside: p.outside,
-		NoIP: p.noIP, AgentsCapped: p.agentsCapped, Risks: []Risk{}}
-	if len(r.Statuses) == 0 {
-		r.Statuses = nil
+		Count: p.count, BySource: make(map[string]int, 2), CurrentDecision: p.lastDecision,
+		FirstSeen: p.first.UTC(), LastSeen: p.last.UTC(), DistinctIPs: p.distinctIPs(),
+		IPsCapped: p.ipsCapped, Inside: p.inside, Outside: p.outside, NoIP: p.noIP,
+		AgentsCapped: p.agentsCapped, Risks: []Risk{}}
+	if p.fromSekisho > 0 {
+		r.BySource["sekisho"] = p.fromSekisho
 	}
-	if len(r.Decisions) == 0 {
-		r.Decisions = nil
+	if p.fromEntra > 0 {
+		r.BySource["entra"] = p.fromEntra
 	}
-	r.Retirement = RetirementStatus(fam, b.opts.Now)
-	r.RetirementText = T(lang, "status."+r.Retirement)
+	if n := len(p.otherStatuses); n > 0 || p.success+p.failure+p.interrupted > 0 {
+		r.Statuses = make(map[string]int, n+3)
+		for k, v := range p.otherStatuses {
+			r.Statuses[k] = v
+		}
+		if p.success > 0 {
+			r.Statuses["success"] = p.success
+		}
+		if p.failure > 0 {
+			r.Statuses["failure"] = p.failure
+		}
+		if p.interrupted > 0 {
+			r.Statuses["interrupted"] = p.interrupted
+		}
+	}
+	if len(p.decisions) > 0 {
+		r.Decisions = make(map[string]int, len(p.decisions))
+		for k, v := range p.decisions {
+			r.Decisions[k] = v
+		}
+	}
+	r.Retirement, r.RetirementText = ft.retirement, ft.retirementText
 	if n := p.inside + p.outside; n > 0 {
 		v := math.Round(float64(p.inside)/float64(n)*1000) / 1000
 		r.InsideShare = &v
@@ -244,21 +339,33 @@ func (b *Builder) row(p *pairAgg) Row {
 		a netip.Addr
 		s ipStat
 	}
-	ips := make([]ipc, 0, len(p.ips))
-	for a, s := range p.ips {
-		ips = append(ips, ipc{a, s})
+	ips := make([]ipc, 0, p.distinctIPs())
+	for k, i := range p.ips {
+		ips = append(ips, ipc{k.addr(), p.ipStats[i]})
 	}
-	sort.Slice(ips, func(i, j int) bool {
-		if ips[i].s.count != ips[j].s.count {
-			return ips[i].s.count > ips[j].s.count
+	for a, i := range p.zoned {
+		ips = append(ips, ipc{a, p.ipStats[i]})
+	}
+	slices.SortFunc(ips, func(x, y ipc) int {
+		if x.s.count != y.s.count {
+			return cmp.Compare(y.s.count, x.s.count)
 		}
-		return ips[i].a.Less(ips[j].a)
+		return x.a.Compare(y.a)
 	})
-	r.IPs = make([]string, len(ips))
+	// One string holds every address of the row.
+	var text []byte
+	ends := make([]int, len(ips))
 	for i, x := range ips {
-		r.IPs[i] = x.a.String()
+		text = x.a.AppendTo(text)
+		ends[i] = len(text)
 	}
-	r.UserAgents = sortedCounts(p.agents)
+	all := string(text)
+	r.IPs = make([]string, len(ips))
+	start := 0
+	for i, end := range ends {
+		r.IPs[i], start = all[start:end], end
+	}
+	r.UserAgents = p.userAgents()
 	devs := map[string]bool{}
 	for _, ua := range r.UserAgents {
 		if fam == FamEAS {
@@ -276,23 +383,12 @@ func (b *Builder) row(p *pairAgg) Row {
 	}
 
 	// Migration: the best path, or the bridge/relay when the client cannot do OAuth.
-	migs := MigrationsFor(fam)
-	best := migs[0]
-	if r.CannotMigrate {
-		for _, m := range migs {
-			if m.Key == "mail_bridge" {
-				best = m
-				break
-			}
-		}
+	best := ft.best
+	if r.CannotMigrate && ft.hasBridge {
+		best = ft.bridge
 	}
 	r.Migration, r.MigrationText, r.After = best.Key, T(lang, "mig."+best.Key), best.After
-	for _, m := range migs {
-		if m.Key != best.Key {
-			r.Alternatives = append(r.Alternatives, Alternative{m.Key, m.After,
-				T(lang, "mig."+m.Key) + " — " + T(lang, "enf."+string(m.After))})
-		}
-	}
+	r.Alternatives = slices.Clone(ft.alternativesTo(best, lang))
 	r.AfterText = T(lang, "enf."+string(r.After))
 	r.Before = SignInOnly
 	if r.Legacy || fam == FamBridge {
@@ -316,10 +412,10 @@ func (b *Builder) row(p *pairAgg) Row {
 	}
 	blockedOutside, allowedToday := 0, 0
 	for _, x := range ips {
-		if !x.s.inside && isBlocked(x.s.lastDecision) {
+		if !x.s.inside && x.s.dec == decBlocked {
 			blockedOutside++
 		}
-		if x.s.lastDecision == "allow" {
+		if x.s.dec == decAllow {
 			allowedToday++
 		}
 	}
@@ -352,16 +448,16 @@ func (b *Builder) row(p *pairAgg) Row {
 	if b.opts.Simulate != nil && len(ips) > 0 && r.After != Never {
 		sim := &Simulation{}
 		for _, x := range ips {
-			if x.s.lastDecision == "" {
+			if x.s.dec == decNone {
 				continue
 			}
 			sim.Addresses++
 			after := b.opts.Simulate(store.SignInEvent{Time: b.opts.Now, Username: p.user,
 				Protocol: "wsfed", ClientType: "rich-client", EffectiveIP: x.a.String(), PeerIP: x.a.String()})
 			switch {
-			case isBlocked(x.s.lastDecision) && after == "allow":
+			case x.s.dec == decBlocked && after == "allow":
 				sim.NewlyAllowed++
-			case !isBlocked(x.s.lastDecision) && isBlocked(after):
+			case x.s.dec != decBlocked && isBlocked(after):
 				sim.NewlyBlocked++
 			default:
 				sim.SameDecisions++
