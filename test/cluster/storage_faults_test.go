@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // the disk-full test reads the node's SQLite file after it stopped
 
+	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/testutil/clustertest"
 )
@@ -291,8 +292,9 @@ func short600(s string) string {
 const slowDelay = 3 * time.Second
 
 // requestBound is the longest a sign-in may take with the database that slow: the node's
-// deadline on a request's work, plus time to answer on a loaded 2-core machine.
-const requestBound = server.DefaultRequestTimeout + 3*time.Second
+// deadline on a request's work, then the sign-in record's own deadline (a refusal at the
+// request's deadline is still recorded), plus time to answer on a loaded 2-core machine.
+const requestBound = server.DefaultRequestTimeout + audit.RecordTimeout + 3*time.Second
 
 // goroutinesPerRequest bounds the goroutines one request in flight holds on a node (its
 // connection, the connection's background read, the store's context watch).
