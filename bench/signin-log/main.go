@@ -148,4 +148,3 @@ func pct(v []float64, p float64) float64 {
 	sort.Float64s(s)
 	return s[min(len(s)-1, int(float64(len(s))*p/100))]
 }
-

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -56,13 +57,7 @@ func NewHasher(key []byte) (*Hasher, error) {
 	return &Hasher{key: key}, nil
 }
 
-func (h *Hasher) hash(id, secret string) []byte {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(id))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	return m.Sum(nil)
-}
+func (h *Hasher) hash(id, secret string) []byte { return secrets.KeyedHash(h.key, id, secret) }
 
 // New makes a token: the row to store (ID and Hash set) and the token to hand over once.
 func (h *Hasher) New() (row store.APIToken, token string, err error) {

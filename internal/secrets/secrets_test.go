@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -90,5 +92,29 @@ func TestKeyFile(t *testing.T) {
 	t.Setenv("SEKISHO_MASTER_KEY", "bm90LTMyLWJ5dGVz")
 	if _, err := LoadKey(p); err == nil {
 		t.Fatal("short key accepted")
+	}
+}
+
+// KeyedHash is HMAC-SHA256 over the parts joined by a zero byte: the exact bytes the stored
+// API-token and OIDC client-secret hashes were made with, so moving to it changed none.
+func TestKeyedHash(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	tests := []struct {
+		parts []string
+		raw   string
+	}{
+		{[]string{"id", "secret"}, "id\x00secret"},
+		{[]string{"sekisho-oidc-client-secret", "client", "s"}, "sekisho-oidc-client-secret\x00client\x00s"},
+		{[]string{"one"}, "one"},
+	}
+	for _, tc := range tests {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(tc.raw))
+		if got := KeyedHash(key, tc.parts...); !bytes.Equal(got, m.Sum(nil)) {
+			t.Errorf("KeyedHash(%q) differs from HMAC over %q", tc.parts, tc.raw)
+		}
+	}
+	if bytes.Equal(KeyedHash(key, "ab", "c"), KeyedHash(key, "a", "bc")) {
+		t.Error("part boundaries do not count")
 	}
 }

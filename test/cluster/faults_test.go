@@ -45,7 +45,7 @@ func keys(m map[string]string) []string {
 type record struct{ id, decision, reason, username string }
 
 // records reads the WS-Trust sign-in records of the load (user agents starting with tag)
-// straight from the database, keyed by user agent.
+// straight from the PostgreSQL database, keyed by user agent.
 func records(t *testing.T, dsn, tag string) map[string][]record {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
@@ -53,8 +53,14 @@ func records(t *testing.T, dsn, tag string) map[string][]record {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	return recordsIn(t, db, "$1", tag)
+}
+
+// recordsIn reads them from db, whose driver writes its one placeholder as param.
+func recordsIn(t *testing.T, db *sql.DB, param, tag string) map[string][]record {
+	t.Helper()
 	rows, err := db.QueryContext(t.Context(), `SELECT user_agent, id, decision, reason, username FROM sign_ins
-		WHERE protocol = 'wstrust' AND user_agent LIKE $1`, tag+"/%")
+		WHERE protocol = 'wstrust' AND user_agent LIKE `+param, tag+"/%")
 	if err != nil {
 		t.Fatalf("read sign_ins: %v", err)
 	}

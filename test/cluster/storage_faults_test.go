@@ -69,30 +69,6 @@ func fill(t *testing.T, path string) int64 {
 	return n
 }
 
-// sqliteRecords is records for an SQLite database (the node must have stopped).
-func sqliteRecords(t *testing.T, db *sql.DB, tag string) map[string][]record {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT user_agent, id, decision, reason, username FROM sign_ins
-		WHERE protocol = 'wstrust' AND user_agent LIKE ?`, tag+"/%")
-	if err != nil {
-		t.Fatalf("read sign_ins: %v", err)
-	}
-	defer rows.Close()
-	out := map[string][]record{}
-	for rows.Next() {
-		var ua string
-		var r record
-		if err := rows.Scan(&ua, &r.id, &r.decision, &r.reason, &r.username); err != nil {
-			t.Fatal(err)
-		}
-		out[ua] = append(out[ua], r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // diskBound bounds every wait of the disk-full test (refusals starting once the disk is
 // full, sign-ins succeeding again once there is room); the measured times are logged.
 const diskBound = 20 * time.Second
@@ -246,7 +222,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), `PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
 		t.Errorf("PRAGMA integrity_check = %q, %v", integrity, err)
 	}
-	recs := sqliteRecords(t, db, tag)
+	recs := recordsIn(t, db, "?", tag)
 	total, orphan := checkRecorded(t, attempts, recs)
 	var unrecorded int
 	for _, x := range attempts {

@@ -35,7 +35,7 @@ import (
 )
 
 // maxSSOWrites is the goal: an SSO sign-in writes its sign-in record and at most one more
-// row (Keycloak writes about 14).
+// row.
 const maxSSOWrites = 2
 
 var counters = map[string]*sqlcount.Counter{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/config"
+	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -313,12 +314,7 @@ func NewSecretHasher(key []byte) (*SecretHasher, error) {
 }
 
 func (h *SecretHasher) hash(clientID, secret string) []byte {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte("sekisho-oidc-client-secret\x00"))
-	m.Write([]byte(clientID))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	return m.Sum(nil)
+	return secrets.KeyedHash(h.key, "sekisho-oidc-client-secret", clientID, secret)
 }
 
 // New makes a secret for clientID: the value to show once and the hash to store.

@@ -18,17 +18,14 @@ import (
 type Balancer struct {
 	URL string // https://127.0.0.1:PORT
 
-	ln    net.Listener
 	nodes []*Node
+	set   connSet
 
 	mu     sync.Mutex
 	next   int
 	routes map[string]string // client address (as the balancer sees it) → node name
-	conns  map[net.Conn]struct{}
 	// refused counts, per node, the connections reset because the node could not be reached.
 	refused map[string]int
-	closed  bool
-	wg      sync.WaitGroup
 }
 
 // NewBalancer listens on a free loopback port in front of nodes (which must serve already)
@@ -39,9 +36,9 @@ func NewBalancer(t testing.TB, nodes ...*Node) *Balancer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Balancer{URL: "https://" + ln.Addr().String(), ln: ln, nodes: nodes,
-		routes: map[string]string{}, conns: map[net.Conn]struct{}{}, refused: map[string]int{}}
-	b.wg.Add(1)
+	b := &Balancer{URL: "https://" + ln.Addr().String(), nodes: nodes, set: connSet{ln: ln},
+		routes: map[string]string{}, refused: map[string]int{}}
+	b.set.wg.Add(1)
 	go b.accept()
 	t.Cleanup(b.Close)
 	return b
@@ -67,44 +64,10 @@ func (b *Balancer) Refused(name string) int {
 	return b.refused[name]
 }
 
-// Close stops accepting, closes every open connection and waits for the copies to end.
-func (b *Balancer) Close() {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
-	b.closed = true
-	for c := range b.conns {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.ln.Close()
-	b.wg.Wait()
-}
-
-func (b *Balancer) track(c net.Conn) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		c.Close()
-		return false
-	}
-	b.conns[c] = struct{}{}
-	return true
-}
-
-func (b *Balancer) untrack(c net.Conn) {
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.mu.Unlock()
-	c.Close()
-}
-
 func (b *Balancer) accept() {
-	defer b.wg.Done()
+	defer b.set.wg.Done()
 	for {
-		c, err := b.ln.Accept()
+		c, err := b.set.ln.Accept()
 		if err != nil {
 			return
 		}
@@ -113,17 +76,17 @@ func (b *Balancer) accept() {
 		b.next++
 		b.routes[c.RemoteAddr().String()] = n.Name
 		b.mu.Unlock()
-		if !b.track(c) {
+		if !b.set.track(c) {
 			return
 		}
-		b.wg.Add(1)
+		b.set.wg.Add(1)
 		go b.proxy(c, n)
 	}
 }
 
 func (b *Balancer) proxy(client net.Conn, n *Node) {
-	defer b.wg.Done()
-	defer b.untrack(client)
+	defer b.set.wg.Done()
+	defer b.set.untrack(client)
 	backend, err := net.DialTimeout("tcp", strings.TrimPrefix(n.URL, "https://"), 5*time.Second)
 	if err != nil {
 		// Reset once the client has sent its first bytes (the TLS ClientHello): its dial has
@@ -136,10 +99,10 @@ func (b *Balancer) proxy(client net.Conn, n *Node) {
 		reset(client)
 		return
 	}
-	if !b.track(backend) {
+	if !b.set.track(backend) {
 		return
 	}
-	defer b.untrack(backend)
+	defer b.set.untrack(backend)
 	// A clean end of one direction is passed on as a half close and the other runs on; an
 	// error (a killed node's socket is reset by the kernel) resets the client's connection.
 	done := make(chan error, 2)
@@ -175,3 +138,6 @@ func reset(c net.Conn) {
 	}
 	c.Close()
 }
+
+// Close stops accepting, closes every open connection and waits for the copies to end.
+func (b *Balancer) Close() { b.set.close() }

@@ -3,7 +3,6 @@ package clustertest
 import (
 	"net"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,14 +17,9 @@ type SlowProxy struct {
 	Addr string // 127.0.0.1:PORT
 
 	target string
-	ln     net.Listener
 	delay  atomic.Int64 // nanoseconds
 	opened atomic.Int64
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	set    connSet
 }
 
 // NewSlowProxy listens on a free loopback port in front of target (host:port) with no delay,
@@ -36,8 +30,8 @@ func NewSlowProxy(t testing.TB, target string) *SlowProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &SlowProxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
+	p := &SlowProxy{Addr: ln.Addr().String(), target: target, set: connSet{ln: ln}}
+	p.set.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
 	return p
@@ -77,73 +71,35 @@ func (p *SlowProxy) Delay() time.Duration { return time.Duration(p.delay.Load())
 func (p *SlowProxy) Opened() int64 { return p.opened.Load() }
 
 // Open counts the connections open now (client side).
-func (p *SlowProxy) Open() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns) / 2
-}
-
-// Close stops accepting, closes every connection and waits for the copies to end.
-func (p *SlowProxy) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.ln.Close()
-	p.wg.Wait()
-}
-
-func (p *SlowProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *SlowProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	c.Close()
-}
+func (p *SlowProxy) Open() int { return p.set.open() / 2 }
 
 func (p *SlowProxy) accept() {
-	defer p.wg.Done()
+	defer p.set.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := p.set.ln.Accept()
 		if err != nil {
 			return
 		}
 		p.opened.Add(1)
-		p.wg.Add(1)
+		p.set.wg.Add(1)
 		go p.serve(c)
 	}
 }
 
 func (p *SlowProxy) serve(client net.Conn) {
-	defer p.wg.Done()
+	defer p.set.wg.Done()
 	backend, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		client.Close()
 		return
 	}
-	if !p.track(client) || !p.track(backend) {
+	if !p.set.track(client) || !p.set.track(backend) {
 		client.Close()
 		backend.Close()
 		return
 	}
-	defer p.untrack(client)
-	defer p.untrack(backend)
+	defer p.set.untrack(client)
+	defer p.set.untrack(backend)
 	done := make(chan struct{}, 2)
 	quit := make(chan struct{})
 	go func() { _ = pipe(backend, client); done <- struct{}{} }()
@@ -196,3 +152,6 @@ func (p *SlowProxy) delayed(dst, src net.Conn, quit <-chan struct{}) {
 		}
 	}
 }
+
+// Close stops accepting, closes every open connection and waits for the copies to end.
+func (p *SlowProxy) Close() { p.set.close() }
