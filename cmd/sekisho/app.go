@@ -30,11 +30,13 @@ func newAppCmd(g *globals) *cobra.Command {
   sekisho app add oidc grafana --redirect-uri https://grafana.example.com/login/generic_oauth
   sekisho app add oidc cli-tool --public --redirect-uri http://127.0.0.1:8400/callback --scope openid,email
   sekisho app add oidc portal --redirect-uri https://portal.example.com/cb --grant authorization_code,refresh_token --refresh-token-lifetime 14d
-  sekisho app add oidc nightly-export --grant client_credentials`,
+  sekisho app add oidc nightly-export --grant client_credentials
+  sekisho app add oidc kubectl --public --grant device_code,refresh_token`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			samlOnly := []string{"entity-id", "acs", "slo", "nameid-format", "nameid-source", "attribute", "require-signed-requests",
 				"sp-cert", "sign-response", "sign-assertion", "allow-idp-initiated"}
-			oidcOnly := []string{"redirect-uri", "public", "scope", "grant", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"}
+			oidcOnly := []string{"redirect-uri", "public", "scope", "grant", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime",
+				"subject-type", "post-logout-redirect-uri", "backchannel-logout-uri"}
 			given := func(names []string) string {
 				for _, n := range names {
 					if cmd.Flags().Changed(n) {
@@ -92,7 +94,10 @@ func newAppCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&oc.Scopes, "scope", nil, "oidc: scopes the client may be granted (default openid,profile,email,groups)")
 	f.DurationVar(&oc.AccessTokenLifetime, "access-token-lifetime", 0, "oidc: access token lifetime (default 10m)")
 	f.DurationVar(&oc.IDTokenLifetime, "id-token-lifetime", 0, "oidc: ID token lifetime (default 5m)")
-	f.StringSliceVar(&oc.Grants, "grant", nil, "oidc: grants the client may use: authorization_code (default), refresh_token (with authorization_code), client_credentials (confidential clients)")
+	f.StringSliceVar(&oc.Grants, "grant", nil, "oidc: grants the client may use: authorization_code (default), refresh_token (with authorization_code or device_code), client_credentials (confidential clients), device_code (RFC 8628, for command-line tools and devices without a browser)")
+	f.StringVar(&oc.SubjectType, "subject-type", "", "oidc: public (default: sub is the user's ID) or pairwise (sub differs per client sector)")
+	f.StringArrayVar(&oc.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "oidc: where RP-initiated logout may return the browser, matched exactly (repeatable)")
+	f.StringVar(&oc.BackchannelLogoutURI, "backchannel-logout-uri", "", "oidc: the client's back-channel logout endpoint (receives a logout token when the session ends)")
 	f.Var(daysDuration{&oc.RefreshTokenLifetime}, "refresh-token-lifetime", "oidc: refresh token lifetime, renewed at each use (default 30d; with the refresh_token grant)")
 
 	var impAttrs []string
@@ -236,6 +241,12 @@ func registerOIDC(cmd *cobra.Command, g *globals, name string, nc admin.NewOIDCC
 	fmt.Fprintf(out, "discovery:     %s%s\n", in.Config.BaseURL, oidc.DiscoveryPath)
 	if c.Client.Allows(oidc.GrantClientCredentials) {
 		fmt.Fprintf(out, "token:         %s%s (the policy judges this client by its application name %s)\n", in.Config.BaseURL, oidc.TokenPath, name)
+	}
+	if c.Client.Allows(oidc.GrantDeviceCode) {
+		fmt.Fprintf(out, "device:        %s%s (users enter the code at %s%s)\n", in.Config.BaseURL, oidc.DeviceAuthorizationPath, in.Config.BaseURL, oidc.DevicePath)
+	}
+	if c.Client.IsPairwise() {
+		fmt.Fprintf(out, "subjects:      pairwise (sector %s)\n", c.Client.Sector())
 	}
 	return nil
 }

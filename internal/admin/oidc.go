@@ -27,6 +27,11 @@ type NewOIDCClient struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration // with the refresh_token grant only (default 30 days)
+	SubjectType          string        // public (default) or pairwise
+	// PostLogoutRedirectURIs: where RP-initiated logout may return the browser (exact match).
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI receives logout tokens (confidential clients).
+	BackchannelLogoutURI string
 }
 
 // AddedOIDCClient is a registered client: its stored settings and, for a confidential
@@ -57,7 +62,8 @@ func (s *Service) AddOIDCClient(ctx context.Context, a Actor, name string, nc Ne
 	out := AddedOIDCClient{Name: name}
 	c := oidc.ClientConfig{ClientID: id, Type: oidc.Confidential, RedirectURIs: nc.RedirectURIs, Scopes: nc.Scopes,
 		Grants: nc.Grants, AccessTokenLifetime: config.Duration(nc.AccessTokenLifetime), IDTokenLifetime: config.Duration(nc.IDTokenLifetime),
-		RefreshTokenLifetime: config.Duration(nc.RefreshTokenLifetime)}
+		RefreshTokenLifetime: config.Duration(nc.RefreshTokenLifetime), SubjectType: nc.SubjectType,
+		PostLogoutRedirectURIs: nc.PostLogoutRedirectURIs, BackchannelLogoutURI: nc.BackchannelLogoutURI}
 	if nc.Public {
 		c.Type = oidc.Public
 	} else if out.Secret, c.SecretHash, err = s.ClientSecrets.New(id); err != nil {

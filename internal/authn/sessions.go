@@ -181,7 +181,7 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 		// Accept only a sign-in made just now for this very request, and only once.
 		ok = d.FreshFor != "" && d.FreshFor == opts.ReturnTo && m.Now().Sub(d.FreshAt) < freshWindow
 	}
-	if ok && !s.MFA && m.StepUp != nil && m.StepUp(r, s.UserID, opts.Application) {
+	if ok && !s.MFA && (opts.RequireMFA || m.StepUp != nil && m.StepUp(r, s.UserID, opts.Application)) {
 		// The policy will ask this session for a second factor: ask for it now, then come back.
 		q := url.Values{"return_to": {SafeReturnTo(opts.ReturnTo)}}
 		if opts.Application != "" {
@@ -219,6 +219,21 @@ func (m *Manager) Require(w http.ResponseWriter, r *http.Request, opts signin.Se
 	http.Redirect(w, r, m.LoginPath+"?"+q.Encode(), http.StatusSeeOther)
 	return nil, false
 }
+
+// Silent implements signin.SilentSessions (prompt=none): the session if it can be used as it
+// is, without a sign-in page, a second-factor step or a forced re-authentication.
+func (m *Manager) Silent(r *http.Request, opts signin.SessionOptions) (*signin.Session, string) {
+	s, d, ok := m.Current(r)
+	if !ok || opts.ForceAuthn {
+		return nil, signin.LoginRequired
+	}
+	if !s.MFA && (opts.RequireMFA || m.StepUp != nil && m.StepUp(r, s.UserID, opts.Application)) {
+		return nil, signin.InteractionRequired
+	}
+	return &signin.Session{ID: d.Ref, UserID: s.UserID, AuthnInstant: d.AuthnInstant, MFA: s.MFA, Methods: d.Methods}, ""
+}
+
+var _ signin.SilentSessions = (*Manager)(nil)
 
 // Admit records on the request's session that the gate allowed it into application from ip:
 // the application (for single logout) and the grant Sekisho's own pages look for, in one

@@ -130,6 +130,57 @@ func TestRequireLifetimesAndForceAuthn(t *testing.T) {
 	}
 }
 
+func TestSilentAndRequireMFA(t *testing.T) {
+	m, _, u := setup(t)
+	stepUp := false
+	m.StepUp = func(*http.Request, string, string) bool { return stepUp }
+	c := login(t, m, u, "")
+	silent := func(c *http.Cookie, o signin.SessionOptions) (*signin.Session, string, *httptest.ResponseRecorder) {
+		r := httptest.NewRequest("GET", "https://idp.example/oidc/authorize", nil)
+		if c != nil {
+			r.AddCookie(c)
+		}
+		s, why := m.Silent(r, o)
+		return s, why, httptest.NewRecorder()
+	}
+	cases := []struct {
+		name    string
+		cookie  *http.Cookie
+		opts    signin.SessionOptions
+		stepUp  bool
+		wantWhy string
+	}{
+		{name: "a session", cookie: c},
+		{name: "no session", wantWhy: signin.LoginRequired},
+		{name: "forced authentication cannot be silent", cookie: c, opts: signin.SessionOptions{ForceAuthn: true}, wantWhy: signin.LoginRequired},
+		{name: "a second factor asked for", cookie: c, opts: signin.SessionOptions{RequireMFA: true}, wantWhy: signin.InteractionRequired},
+		{name: "the policy will ask for a second factor", cookie: c, stepUp: true, wantWhy: signin.InteractionRequired},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stepUp = tc.stepUp
+			s, why, w := silent(tc.cookie, tc.opts)
+			if why != tc.wantWhy || (s != nil) != (tc.wantWhy == "") || w.Code != http.StatusOK || w.Header().Get("Location") != "" {
+				t.Fatalf("session %v why %q", s, why)
+			}
+		})
+	}
+	stepUp = false
+	// Interactive: RequireMFA sends a session without a second factor to the step, then accepts it.
+	opts := signin.SessionOptions{ReturnTo: "/oidc/authorize?resume=x", RequireMFA: true}
+	if s, w := require(m, c, opts); s != nil || !strings.HasPrefix(w.Header().Get("Location"), "/login/mfa?") {
+		t.Fatalf("RequireMFA: %v %s", s, w.Header().Get("Location"))
+	}
+	r := httptest.NewRequest("GET", "https://idp.example/", nil)
+	r.AddCookie(c)
+	if err := m.MarkMFA(r, "totp"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := require(m, c, opts); s == nil || !s.MFA {
+		t.Fatalf("after the second factor: %+v", s)
+	}
+}
+
 func TestEndRemovesSession(t *testing.T) {
 	m, _, u := setup(t)
 	c := login(t, m, u, "")

@@ -129,6 +129,24 @@ type SessionOptions struct {
 	LoginHint   string // pre-fills the user name
 	ReturnTo    string // local path (with query) the sign-in page returns to when done
 	Application string
+	// RequireMFA asks for a second factor whatever the policy says (an OpenID Connect client's
+	// acr_values asking for multi-factor authentication): a session without one is sent to the
+	// second-factor step.
+	RequireMFA bool
+}
+
+// Why a session cannot be used without showing the browser a page (OpenID Connect
+// prompt=none answers these to the client).
+const (
+	LoginRequired       = "login_required"       // no session, or one too old for the request
+	InteractionRequired = "interaction_required" // a session, but a second factor must be given first
+)
+
+// SilentSessions is implemented by a Sessions that can answer without any page: the
+// browser's session if it can be used as it is, or why not (LoginRequired,
+// InteractionRequired). Nothing is written to the browser.
+type SilentSessions interface {
+	Silent(r *http.Request, opts SessionOptions) (*Session, string)
 }
 
 // Sessions gives passive adapters the browser's SSO session. When there is no usable

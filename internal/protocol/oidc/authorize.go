@@ -155,14 +155,24 @@ func (h *Handler) validate(r *http.Request, req *zoidc.AuthRequest) (authzState,
 	for _, p := range req.Prompt {
 		switch p {
 		case zoidc.PromptNone:
-			// Sekisho cannot look at the browser's session without the chance to sign in.
-			return st, app, toClient(zoidc.ErrLoginRequired(), "prompt=none is not supported yet: sign in interactively")
+			// No page at all: the session as it is, or an error to the client.
+			if len(req.Prompt) > 1 {
+				return st, app, toClient(zoidc.ErrInvalidRequest(), "prompt=none cannot be combined with other prompt values")
+			}
+			st.Silent = true
 		case zoidc.PromptLogin:
 			st.Force = true
 		case zoidc.PromptConsent, zoidc.PromptSelectAccount, "":
 			// Clients are registered by administrators: there is no consent page.
 		default:
 			return st, app, toClient(zoidc.ErrInvalidRequest(), "prompt %q is not known", limit(p, 50))
+		}
+	}
+	// acr_values is a preference (OpenID Connect Core 3.1.2.1); asking for the multi-factor
+	// class is honoured as a step-up: a session without a second factor takes the step.
+	for _, v := range req.ACRValues {
+		if v == ACRMultiFactor || v == ACRMultiFactorAlias {
+			st.MFA = true
 		}
 	}
 	if req.MaxAge != nil {
@@ -217,17 +227,24 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st authzState, 
 		h.reject(w, r, app, "redirect_uri no longer registered")
 		return
 	}
-	opts := signin.SessionOptions{LoginHint: st.LoginHint, ReturnTo: AuthorizePath + "?resume=" + url.QueryEscape(tok), Application: app}
+	opts := signin.SessionOptions{LoginHint: st.LoginHint, ReturnTo: AuthorizePath + "?resume=" + url.QueryEscape(tok), Application: app,
+		RequireMFA: st.MFA}
+	now := h.cfg.Clock()
+	// prompt=login: a credential proven after the request arrived; max_age: one proven within
+	// it. A session that does not qualify goes back to the sign-in page.
+	stale := func(sess *signin.Session) bool {
+		return st.Force && sess.AuthnInstant.Before(time.Unix(st.Received, 0).Add(-5*time.Second)) ||
+			st.MaxAge != nil && now.Sub(sess.AuthnInstant) > time.Duration(*st.MaxAge)*time.Second
+	}
+	if st.Silent {
+		h.finishSilent(w, r, st, c, app, opts, stale)
+		return
+	}
 	sess, ok := h.cfg.Sessions.Require(w, r, opts)
 	if !ok {
 		return
 	}
-	// prompt=login: a credential proven after the request arrived; max_age: one proven within
-	// it. A session that does not qualify goes back to the sign-in page.
-	now := h.cfg.Clock()
-	stale := st.Force && sess.AuthnInstant.Before(time.Unix(st.Received, 0).Add(-5*time.Second)) ||
-		st.MaxAge != nil && now.Sub(sess.AuthnInstant) > time.Duration(*st.MaxAge)*time.Second
-	if stale {
+	if stale(sess) {
 		opts.ForceAuthn = true
 		if sess, ok = h.cfg.Sessions.Require(w, r, opts); !ok {
 			return
@@ -246,12 +263,68 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st authzState, 
 			return
 		}
 	}
+	h.judgeAndIssue(w, r, st, c, app, sess)
+}
+
+// finishSilent answers prompt=none: the session as it is, without any page, or an error to
+// the client's redirect URI (login_required, interaction_required), recorded.
+func (h *Handler) finishSilent(w http.ResponseWriter, r *http.Request, st authzState, c ClientConfig, app string,
+	opts signin.SessionOptions, stale func(*signin.Session) bool) {
+	var sess *signin.Session
+	why := signin.LoginRequired
+	if ss, ok := h.cfg.Sessions.(signin.SilentSessions); ok {
+		sess, why = ss.Silent(r, opts)
+	}
+	if sess != nil && stale(sess) {
+		sess, why = nil, signin.LoginRequired
+	}
+	if sess == nil {
+		e, desc := zoidc.ErrLoginRequired(), "prompt=none: the browser has no session Sekisho can use without a sign-in page"
+		if why == signin.InteractionRequired {
+			e, desc = zoidc.ErrInteractionRequired(), "prompt=none: a second factor must be given first"
+		}
+		h.record(r.Context(), r, app, "", "authorization request: "+why+": "+desc)
+		h.redirectState(w, r, st, e.WithDescription("%s", desc))
+		return
+	}
+	h.judgeAndIssue(w, r, st, c, app, sess)
+}
+
+// redirectState sends an error to the (validated) redirect URI of a request being finished.
+func (h *Handler) redirectState(w http.ResponseWriter, r *http.Request, st authzState, e *zoidc.Error) {
+	e.State = st.State
+	u, err := op.AuthResponseURL(st.Redirect, zoidc.ResponseTypeCode, zoidc.ResponseModeQuery, e, h.op.Encoder())
+	if err != nil {
+		h.fail(w, r, "", err)
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// judgeAndIssue asks the gate about the session for the client's application and, when it
+// allows, sends the code to the redirect URI.
+func (h *Handler) judgeAndIssue(w http.ResponseWriter, r *http.Request, st authzState, c ClientConfig, app string, sess *signin.Session) {
+	ctx := r.Context()
 	out, err := h.cfg.Gate.Check(ctx, signin.Attempt{Protocol: Protocol, Application: app, Endpoint: signin.Passive, HTTP: r, Session: sess})
 	if err != nil {
 		h.fail(w, r, app, fmt.Errorf("gate: %w", err))
 		return
 	}
 	if !out.Allowed {
+		if st.Silent {
+			// No page under prompt=none: the refusal goes to the client, naming the record.
+			e := zoidc.ErrAccessDenied()
+			if out.Decision == signin.MFARequired {
+				e = zoidc.ErrInteractionRequired()
+			}
+			desc := "the access policy refuses this sign-in (reference " + out.EventID + ")"
+			if out.Message != "" {
+				desc += ": " + out.Message
+			}
+			h.redirectState(w, r, st, e.WithDescription("%s", desc))
+			return
+		}
 		noStore(w)
 		h.cfg.Denied(w, r, http.StatusForbidden, out.Message, out.EventID)
 		return

@@ -13,6 +13,9 @@ import (
 const (
 	ACRSingleFactor = "https://refeds.org/profile/sfa"
 	ACRMultiFactor  = "https://refeds.org/profile/mfa"
+	// ACRMultiFactorAlias is accepted in acr_values for the multi-factor class too (the short
+	// value some clients send).
+	ACRMultiFactorAlias = "mfa"
 )
 
 // AMR maps the session's methods (as the sign-in pages record them) to RFC 8176 values:

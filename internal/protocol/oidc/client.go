@@ -35,10 +35,22 @@ const (
 	GrantAuthorizationCode = "authorization_code" // a user signs in through the browser (with PKCE)
 	GrantRefreshToken      = "refresh_token"      // the code flow's tokens are renewed without the browser (offline_access)
 	GrantClientCredentials = "client_credentials" // a confidential client acts in its own name, with no user
+	// GrantDeviceCode is the device authorization grant (RFC 8628): a command-line tool or a
+	// TV-style device shows a code, the user signs in on another device's browser.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // KnownGrants are the grants Sekisho serves, in the order discovery lists them.
-var KnownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+var KnownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
+
+// GrantAliases are the short names the CLI and the console accept for grants with long names.
+var GrantAliases = map[string]string{"device_code": GrantDeviceCode, "device": GrantDeviceCode}
+
+// Subject types (OpenID Connect Core section 8).
+const (
+	SubjectPublic   = "public"   // sub is the user's ID in Sekisho, the same for every client
+	SubjectPairwise = "pairwise" // sub differs per client's sector (the redirect URIs' host), so clients cannot correlate users
+)
 
 // Scopes a client may be allowed, and the claims each one releases.
 const (
@@ -70,7 +82,9 @@ const (
 	MaxRefreshTokenLifetime     = 365 * 24 * time.Hour
 	minRefreshTokenLifetime     = 5 * time.Minute
 	maxRedirectURIs             = 20
-	maxRedirectURILength        = 2000
+	// MaxPreviousSecretLifetime bounds how long a rotated-out secret keeps working.
+	MaxPreviousSecretLifetime = 30 * 24 * time.Hour
+	maxRedirectURILength      = 2000
 )
 
 // ClientConfig is an OpenID Connect client as stored: the Config JSON of its application row.
@@ -86,6 +100,26 @@ type ClientConfig struct {
 	// RefreshTokenLifetime: clients with the refresh_token grant only.
 	RefreshTokenLifetime config.Duration `json:"refreshTokenLifetime,omitempty"`
 	SecretHash           []byte          `json:"secretHash,omitempty"` // HMAC-SHA256 of the secret (confidential clients)
+	// PreviousSecretHash is the hash of the secret a rotation replaced, still accepted until
+	// PreviousSecretExpires (zero-downtime rotation: sekisho app rotate-secret --keep-old).
+	PreviousSecretHash    []byte    `json:"previousSecretHash,omitempty"`
+	PreviousSecretExpires time.Time `json:"previousSecretExpires,omitzero"`
+	// SubjectType: public (default) or pairwise.
+	SubjectType string `json:"subjectType,omitempty"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the browser afterwards,
+	// matched exactly.
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
+	// BackchannelLogoutURI receives a logout token when a session the client took part in ends
+	// (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI string `json:"backchannelLogoutUri,omitempty"`
+}
+
+// IsPairwise reports whether the client's subjects are pairwise.
+func (c ClientConfig) IsPairwise() bool { return c.SubjectType == SubjectPairwise }
+
+// HasPostLogoutRedirectURI reports whether uri is registered exactly for after logout.
+func (c ClientConfig) HasPostLogoutRedirectURI(uri string) bool {
+	return slices.Contains(c.PostLogoutRedirectURIs, uri)
 }
 
 // IsPublic reports whether the client has no secret.
@@ -124,10 +158,25 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 	if !c.IsPublic() && len(c.SecretHash) != sha256.Size {
 		return c, fmt.Errorf("oidc client %s: a confidential client needs its secret's hash", c.ClientID)
 	}
+	switch {
+	case len(c.PreviousSecretHash) == 0 && !c.PreviousSecretExpires.IsZero():
+		return c, fmt.Errorf("oidc client %s: previousSecretExpires without a previous secret", c.ClientID)
+	case len(c.PreviousSecretHash) == 0:
+	case c.IsPublic():
+		return c, fmt.Errorf("oidc client %s: a public client has no previous secret", c.ClientID)
+	case len(c.PreviousSecretHash) != sha256.Size:
+		return c, fmt.Errorf("oidc client %s: the previous secret's hash is damaged", c.ClientID)
+	case c.PreviousSecretExpires.IsZero():
+		return c, fmt.Errorf("oidc client %s: a previous secret needs the time it stops working (previousSecretExpires)", c.ClientID)
+	}
 	if len(c.Grants) == 0 {
 		c.Grants = []string{GrantAuthorizationCode}
 	}
-	for _, g := range c.Grants {
+	c.Grants = slices.Clone(c.Grants)
+	for i, g := range c.Grants {
+		if long, ok := GrantAliases[g]; ok {
+			c.Grants[i], g = long, long
+		}
 		if !slices.Contains(KnownGrants, g) {
 			return c, fmt.Errorf("oidc client %s: grant %q is not supported (supported: %s)", c.ClientID, g, strings.Join(KnownGrants, ", "))
 		}
@@ -136,8 +185,8 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 	switch {
 	case c.Allows(GrantClientCredentials) && c.IsPublic():
 		return c, fmt.Errorf("oidc client %s: client_credentials is for confidential clients (a public client has no secret to prove itself with)", c.ClientID)
-	case c.Allows(GrantRefreshToken) && !c.Allows(GrantAuthorizationCode):
-		return c, fmt.Errorf("oidc client %s: the refresh_token grant renews the tokens of the authorization code grant; allow authorization_code too", c.ClientID)
+	case c.Allows(GrantRefreshToken) && !c.Allows(GrantAuthorizationCode) && !c.Allows(GrantDeviceCode):
+		return c, fmt.Errorf("oidc client %s: the refresh_token grant renews the tokens of a user's sign-in; allow authorization_code or device_code too", c.ClientID)
 	}
 	if c.Allows(GrantAuthorizationCode) {
 		if len(c.RedirectURIs) == 0 {
@@ -178,6 +227,38 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 		return c, fmt.Errorf("oidc client %s: scope offline_access asks for refresh tokens: allow the refresh_token grant", c.ClientID)
 	}
 	c.Scopes = dedupe(c.Scopes)
+	switch c.SubjectType {
+	case "", SubjectPublic:
+		c.SubjectType = ""
+	case SubjectPairwise:
+		if c.Allows(GrantAuthorizationCode) && len(sectors(c.RedirectURIs)) > 1 {
+			return c, fmt.Errorf("oidc client %s: pairwise subjects need one sector: every redirect URI on the same host (found %s)", c.ClientID, strings.Join(sectors(c.RedirectURIs), ", "))
+		}
+	default:
+		return c, fmt.Errorf("oidc client %s: subject type %q: must be public or pairwise", c.ClientID, c.SubjectType)
+	}
+	if len(c.PostLogoutRedirectURIs) > 0 && !c.Allows(GrantAuthorizationCode) {
+		return c, fmt.Errorf("oidc client %s: post-logout redirect URIs are for clients of the authorization code grant", c.ClientID)
+	}
+	if len(c.PostLogoutRedirectURIs) > maxRedirectURIs {
+		return c, fmt.Errorf("oidc client %s: at most %d post-logout redirect URIs", c.ClientID, maxRedirectURIs)
+	}
+	for i, u := range c.PostLogoutRedirectURIs {
+		if err := CheckRedirectURI(u, c.IsPublic()); err != nil {
+			return c, fmt.Errorf("oidc client %s: post-logout %w", c.ClientID, err)
+		}
+		if slices.Contains(c.PostLogoutRedirectURIs[:i], u) {
+			return c, fmt.Errorf("oidc client %s: post-logout redirect URI %s is listed twice", c.ClientID, u)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := CheckRedirectURI(c.BackchannelLogoutURI, false); err != nil {
+			return c, fmt.Errorf("oidc client %s: back-channel logout %w", c.ClientID, err)
+		}
+		if c.IsPublic() {
+			return c, fmt.Errorf("oidc client %s: back-channel logout is for confidential clients (a server that can receive it)", c.ClientID)
+		}
+	}
 	if c.Allows(GrantRefreshToken) {
 		if c.RefreshTokenLifetime == 0 {
 			c.RefreshTokenLifetime = config.Duration(DefaultRefreshTokenLifetime)
@@ -252,6 +333,27 @@ func CheckRedirectURI(raw string, public bool) error {
 	return nil
 }
 
+// sectors are the hosts of uris (the sector identifier of pairwise subjects, OpenID Connect
+// Core section 8.1), each once.
+func sectors(uris []string) []string {
+	var out []string
+	for _, raw := range uris {
+		if u, err := url.Parse(raw); err == nil && !slices.Contains(out, u.Host) {
+			out = append(out, u.Host)
+		}
+	}
+	return out
+}
+
+// Sector is the client's sector identifier for pairwise subjects: the host of its redirect
+// URIs, or its client_id when it has none (a device-grant client).
+func (c ClientConfig) Sector() string {
+	if s := sectors(c.RedirectURIs); len(s) == 1 {
+		return s[0]
+	}
+	return "client:" + c.ClientID
+}
+
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
@@ -278,6 +380,10 @@ func PublicView(raw []byte) json.RawMessage {
 	if _, ok := m["secretHash"]; ok {
 		delete(m, "secretHash")
 		m["hasSecret"] = true
+	}
+	if _, ok := m["previousSecretHash"]; ok {
+		delete(m, "previousSecretHash")
+		m["hasPreviousSecret"] = true // previousSecretExpires says until when
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -332,6 +438,19 @@ func (h *SecretHasher) Check(clientID, secret string, stored []byte) bool {
 	// hmac.Equal is constant-time for equal lengths; a stored value of another length (a
 	// public client, a damaged row) never matches.
 	return hmac.Equal(h.hash(clientID, secret), stored)
+}
+
+// SecretMatches reports whether secret authenticates the client at now: its current secret, or
+// the one a rotation replaced while that still works (until PreviousSecretExpires). Both hashes
+// are always computed and compared in constant time, so the answer takes as long whichever
+// secret (if any) was presented. A public client has no secret and never matches.
+func (c ClientConfig) SecretMatches(h *SecretHasher, secret string, now time.Time) bool {
+	if h == nil || c.IsPublic() {
+		return false
+	}
+	current := h.Check(c.ClientID, secret, c.SecretHash)
+	previous := h.Check(c.ClientID, secret, c.PreviousSecretHash)
+	return current || (previous && now.Before(c.PreviousSecretExpires))
 }
 
 // ApplicationStore is the part of store.Store that finds clients.

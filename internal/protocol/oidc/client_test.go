@@ -81,7 +81,41 @@ func TestClientConfigComplete(t *testing.T) {
 		}), wantErr: "for confidential clients"},
 		{name: "refresh_token without the code grant", c: base(func(c *ClientConfig) {
 			c.Grants, c.RedirectURIs = []string{GrantRefreshToken, GrantClientCredentials}, nil
-		}), wantErr: "allow authorization_code too"},
+		}), wantErr: "allow authorization_code or device_code too"},
+		{name: "device grant alias, no redirect URI needed, refresh with it", c: base(func(c *ClientConfig) {
+			c.Type, c.SecretHash, c.RedirectURIs, c.Grants = Public, nil, nil, []string{"device_code", GrantRefreshToken}
+		}), check: func(t *testing.T, c ClientConfig) {
+			if !slices.Equal(c.Grants, []string{GrantDeviceCode, GrantRefreshToken}) || c.Sector() != "client:"+c.ClientID {
+				t.Errorf("grants %v sector %s", c.Grants, c.Sector())
+			}
+		}},
+		{name: "pairwise: the redirect URIs' host is the sector", c: base(func(c *ClientConfig) { c.SubjectType = SubjectPairwise }),
+			check: func(t *testing.T, c ClientConfig) {
+				if !c.IsPairwise() || c.Sector() != "rp.example.com" {
+					t.Errorf("pairwise %v sector %s", c.IsPairwise(), c.Sector())
+				}
+			}},
+		{name: "public subject type is the default", c: base(func(c *ClientConfig) { c.SubjectType = SubjectPublic }),
+			check: func(t *testing.T, c ClientConfig) {
+				if c.IsPairwise() || c.SubjectType != "" {
+					t.Errorf("subject type %q", c.SubjectType)
+				}
+			}},
+		{name: "pairwise over two hosts", c: base(func(c *ClientConfig) {
+			c.SubjectType, c.RedirectURIs = SubjectPairwise, append(c.RedirectURIs, "https://other.example.com/cb")
+		}), wantErr: "one sector"},
+		{name: "unknown subject type", c: base(func(c *ClientConfig) { c.SubjectType = "random" }), wantErr: "public or pairwise"},
+		{name: "post-logout URI checked like a redirect URI", c: base(func(c *ClientConfig) {
+			c.PostLogoutRedirectURIs = []string{"http://rp.example.com/bye"}
+		}), wantErr: "post-logout redirect URI"},
+		{name: "post-logout URI twice", c: base(func(c *ClientConfig) {
+			c.PostLogoutRedirectURIs = []string{"https://rp.example.com/bye", "https://rp.example.com/bye"}
+		}), wantErr: "listed twice"},
+		{name: "back-channel logout URI must be https", c: base(func(c *ClientConfig) { c.BackchannelLogoutURI = "ftp://rp.example.com/bc" }),
+			wantErr: "back-channel logout"},
+		{name: "back-channel logout for public clients refused", c: base(func(c *ClientConfig) {
+			c.Type, c.SecretHash, c.BackchannelLogoutURI = Public, nil, "https://rp.example.com/bc"
+		}), wantErr: "confidential clients"},
 		{name: "redirect URIs without the code grant", c: base(func(c *ClientConfig) { c.Grants = []string{GrantClientCredentials} }),
 			wantErr: "redirect URIs are for the authorization code grant"},
 		{name: "offline_access without the refresh grant", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "offline_access"} }),

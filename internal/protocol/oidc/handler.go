@@ -27,6 +27,11 @@ const (
 	// RFC 7662 token introspection and RFC 7009 token revocation.
 	IntrospectPath = "/oidc/introspect"
 	RevokePath     = "/oidc/revoke"
+	// RFC 8628: the device asks for codes here; the user enters the code at DevicePath.
+	DeviceAuthorizationPath = "/oidc/device_authorization"
+	DevicePath              = "/oidc/device"
+	// RP-initiated logout (end_session_endpoint).
+	LogoutPath = "/oidc/logout"
 )
 
 // Users reads the directory (store.Store implements it).

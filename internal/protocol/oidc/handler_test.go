@@ -45,7 +45,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 		{"method without challenge", authzQuery("rp", callback, "", "code_challenge_method", "S256"), 302, "invalid_request", "without code_challenge"},
 		{"malformed challenge", authzQuery("rp", callback, "short"), 302, "invalid_request", "not a base64url SHA-256"},
 		{"public client without PKCE", authzQuery("app", "com.example.app:/cb", ""), 302, "invalid_request", "PKCE is required"},
-		{"prompt=none", authzQuery("rp", callback, ch, "prompt", "none"), 302, "login_required", "prompt=none"},
+		{"prompt=none with another prompt", authzQuery("rp", callback, ch, "prompt", "none login"), 302, "invalid_request", "cannot be combined"},
 		{"unknown prompt", authzQuery("rp", callback, ch, "prompt", "dance"), 302, "invalid_request", "not known"},
 		{"state too long", authzQuery("rp", callback, ch, "state", strings.Repeat("s", maxState+1)), 302, "invalid_request", "too long"},
 	}
@@ -142,6 +142,66 @@ func TestAuthorizeThroughTheGate(t *testing.T) {
 			if rec.Code != http.StatusSeeOther || len(hs.sessions.requires) != 2 || !hs.sessions.requires[1].ForceAuthn {
 				t.Fatalf("%v: %d, %+v", extra, rec.Code, hs.sessions.requires)
 			}
+		}
+	})
+	t.Run("prompt=none: the session as it is, or an error to the client, never a page", func(t *testing.T) {
+		cases := []struct {
+			name      string
+			setup     func(hs *harness)
+			extra     []string
+			wantError string // "" means a code
+			wantDesc  string
+		}{
+			{name: "a session: a code", setup: func(*harness) {}},
+			{name: "no session", setup: func(hs *harness) { hs.sessions.sess = nil }, wantError: "login_required", wantDesc: "no session"},
+			{name: "max_age exceeded", setup: func(hs *harness) { hs.sessions.sess.AuthnInstant = time.Now().Add(-2 * time.Hour) },
+				extra: []string{"max_age", "60"}, wantError: "login_required"},
+			{name: "acr_values asks for a second factor the session lacks", setup: func(*harness) {},
+				extra: []string{"acr_values", ACRMultiFactor}, wantError: "interaction_required", wantDesc: "second factor"},
+			{name: "acr_values asks for a second factor the session has", setup: func(hs *harness) { hs.sessions.sess.MFA = true },
+				extra: []string{"acr_values", "mfa"}},
+			{name: "the policy refuses: access_denied with the reference", setup: func(hs *harness) {
+				hs.gate.out = signin.Outcome{Decision: signin.Deny, EventID: "EV7", Message: "not from here"}
+			}, wantError: "access_denied", wantDesc: "EV7"},
+			{name: "the policy wants a second factor: interaction_required", setup: func(hs *harness) {
+				hs.gate.out = signin.Outcome{Decision: signin.MFARequired, EventID: "EV8"}
+			}, wantError: "interaction_required", wantDesc: "EV8"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				hs := newHarness(t)
+				tc.setup(hs)
+				rec := hs.get(authzQuery("rp", callback, ch, append([]string{"prompt", "none"}, tc.extra...)...))
+				loc, _ := url.Parse(rec.Header().Get("Location"))
+				if rec.Code != http.StatusFound || loc == nil || !strings.HasPrefix(loc.String(), callback+"?") || len(hs.denied) != 0 {
+					t.Fatalf("%d %s denied %v", rec.Code, rec.Header().Get("Location"), hs.denied)
+				}
+				q := loc.Query()
+				if tc.wantError == "" {
+					if q.Get("code") == "" || len(hs.gate.attempts) != 1 {
+						t.Fatalf("no code: %s", loc)
+					}
+					return
+				}
+				if q.Get("error") != tc.wantError || !strings.Contains(q.Get("error_description"), tc.wantDesc) || q.Get("state") != "xyz" || q.Get("code") != "" {
+					t.Fatalf("got %s", loc)
+				}
+				if hs.gate.out.EventID == "EV1" && !strings.Contains(hs.audit.last(), tc.wantError) {
+					t.Fatalf("not recorded: %q", hs.audit.last())
+				}
+			})
+		}
+	})
+	t.Run("acr_values asking for a second factor is a step-up", func(t *testing.T) {
+		hs := newHarness(t)
+		hs.code(t, "rp", callback, ch)
+		if hs.sessions.requires[0].RequireMFA {
+			t.Fatal("a plain request asked for a second factor")
+		}
+		hs = newHarness(t)
+		hs.get(authzQuery("rp", callback, ch, "acr_values", "urn:other "+ACRMultiFactor))
+		if !hs.sessions.requires[0].RequireMFA {
+			t.Fatalf("options %+v", hs.sessions.requires[0])
 		}
 	})
 	t.Run("a client removed while the user signs in gets no code", func(t *testing.T) {

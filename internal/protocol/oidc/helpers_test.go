@@ -225,6 +225,19 @@ func (f *fakeSessions) Require(w http.ResponseWriter, r *http.Request, o signin.
 	return f.sess, true
 }
 
+// Silent implements signin.SilentSessions as the real one does: no session is login_required,
+// a session without the second factor asked for is interaction_required.
+func (f *fakeSessions) Silent(_ *http.Request, o signin.SessionOptions) (*signin.Session, string) {
+	f.requires = append(f.requires, o)
+	switch {
+	case f.sess == nil || o.ForceAuthn:
+		return nil, signin.LoginRequired
+	case o.RequireMFA && !f.sess.MFA:
+		return nil, signin.InteractionRequired
+	}
+	return f.sess, ""
+}
+
 func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
 	return nil, nil
 }

@@ -74,9 +74,11 @@ type authzState struct {
 	Nonce     string   `json:"n,omitempty"`
 	Challenge string   `json:"p,omitempty"` // PKCE S256 code_challenge
 	LoginHint string   `json:"lh,omitempty"`
-	Force     bool     `json:"f,omitempty"`  // prompt=login: a credential proven after the request
-	MaxAge    *int64   `json:"ma,omitempty"` // max_age in seconds
-	Received  int64    `json:"t"`            // unix seconds
+	Force     bool     `json:"f,omitempty"`   // prompt=login: a credential proven after the request
+	MaxAge    *int64   `json:"ma,omitempty"`  // max_age in seconds
+	Silent    bool     `json:"pn,omitempty"`  // prompt=none: no page; errors go to the client
+	MFA       bool     `json:"mfa,omitempty"` // acr_values asked for multi-factor authentication
+	Received  int64    `json:"t"`             // unix seconds
 	Expires   int64    `json:"x"`
 }
 
