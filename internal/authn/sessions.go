@@ -104,6 +104,9 @@ type Manager struct {
 	// application at this request; Require then sends the browser to the second-factor step
 	// before the adapter runs (so the adapter's own single-use state is not spent).
 	StepUp func(r *http.Request, userID, application string) bool
+	// OnEnd, if set, hears of every session End ends, after it is deleted (the OpenID Connect
+	// provider's back-channel logout to the session's clients). It must not block.
+	OnEnd func(ctx context.Context, ended signin.EndedSession)
 }
 
 var _ signin.Sessions = (*Manager)(nil)
@@ -266,6 +269,9 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	_ = json.Unmarshal(s.Data, &d)
 	if err := m.Store.DeleteSession(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return d.Apps, fmt.Errorf("end session: %w", err)
+	}
+	if m.OnEnd != nil {
+		m.OnEnd(ctx, signin.EndedSession{ID: d.Ref, UserID: s.UserID, Apps: d.Apps})
 	}
 	return d.Apps, nil
 }

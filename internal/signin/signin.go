@@ -142,6 +142,15 @@ const (
 	InteractionRequired = "interaction_required" // a session, but a second factor must be given first
 )
 
+// EndedSession is a browser session that has ended (Sekisho's sign-out, a SAML single logout,
+// an OpenID Connect client's logout request): its public reference (SAML's SessionIndex,
+// OpenID Connect's sid), its user and the applications it signed in to.
+type EndedSession struct {
+	ID     string
+	UserID string
+	Apps   []string
+}
+
 // SilentSessions is implemented by a Sessions that can answer without any page: the
 // browser's session if it can be used as it is, or why not (LoginRequired,
 // InteractionRequired). Nothing is written to the browser.

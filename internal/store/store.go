@@ -234,6 +234,37 @@ type RefreshToken struct {
 	SessionID string // the SSO session's public reference at the authorization (sid)
 }
 
+// DeviceCodeState is the lifecycle of an OpenID Connect device authorization (RFC 8628).
+type DeviceCodeState string
+
+const (
+	DevicePending  DeviceCodeState = "pending"  // the user has not decided yet
+	DeviceApproved DeviceCodeState = "approved" // the user signed in and the gate allowed: the device may redeem it once
+	DeviceDenied   DeviceCodeState = "denied"   // the user refused, or the gate did
+	DeviceRedeemed DeviceCodeState = "redeemed" // the device received its tokens
+)
+
+// DeviceCode is one device authorization: the device code (Hash is its SHA-256; the code is
+// 256 random bits), the user code typed in the browser, the client and scopes, the polling
+// state, and once approved who signed in, how, and the gate's record (EventID).
+type DeviceCode struct {
+	Hash      []byte
+	UserCode  string
+	ClientID  string
+	Scopes    []string
+	State     DeviceCodeState
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	PolledAt  time.Time // the device's last poll; zero before the first
+	Interval  int       // seconds the device must wait between polls (raised by slow_down)
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	MFA       bool
+	EventID   string
+	SessionID string
+}
+
 // Page asks for one page of a keyset-paginated listing.
 type Page struct {
 	After string // the Next of the previous page; "" for the first page
@@ -335,7 +366,14 @@ type Store interface {
 	// twice is not an error.
 	RevokeAccessToken(ctx context.Context, tokenID, clientID string, at, expires time.Time) error
 	AccessTokenRevoked(ctx context.Context, tokenID string) (bool, error)
-	// PruneOIDCTokens deletes refresh tokens and revoked access tokens that expired before.
+	// OpenID Connect device authorizations: a new one (ErrConflict when its user code is taken
+	// by one not expired), found by user code, and changed in one transaction by fn (the row
+	// locked meanwhile; fn's error changes nothing and is returned).
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error)
+	UpdateDeviceCode(ctx context.Context, hash []byte, fn func(DeviceCode) (DeviceCode, error)) (DeviceCode, error)
+	// PruneOIDCTokens deletes refresh tokens, revoked access tokens and device authorizations
+	// that expired before.
 	PruneOIDCTokens(ctx context.Context, before time.Time) (int64, error)
 
 	// Per-user state documents. Second factors: one sealed document per user (nil deletes).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -121,15 +122,16 @@ type page struct {
 	Force                             bool
 	BackURL                           string
 	Reason, Reference                 string
-	QR                                template.URL // data: URL of the enrolment QR code
-	Secret                            string       // the TOTP secret, for typing by hand
-	Enrol                             string       // link to the enrolment page
-	Script                            string       // script under /static/ the page loads (CSP then allows 'self')
-	Passkey                           bool         // second-factor step: offer "Use a passkey"
-	Account                           *accountView // the security page (passkey.go)
-	ChangeToken                       string       // the required password change (pwchange.go)
-	Portal                            *portalView  // the portal's home (portal.go)
-	MinLength                         int          // the password policy's minimum, for its error text
+	QR                                template.URL     // data: URL of the enrolment QR code
+	Secret                            string           // the TOTP secret, for typing by hand
+	Enrol                             string           // link to the enrolment page
+	Script                            string           // script under /static/ the page loads (CSP then allows 'self')
+	Passkey                           bool             // second-factor step: offer "Use a passkey"
+	Account                           *accountView     // the security page (passkey.go)
+	ChangeToken                       string           // the required password change (pwchange.go)
+	Portal                            *portalView      // the portal's home (portal.go)
+	MinLength                         int              // the password policy's minimum, for its error text
+	Device                            *oidc.DeviceView // the device grant's page (device.go)
 }
 
 func langSwitch(r *http.Request, lang string) string {
@@ -162,7 +164,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	if p.Script != "" {
 		script = "; script-src 'self'; connect-src 'self'" // the passkey script and its fetch calls
 	}
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src "+img+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"+script)
+	// No form-action directive: browsers apply it to every redirect that follows a form's
+	// POST, and the sign-in form's chain ends at the application (POST /login → the OpenID
+	// Connect authorization → 302 to the client's redirect URI, another origin), which
+	// form-action 'self' blocks in Chromium (test/interop/oidc's browser tests). The forms are
+	// Sekisho's own templates with every value escaped; the other directives stay.
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src "+img+"; frame-ancestors 'none'; base-uri 'none'"+script)
 	w.WriteHeader(status)
 	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
 		h.Log.ErrorContext(r.Context(), "render page", "err", err)

@@ -34,7 +34,11 @@ func mountOIDC(_ context.Context, s *Services) error {
 		Derive:   in.Sealer.Derive,
 		Denied:   web.RenderDenied,
 		Failed:   web.RenderError,
-		Logger:   in.Log,
+		// The device grant's page for the user, with the sign-in pages' CSRF protection.
+		DevicePage: web.RenderDevice,
+		CheckCSRF:  web.CheckCSRF,
+		AppsByName: in.Store,
+		Logger:     in.Log,
 	})
 	if err != nil {
 		return err
@@ -42,6 +46,9 @@ func mountOIDC(_ context.Context, s *Services) error {
 	for _, rt := range h.Routes() {
 		s.Server.Mux.HandleFunc(rt.Pattern, rt.Handler)
 	}
+	// Every session that ends — Sekisho's sign-out, a SAML single logout, an OpenID Connect
+	// client's logout request — sends logout tokens to the session's clients that want them.
+	s.Sessions.OnEnd = h.BackchannelLogout
 	return nil
 }
 

@@ -107,6 +107,11 @@ var routeRules = map[string]routeRule{
 	"POST /oidc/userinfo":                                {"/oidc/userinfo", protocol, binding},
 	"POST /oidc/introspect":                              {"/oidc/introspect", protocol, binding},
 	"POST /oidc/revoke":                                  {"/oidc/revoke", protocol, binding},
+	"POST /oidc/device_authorization":                    {"/oidc/device_authorization", protocol, binding},
+	"GET /oidc/device":                                   {"/oidc/device", session, noState},
+	"POST /oidc/device":                                  {"/oidc/device", session, formToken},
+	"GET /oidc/logout":                                   {"/oidc/logout", public, noState},
+	"POST /oidc/logout":                                  {"/oidc/logout", public, binding},
 }
 
 func methodsOf(pattern string) []string {

@@ -55,6 +55,7 @@ type TokenStore interface {
 	RefreshFamilyLive(ctx context.Context, familyID string) (bool, error)
 	RevokeAccessToken(ctx context.Context, tokenID, clientID string, at, expires time.Time) error
 	AccessTokenRevoked(ctx context.Context, tokenID string) (bool, error)
+	DeviceStore
 }
 
 // Audit records a request refused before or outside the gate (an unknown client, an
@@ -84,8 +85,16 @@ type HandlerConfig struct {
 	// failure of Sekisho, 5xx).
 	Denied func(w http.ResponseWriter, r *http.Request, status int, message, reference string)
 	Failed func(w http.ResponseWriter, r *http.Request, status int, reference string)
-	Clock  func() time.Time // default time.Now
-	Logger *slog.Logger     // default slog.Default()
+	// DevicePage renders the device grant's page for the user (device.go); CheckCSRF verifies
+	// its form's CSRF token (without it, every POST is refused).
+	DevicePage func(w http.ResponseWriter, r *http.Request, status int, v DeviceView)
+	CheckCSRF  func(r *http.Request) bool
+	// AppsByName finds the applications of an ended session (back-channel logout); without
+	// it no logout tokens are sent. HTTPClient delivers them (default: 5 s, no redirects).
+	AppsByName AppsByName
+	HTTPClient *http.Client
+	Clock      func() time.Time // default time.Now
+	Logger     *slog.Logger     // default slog.Default()
 
 	StateLifetime time.Duration // time to finish signing in (default 15 minutes)
 	CodeLifetime  time.Duration // an authorization code's validity (default 1 minute)
@@ -99,6 +108,10 @@ type Handler struct {
 	state sealer
 	codes sealer
 	keys  tokenKeys
+	// pairwise derives pairwise subjects (subject.go).
+	pairwise []byte
+	// logoutDone, in tests, hears when a back-channel logout's deliveries have all finished.
+	logoutDone func(n int)
 }
 
 // NewHandler validates cfg and builds the provider.
@@ -126,6 +139,15 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 			http.Error(w, "request refused; reference "+ref, status)
 		}
 	}
+	if cfg.DevicePage == nil {
+		cfg.DevicePage = func(w http.ResponseWriter, _ *http.Request, status int, v DeviceView) {
+			w.WriteHeader(status)
+			fmt.Fprintf(w, "device: %s %s %s %s", v.Step, v.UserCode, v.Application, v.ErrorKey)
+		}
+	}
+	if cfg.CheckCSRF == nil {
+		cfg.CheckCSRF = func(*http.Request) bool { return false }
+	}
 	if cfg.StateLifetime <= 0 {
 		cfg.StateLifetime = 15 * time.Minute
 	}
@@ -140,6 +162,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if h.codes, err = newSealer(cfg.Derive("oidc-codes")); err != nil {
 		return nil, err
 	}
+	h.pairwise = cfg.Derive("oidc-pairwise-subjects")
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], cfg.Derive("oidc-token-crypto"))
 	var opts []op.Option
@@ -172,6 +195,11 @@ func (h *Handler) Routes() []Route {
 		{"POST " + UserinfoPath, h.userinfo},
 		{"POST " + IntrospectPath, h.introspect},
 		{"POST " + RevokePath, h.revoke},
+		{"POST " + DeviceAuthorizationPath, h.deviceAuthorization},
+		{"GET " + DevicePath, h.device},
+		{"POST " + DevicePath, h.device},
+		{"GET " + LogoutPath, h.endSession},
+		{"POST " + LogoutPath, h.endSession},
 	}
 }
 
@@ -228,13 +256,17 @@ func (h *Handler) discovery(w http.ResponseWriter, _ *http.Request) {
 		UserinfoEndpoint:                  iss + UserinfoPath,
 		IntrospectionEndpoint:             iss + IntrospectPath,
 		RevocationEndpoint:                iss + RevokePath,
+		DeviceAuthorizationEndpoint:       iss + DeviceAuthorizationPath,
+		EndSessionEndpoint:                iss + LogoutPath,
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
 		JwksURI:                           iss + KeysPath,
 		ScopesSupported:                   KnownScopes,
 		ResponseTypesSupported:            []string{string(zoidc.ResponseTypeCode)},
 		ResponseModesSupported:            []string{string(zoidc.ResponseModeQuery)},
-		GrantTypesSupported:               []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken, zoidc.GrantTypeClientCredentials},
+		GrantTypesSupported:               []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken, zoidc.GrantTypeClientCredentials, zoidc.GrantTypeDeviceCode},
 		ACRValuesSupported:                []string{ACRSingleFactor, ACRMultiFactor},
-		SubjectTypesSupported:             []string{"public"},
+		SubjectTypesSupported:             []string{SubjectPublic, SubjectPairwise},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 		TokenEndpointAuthMethodsSupported: []zoidc.AuthMethod{zoidc.AuthMethodBasic, zoidc.AuthMethodPost, zoidc.AuthMethodNone},
 		// Introspection needs a confidential client's credentials; revocation also takes a

@@ -442,10 +442,11 @@ func TestDiscoveryAndKeys(t *testing.T) {
 			t.Errorf("%s = %v, want only %s", k, d[k], v)
 		}
 	}
-	for k, v := range map[string]string{"grant_types_supported": "authorization_code refresh_token client_credentials",
+	for k, v := range map[string]string{"grant_types_supported": "authorization_code refresh_token client_credentials urn:ietf:params:oauth:grant-type:device_code",
 		"introspection_endpoint_auth_methods_supported": "client_secret_basic client_secret_post",
 		"revocation_endpoint_auth_methods_supported":    "client_secret_basic client_secret_post none",
-		"scopes_supported": "openid profile email groups offline_access"} {
+		"scopes_supported": "openid profile email groups offline_access",
+	} {
 		var got []string
 		for _, x := range d[k].([]any) {
 			got = append(got, x.(string))
@@ -457,10 +458,14 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	if d["introspection_endpoint"] != issuer+IntrospectPath || d["revocation_endpoint"] != issuer+RevokePath {
 		t.Errorf("introspection %v revocation %v", d["introspection_endpoint"], d["revocation_endpoint"])
 	}
-	for _, absent := range []string{"end_session_endpoint", "device_authorization_endpoint"} {
-		if _, ok := d[absent]; ok {
-			t.Errorf("discovery names %s, which is not served", absent)
-		}
+	if d["device_authorization_endpoint"] != issuer+DeviceAuthorizationPath {
+		t.Errorf("device_authorization_endpoint %v", d["device_authorization_endpoint"])
+	}
+	if d["end_session_endpoint"] != issuer+LogoutPath || d["backchannel_logout_supported"] != true || d["backchannel_logout_session_supported"] != true {
+		t.Errorf("logout: %v %v %v", d["end_session_endpoint"], d["backchannel_logout_supported"], d["backchannel_logout_session_supported"])
+	}
+	if st, _ := d["subject_types_supported"].([]any); len(st) != 2 || st[0] != "public" || st[1] != "pairwise" {
+		t.Errorf("subject_types_supported %v", d["subject_types_supported"])
 	}
 	var set jose.JSONWebKeySet
 	decode(t, hs.get(KeysPath).Body.Bytes(), &set)

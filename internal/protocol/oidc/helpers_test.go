@@ -56,6 +56,17 @@ func (f *fakeApps) put(t *testing.T, name string, c ClientConfig) {
 	f.rows[c.ClientID] = store.Application{Name: name, Protocol: Protocol, EntityID: c.ClientID, Config: raw}
 }
 
+func (f *fakeApps) GetApplication(_ context.Context, name string) (store.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.rows {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return store.Application{}, store.ErrNotFound
+}
+
 func (f *fakeApps) remove(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -93,12 +104,51 @@ type fakeTokens struct {
 	mu       sync.Mutex
 	refresh  map[string]store.RefreshToken // by hex hash
 	revoked  map[string]time.Time
-	failGet  error  // when set, GetRefreshToken fails
-	onRotate func() // when set, runs at the start of RotateRefreshToken (a concurrent use)
+	failGet  error                       // when set, GetRefreshToken fails
+	onRotate func()                      // when set, runs at the start of RotateRefreshToken (a concurrent use)
+	devices  map[string]store.DeviceCode // by hash
 }
 
 func newFakeTokens() *fakeTokens {
-	return &fakeTokens{refresh: map[string]store.RefreshToken{}, revoked: map[string]time.Time{}}
+	return &fakeTokens{refresh: map[string]store.RefreshToken{}, revoked: map[string]time.Time{}, devices: map[string]store.DeviceCode{}}
+}
+
+func (f *fakeTokens) CreateDeviceCode(_ context.Context, d store.DeviceCode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range f.devices {
+		if x.UserCode == d.UserCode && x.ExpiresAt.After(d.CreatedAt) {
+			return store.ErrConflict
+		}
+	}
+	f.devices[string(d.Hash)] = d
+	return nil
+}
+
+func (f *fakeTokens) GetDeviceCodeByUserCode(_ context.Context, code string) (store.DeviceCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range f.devices {
+		if x.UserCode == code {
+			return x, nil
+		}
+	}
+	return store.DeviceCode{}, store.ErrNotFound
+}
+
+func (f *fakeTokens) UpdateDeviceCode(_ context.Context, hash []byte, fn func(store.DeviceCode) (store.DeviceCode, error)) (store.DeviceCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, ok := f.devices[string(hash)]
+	if !ok {
+		return old, store.ErrNotFound
+	}
+	x, err := fn(old)
+	if err != nil {
+		return x, err
+	}
+	f.devices[string(hash)] = x
+	return x, nil
 }
 
 func (f *fakeTokens) CreateRefreshToken(_ context.Context, t store.RefreshToken) error {
@@ -214,6 +264,7 @@ func (f *fakeKeys) Keys(context.Context, string) ([]keys.Key, error) { return f.
 type fakeSessions struct {
 	sess     *signin.Session
 	requires []signin.SessionOptions
+	ended    int
 }
 
 func (f *fakeSessions) Require(w http.ResponseWriter, r *http.Request, o signin.SessionOptions) (*signin.Session, bool) {
@@ -239,6 +290,8 @@ func (f *fakeSessions) Silent(_ *http.Request, o signin.SessionOptions) (*signin
 }
 
 func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
+	f.ended++
+	f.sess = nil
 	return nil, nil
 }
 

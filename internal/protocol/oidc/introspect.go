@@ -226,7 +226,11 @@ func (h *Handler) accessLive(ctx context.Context, claims *zoidc.AccessTokenClaim
 	if claims.Subject == claims.ClientID {
 		return "", store.User{}, nil // client_credentials: the client is the subject
 	}
-	u, err := h.cfg.Users.GetUser(ctx, claims.Subject)
+	userID, ok := h.userOfAccess(claims)
+	if !ok {
+		return "its user reference does not open", store.User{}, nil
+	}
+	u, err := h.cfg.Users.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && u.Status != store.UserActive {
 		return "the user can no longer sign in (disabled or deleted)", u, nil
 	}
@@ -282,7 +286,7 @@ func (h *Handler) inspectRefresh(ctx context.Context, tok string, caller ClientC
 		return inactiveBecause("the user can no longer sign in"), true, nil
 	}
 	return introspection{Active: true, Scope: strings.Join(t.Scopes, " "), ClientID: t.ClientID, Username: u.UPN,
-		Exp: t.ExpiresAt.Unix(), Iat: t.CreatedAt.Unix(), Sub: t.UserID, Aud: []string{t.ClientID}, Iss: h.cfg.Issuer,
+		Exp: t.ExpiresAt.Unix(), Iat: t.CreatedAt.Unix(), Sub: h.subjectFor(caller, t.UserID), Aud: []string{t.ClientID}, Iss: h.cfg.Issuer,
 		AuthTime: t.AuthTime.Unix(), GrantID: t.FamilyID}, true, nil
 }
 

@@ -56,18 +56,24 @@ func refreshHash(token string) []byte {
 // refreshRequest implements op.RefreshTokenRequest over the presented token's row.
 type refreshRequest struct {
 	t       store.RefreshToken
+	sub     string   // the subject the client sees (pairwise clients: their own)
 	scopes  []string // the scopes of this refresh (a subset of the token's, RFC 6749 section 6)
 	tokenID string   // the new access and ID tokens' jti: the gate's record of this refresh
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
-func (r *refreshRequest) GetAudience() []string       { return []string{r.t.ClientID} }
-func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
-func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
-func (r *refreshRequest) GetScopes() []string         { return r.scopes }
-func (r *refreshRequest) GetSubject() string          { return r.t.UserID }
+func (r *refreshRequest) GetAMR() []string       { return r.t.AMR }
+func (r *refreshRequest) GetAudience() []string  { return []string{r.t.ClientID} }
+func (r *refreshRequest) GetAuthTime() time.Time { return r.t.AuthTime }
+func (r *refreshRequest) GetClientID() string    { return r.t.ClientID }
+func (r *refreshRequest) GetScopes() []string    { return r.scopes }
+func (r *refreshRequest) GetSubject() string {
+	if r.sub != "" {
+		return r.sub
+	}
+	return r.t.UserID
+}
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // errRefused is a refusal the library would not know how to phrase: its answer to the client.
@@ -115,7 +121,11 @@ func (s storage) TokenRequestByRefreshToken(ctx context.Context, token string) (
 		at.detail = "refresh token expired"
 		return nil, op.ErrInvalidRefreshToken
 	}
-	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+	rr := &refreshRequest{t: t, scopes: t.Scopes}
+	if at.client != nil {
+		rr.sub = s.h.subjectFor(*at.client, t.UserID)
+	}
+	return rr, nil
 }
 
 // reused revokes the family of a token presented after its rotation and says so for the record.

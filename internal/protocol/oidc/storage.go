@@ -123,8 +123,12 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// authRequest implements op.AuthRequest over a redeemed grant.
-type authRequest struct{ g grant }
+// authRequest implements op.AuthRequest over a redeemed grant; sub is the subject its client
+// sees (pairwise clients: their own, subject.go).
+type authRequest struct {
+	g   grant
+	sub string
+}
 
 var _ op.AuthRequest = authRequest{}
 
@@ -148,8 +152,13 @@ func (a authRequest) GetResponseType() zoidc.ResponseType { return zoidc.Respons
 func (a authRequest) GetResponseMode() zoidc.ResponseMode { return zoidc.ResponseModeQuery }
 func (a authRequest) GetScopes() []string                 { return a.g.Scopes }
 func (a authRequest) GetState() string                    { return "" }
-func (a authRequest) GetSubject() string                  { return a.g.User }
-func (a authRequest) Done() bool                          { return true }
+func (a authRequest) GetSubject() string {
+	if a.sub != "" {
+		return a.sub
+	}
+	return a.g.User
+}
+func (a authRequest) Done() bool { return true }
 
 // AuthRequestByCode opens the code and spends its one-time ID: a code is presented once,
 // whatever happens next (a wrong PKCE verifier or client secret burns it too).
@@ -161,8 +170,9 @@ func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthReq
 		return nil, err
 	}
 	at.userID, at.codeClient = g.User, g.Client
-	if _, app, err := LookupClient(ctx, s.h.cfg.Apps, g.Client); err == nil {
-		at.app = app
+	sub := g.User
+	if c, app, err := LookupClient(ctx, s.h.cfg.Apps, g.Client); err == nil {
+		at.app, sub = app, s.h.subjectFor(c, g.User)
 	}
 	now := s.h.cfg.Clock()
 	if g.expired(now) {
@@ -178,7 +188,7 @@ func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthReq
 		at.detail = "authorization code already used (replay)"
 		return nil, errors.New(at.detail)
 	}
-	return authRequest{g}, nil
+	return authRequest{g: g, sub: sub}, nil
 }
 
 func oidcServerError(err error) error {
@@ -255,7 +265,7 @@ func tokenID(g grant) string {
 // SetUserinfoFromRequest fills the ID token's claims from the directory as it is now: a user
 // disabled or deleted since the sign-in gets no tokens.
 func (s storage) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	u, err := s.h.cfg.Users.GetUser(ctx, req.GetSubject())
+	u, err := s.h.cfg.Users.GetUser(ctx, userOfRequest(req))
 	if errors.Is(err, store.ErrNotFound) || err == nil && u.Status != store.UserActive {
 		attemptOf(ctx).detail = "the user can no longer sign in (disabled or deleted since the authorization)"
 		return zoidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
@@ -264,6 +274,7 @@ func (s storage) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserInf
 		return oidcServerError(err)
 	}
 	setUserinfo(info, u, scopes)
+	info.Subject = req.GetSubject() // a pairwise client's own
 	switch r := req.(type) {
 	case authRequest:
 		info.AppendClaims("jti", tokenID(r.g))
@@ -294,7 +305,27 @@ func (s storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRe
 	if f := attemptOf(ctx).family; f != "" {
 		claims[ClaimGrantID] = f
 	}
+	// A pairwise client's access token names its user sealed, for userinfo and introspection.
+	if user := userOfRequest(req); user != req.GetSubject() {
+		ref, err := s.h.codes.seal("uref", user)
+		if err != nil {
+			return nil, oidcServerError(err)
+		}
+		claims[ClaimUserRef] = ref
+	}
 	return claims, nil
+}
+
+// userOfRequest is the user ID in Sekisho behind a token request (its subject may be a
+// pairwise client's own).
+func userOfRequest(req op.TokenRequest) string {
+	switch r := req.(type) {
+	case authRequest:
+		return r.g.User
+	case *refreshRequest:
+		return r.t.UserID
+	}
+	return req.GetSubject()
 }
 
 // ClaimGrantID is the access token claim naming its refresh token family (the grant, as the

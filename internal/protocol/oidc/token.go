@@ -31,6 +31,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		op.RefreshTokenExchange(buf, r, h.op)
 	case string(zoidc.GrantTypeClientCredentials):
 		op.ClientCredentialsExchange(buf, r, h.op)
+	case GrantDeviceCode:
+		h.deviceToken(buf, r, at)
 	case "":
 		op.RequestError(buf, r, zoidc.ErrInvalidRequest().WithDescription("grant_type missing"), nil)
 	default:

@@ -54,5 +54,6 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	info := &zoidc.UserInfo{}
 	setUserinfo(info, u, scopes)
+	info.Subject = claims.Subject // the token's, which a pairwise client sees (subject.go)
 	writeJSON(w, http.StatusOK, info)
 }

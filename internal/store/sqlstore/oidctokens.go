@@ -175,11 +175,12 @@ func (s *Store) AccessTokenRevoked(ctx context.Context, tokenID string) (bool, e
 	return true, nil
 }
 
-// PruneOIDCTokens deletes the refresh tokens and the revoked access tokens that expired before
+// PruneOIDCTokens deletes the refresh tokens, the revoked access tokens and the device
+// authorizations that expired before
 // the given time, and reports how many rows went.
 func (s *Store) PruneOIDCTokens(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	for _, table := range []string{"oidc_refresh_tokens", "oidc_revoked_tokens"} {
+	for _, table := range []string{"oidc_refresh_tokens", "oidc_revoked_tokens", "oidc_device_codes"} {
 		res, err := s.exec(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, s.tv(before))
 		if err != nil {
 			return total, s.fail(err, "prune %s", table)
@@ -191,4 +192,108 @@ func (s *Store) PruneOIDCTokens(ctx context.Context, before time.Time) (int64, e
 		total += n
 	}
 	return total, nil
+}
+
+const deviceCodeCols = `device_hash, user_code, client_id, scopes, state, created_at, expires_at, polled_at, interval_s, user_id, auth_time, amr, mfa, event_id, session_id`
+
+func scanDeviceCode(r rowScanner) (store.DeviceCode, error) {
+	var d store.DeviceCode
+	var scopes, amr, state string
+	err := r.Scan(bc(&d.Hash), &d.UserCode, &d.ClientID, &scopes, &state, tc(&d.CreatedAt), tc(&d.ExpiresAt), tc(&d.PolledAt),
+		&d.Interval, &d.UserID, tc(&d.AuthTime), &amr, &d.MFA, &d.EventID, &d.SessionID)
+	d.Scopes, d.AMR, d.State = fieldsOrNil(scopes), fieldsOrNil(amr), store.DeviceCodeState(state)
+	return d, err
+}
+
+func validDeviceCode(d store.DeviceCode) error {
+	switch {
+	case len(d.Hash) == 0 || d.UserCode == "" || d.ClientID == "":
+		return errors.New("hash, user code and client are required")
+	case d.ExpiresAt.IsZero() || d.Interval <= 0:
+		return errors.New("an expiry and a polling interval are required")
+	}
+	switch d.State {
+	case store.DevicePending, store.DeviceApproved, store.DeviceDenied, store.DeviceRedeemed:
+	default:
+		return fmt.Errorf("unknown state %q", d.State)
+	}
+	for _, s := range append(append([]string(nil), d.Scopes...), d.AMR...) {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return fmt.Errorf("scope or method %q: empty or with a space", s)
+		}
+	}
+	return nil
+}
+
+// CreateDeviceCode stores a new device authorization. A user code still held by one not
+// expired is ErrConflict (the caller draws another); one held by an expired authorization is
+// taken over.
+func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error {
+	if d.State == "" {
+		d.State = store.DevicePending
+	}
+	if err := validDeviceCode(d); err != nil {
+		return fmt.Errorf("%s: create device code: %w", s.d.Name, err)
+	}
+	d.CreatedAt = orNow(d.CreatedAt)
+	return s.withTx(ctx, func(tx *Store) error {
+		if _, err := tx.exec(ctx, `DELETE FROM oidc_device_codes WHERE user_code = ? AND expires_at <= ?`, d.UserCode, tx.tv(d.CreatedAt)); err != nil {
+			return tx.fail(err, "create device code")
+		}
+		_, err := tx.exec(ctx, `INSERT INTO oidc_device_codes (`+deviceCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.Hash, d.UserCode, d.ClientID, strings.Join(d.Scopes, " "), string(d.State), tx.tv(d.CreatedAt), tx.tv(d.ExpiresAt),
+			tx.tv(d.PolledAt), d.Interval, d.UserID, tx.tv(d.AuthTime), strings.Join(d.AMR, " "), d.MFA, d.EventID, d.SessionID)
+		if err != nil {
+			return tx.fail(err, "create device code")
+		}
+		return nil
+	})
+}
+
+// GetDeviceCodeByUserCode returns the authorization holding the user code, in whatever state.
+func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (store.DeviceCode, error) {
+	d, err := scanDeviceCode(s.queryRow(ctx, `SELECT `+deviceCodeCols+` FROM oidc_device_codes WHERE user_code = ?`, userCode))
+	if err != nil {
+		return d, s.fail(err, "get device code")
+	}
+	return d, nil
+}
+
+// UpdateDeviceCode changes the authorization whose device code hashes to hash, in one
+// transaction with the row locked: a poll and the user's decision, or two polls, never
+// interleave. The hash, user code, client and creation time do not change.
+func (s *Store) UpdateDeviceCode(ctx context.Context, hash []byte, fn func(store.DeviceCode) (store.DeviceCode, error)) (store.DeviceCode, error) {
+	var out store.DeviceCode
+	err := s.withTx(ctx, func(tx *Store) error {
+		old, err := scanDeviceCode(tx.queryRow(ctx, `SELECT `+deviceCodeCols+` FROM oidc_device_codes WHERE device_hash = ?`+tx.d.ForUpdate, hash))
+		if err != nil {
+			return tx.fail(err, "update device code")
+		}
+		x, err := fn(old)
+		if err != nil {
+			return err
+		}
+		x.Hash, x.UserCode, x.ClientID, x.CreatedAt = old.Hash, old.UserCode, old.ClientID, old.CreatedAt
+		if err := validDeviceCode(x); err != nil {
+			return fmt.Errorf("%s: update device code: %w", tx.d.Name, err)
+		}
+		_, err = tx.exec(ctx, `UPDATE oidc_device_codes SET scopes = ?, state = ?, expires_at = ?, polled_at = ?, interval_s = ?, user_id = ?,
+			auth_time = ?, amr = ?, mfa = ?, event_id = ?, session_id = ? WHERE device_hash = ?`,
+			strings.Join(x.Scopes, " "), string(x.State), tx.tv(x.ExpiresAt), tx.tv(x.PolledAt), x.Interval, x.UserID, tx.tv(x.AuthTime),
+			strings.Join(x.AMR, " "), x.MFA, x.EventID, x.SessionID, hash)
+		if err != nil {
+			return tx.fail(err, "update device code")
+		}
+		out = x
+		return nil
+	})
+	return out, err
+}
+
+// fieldsOrNil splits a space-separated list; an empty list is nil.
+func fieldsOrNil(s string) []string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f
+	}
+	return nil
 }

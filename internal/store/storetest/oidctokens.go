@@ -221,3 +221,100 @@ func testRevokedAccessTokens(t *testing.T, s store.Store) {
 		t.Fatal("a live revocation was pruned")
 	}
 }
+
+// testDeviceCodes: a device authorization round-trips, its user code is unique while it lives
+// (an expired holder is taken over), updates keep its identity, fn's error changes nothing,
+// concurrent redemptions let exactly one through, and pruning removes the expired.
+func testDeviceCodes(t *testing.T, s store.Store) {
+	c := ctx(t)
+	d := store.DeviceCode{Hash: hashOf("dev1"), UserCode: "BCDFGHJK", ClientID: "client-a", Scopes: []string{"openid", "offline_access"},
+		State: store.DevicePending, CreatedAt: base, ExpiresAt: base.Add(10 * time.Minute), Interval: 5}
+	ok(t, s.CreateDeviceCode(c, d))
+	got, err := s.GetDeviceCodeByUserCode(c, "BCDFGHJK")
+	ok(t, err)
+	equal(t, "round trip", got, d)
+	_, err = s.GetDeviceCodeByUserCode(c, "MISSING")
+	isErr(t, err, store.ErrNotFound)
+	// The user code is taken while the first lives; a second pair drawing it must draw again.
+	dup := d
+	dup.Hash, dup.CreatedAt = hashOf("dev2"), base.Add(time.Minute)
+	isErr(t, s.CreateDeviceCode(c, dup), store.ErrConflict)
+	for name, mod := range map[string]func(*store.DeviceCode){
+		"no hash": func(x *store.DeviceCode) { x.Hash = nil }, "no user code": func(x *store.DeviceCode) { x.UserCode = "" },
+		"no interval": func(x *store.DeviceCode) { x.Interval = 0 }, "unknown state": func(x *store.DeviceCode) { x.State = "maybe" },
+	} {
+		x := d
+		x.Hash, x.UserCode = hashOf(name), "X"+name
+		mod(&x)
+		if err := s.CreateDeviceCode(c, x); err == nil {
+			t.Fatalf("%s: stored", name)
+		}
+	}
+
+	// The user's decision: identity fields cannot change.
+	approved, err := s.UpdateDeviceCode(c, hashOf("dev1"), func(x store.DeviceCode) (store.DeviceCode, error) {
+		x.State, x.UserID, x.AuthTime, x.AMR, x.MFA, x.EventID, x.SessionID = store.DeviceApproved, "u1", base.Add(time.Minute), []string{"pwd", "otp", "mfa"}, true, "EV1", "_s1"
+		x.UserCode, x.ClientID = "CHANGED", "other"
+		return x, nil
+	})
+	ok(t, err)
+	got, err = s.GetDeviceCodeByUserCode(c, "BCDFGHJK")
+	ok(t, err)
+	equal(t, "after approval", got, approved)
+	if got.ClientID != "client-a" || got.State != store.DeviceApproved || got.UserID != "u1" || !got.MFA {
+		t.Fatalf("approval: %+v", got)
+	}
+	stop := errors.New("stop")
+	if _, err := s.UpdateDeviceCode(c, hashOf("dev1"), func(x store.DeviceCode) (store.DeviceCode, error) {
+		x.State = store.DeviceDenied
+		return x, stop
+	}); !errors.Is(err, stop) {
+		t.Fatalf("fn's error: %v", err)
+	}
+	if got, _ := s.GetDeviceCodeByUserCode(c, "BCDFGHJK"); got.State != store.DeviceApproved {
+		t.Fatalf("a failed update changed the row: %+v", got)
+	}
+	_, err = s.UpdateDeviceCode(c, hashOf("missing"), func(x store.DeviceCode) (store.DeviceCode, error) { return x, nil })
+	isErr(t, err, store.ErrNotFound)
+
+	// Two polls at once: one redeems, the other sees it redeemed.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	redeemed := 0
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateDeviceCode(c, hashOf("dev1"), func(x store.DeviceCode) (store.DeviceCode, error) {
+				if x.State != store.DeviceApproved {
+					return x, stop
+				}
+				x.State = store.DeviceRedeemed
+				return x, nil
+			})
+			if err == nil {
+				mu.Lock()
+				redeemed++
+				mu.Unlock()
+			} else if !errors.Is(err, stop) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if redeemed != 1 {
+		t.Fatalf("%d concurrent redemptions succeeded", redeemed)
+	}
+
+	// Expired: its user code may be drawn again, and pruning removes it.
+	later := d
+	later.Hash, later.CreatedAt, later.ExpiresAt = hashOf("dev3"), base.Add(11*time.Minute), base.Add(21*time.Minute)
+	ok(t, s.CreateDeviceCode(c, later))
+	got, err = s.GetDeviceCodeByUserCode(c, "BCDFGHJK")
+	ok(t, err)
+	equal(t, "the new holder", got.Hash, hashOf("dev3"))
+	_, err = s.PruneOIDCTokens(c, base.Add(30*time.Minute))
+	ok(t, err)
+	_, err = s.GetDeviceCodeByUserCode(c, "BCDFGHJK")
+	isErr(t, err, store.ErrNotFound)
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RefreshTokens", testRefreshTokens},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
+		{"DeviceCodes", testDeviceCodes},
 		{"Lock", testLock},
 		{"UserFactors", testUserFactors},
 		{"LockoutConcurrent", testLockoutConcurrent},

@@ -62,6 +62,7 @@ type env struct {
 	portal   admin.AddedOIDCClient // confidential with refresh tokens: "portal"
 	batch    admin.AddedOIDCClient // client_credentials: "batch" (allowed from the office)
 	bot      admin.AddedOIDCClient // client_credentials: "reports-bot" (refused by the policy)
+	tv       admin.AddedOIDCClient // public, device grant with refresh tokens: "television"
 }
 
 func start(t *testing.T) *env {
@@ -85,6 +86,10 @@ func start(t *testing.T) *env {
 			return err
 		}
 		if e.bot, err = in.Admin.AddOIDCClient(ctx, actor, "reports-bot", admin.NewOIDCClient{Grants: []string{"client_credentials"}}); err != nil {
+			return err
+		}
+		if e.tv, err = in.Admin.AddOIDCClient(ctx, actor, "television", admin.NewOIDCClient{Public: true,
+			Grants: []string{"device_code", "refresh_token"}, Scopes: []string{"openid", "email", "profile"}}); err != nil {
 			return err
 		}
 		_, err = in.Admin.PublishPolicy(ctx, actor, "policy.yaml", []byte(denyBob), "deny bob the intranet")
