@@ -2,13 +2,17 @@ package devicecert
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/store"
@@ -42,10 +46,15 @@ type Result struct {
 }
 
 // Verify checks a presented client certificate for userID signing in at now: chain to the
-// device CA with the client-auth usage, validity window, revocation and replacement (read from
-// the store), and binding to userID. userID "" (at the TLS handshake, before anyone signed in)
-// checks everything but the binding. The error is for infrastructure failures only (callers
-// fail closed); a bad certificate is a Result with Valid false and a Reason.
+// device CA with the client-authentication usage, validity window, revocation and replacement
+// (read from the store), and binding to userID. userID "" (at the TLS handshake, before anyone
+// signed in) checks everything but the binding. The error is for infrastructure failures only
+// (callers fail closed); a bad certificate is a Result with Valid false and a Reason.
+//
+// A chain that verified is remembered by fingerprint (ChainCacheSize): the same certificate
+// with the same intermediates skips the signature checks while now is inside every validity
+// window of the chain and its CA certificate is still published. The device row (revocation,
+// replacement, owner) is read as always, at most CacheTTL old.
 //
 // The first verification bound to its user marks the device in use.
 func (ca *CA) Verify(ctx context.Context, cert *x509.Certificate, intermediates []*x509.Certificate, userID string, now time.Time) (Result, error) {
@@ -53,33 +62,15 @@ func (ca *CA) Verify(ctx context.Context, cert *x509.Certificate, intermediates 
 		return Result{Reason: ReasonAbsent}, nil
 	}
 	res := Result{Present: true, Serial: SerialString(cert.SerialNumber)}
-	roots, err := ca.Roots(ctx)
-	if errors.Is(err, errNoCA) {
-		res.Reason = ReasonUntrusted
-		return res, nil
-	} else if err != nil {
+	reason, err := ca.verifyChain(ctx, cert, intermediates, now)
+	if err != nil {
 		return res, err
 	}
-	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if len(intermediates) > 0 {
-		opts.Intermediates = x509.NewCertPool()
-		for _, c := range intermediates {
-			opts.Intermediates.AddCert(c)
-		}
-	}
-	if _, err := cert.Verify(opts); err != nil {
-		var inv x509.CertificateInvalidError
-		switch {
-		case errors.As(err, &inv) && inv.Reason == x509.Expired && now.Before(cert.NotBefore):
-			res.Reason = ReasonNotYetValid
-		case errors.As(err, &inv) && inv.Reason == x509.Expired:
-			res.Reason = ReasonExpired
-		default:
-			res.Reason = ReasonUntrusted
-		}
+	if reason != "" {
+		res.Reason = reason
 		return res, nil
 	}
-	d, err := ca.lookup(ctx, res.Serial, now)
+	d, err := ca.lookup(ctx, res.Serial)
 	if errors.Is(err, store.ErrNotFound) {
 		res.Reason = ReasonUnknown
 		return res, nil
@@ -111,7 +102,7 @@ func (ca *CA) Verify(ctx context.Context, cert *x509.Certificate, intermediates 
 	case userID == "":
 	case userID == d.UserID:
 		res.BoundToUser = true
-		if d.FirstSeenAt.IsZero() {
+		if d.FirstSeenAt.IsZero() && ca.tryMarkSeen(d.ID) {
 			ca.markSeen(ctx, d.ID, now)
 		}
 	default:
@@ -120,43 +111,209 @@ func (ca *CA) Verify(ctx context.Context, cert *x509.Certificate, intermediates 
 	return res, nil
 }
 
-// lookup reads the device row, at most CacheTTL old.
-func (ca *CA) lookup(ctx context.Context, serial string, now time.Time) (store.Device, error) {
-	if ca.CacheTTL > 0 {
-		ca.cacheMu.Lock()
-		c, ok := ca.cache[serial]
-		ca.cacheMu.Unlock()
-		if ok && time.Since(c.at) < ca.CacheTTL {
-			return c.d, nil
+// verifyChain checks that cert chains to a published device CA certificate at now with the
+// client-authentication usage: "" when it does, else the reason. A chain found before is not
+// verified again (see Verify).
+func (ca *CA) verifyChain(ctx context.Context, cert *x509.Certificate, intermediates []*x509.Certificate, now time.Time) (string, error) {
+	published, err := ca.Keys.Published(ctx, PurposeDeviceCA)
+	if err != nil {
+		return "", fmt.Errorf("device CA certificates: %w", err)
+	}
+	if len(published) == 0 {
+		return ReasonUntrusted, nil
+	}
+	var key [sha256.Size]byte
+	if ca.ChainCacheSize > 0 {
+		key = chainKey(cert, intermediates)
+		if ca.chains.valid(key, published, now) {
+			return "", nil
 		}
+	}
+	opts := x509.VerifyOptions{Roots: x509.NewCertPool(), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range published {
+		opts.Roots.AddCert(c)
+	}
+	if len(intermediates) > 0 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range intermediates {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	chains, err := cert.Verify(opts)
+	if err != nil {
+		var inv x509.CertificateInvalidError
+		switch {
+		case errors.As(err, &inv) && inv.Reason == x509.Expired && now.Before(cert.NotBefore):
+			return ReasonNotYetValid, nil
+		case errors.As(err, &inv) && inv.Reason == x509.Expired:
+			return ReasonExpired, nil
+		default:
+			return ReasonUntrusted, nil
+		}
+	}
+	if ca.ChainCacheSize > 0 && len(chains) > 0 {
+		ca.chains.add(key, chains[0], ca.ChainCacheSize)
+	}
+	return "", nil
+}
+
+// chainKey is the fingerprint of a presented chain: SHA-256 over the leaf's DER and each
+// intermediate's, each preceded by its length.
+func chainKey(cert *x509.Certificate, intermediates []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	var n [4]byte
+	for _, c := range append([]*x509.Certificate{cert}, intermediates...) {
+		binary.BigEndian.PutUint32(n[:], uint32(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// chainCache remembers chains that verified, least recently used first out. Only chains that
+// verified are kept (making one takes the CA's key), so strangers cannot fill it.
+type chainCache struct {
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]*list.Element // of *verifiedChain
+	order   list.List                           // most recently used at the front
+}
+
+type verifiedChain struct {
+	key       [sha256.Size]byte
+	root      []byte    // DER of the CA certificate the chain ends at
+	notBefore time.Time // the latest NotBefore of the chain
+	notAfter  time.Time // the earliest NotAfter of the chain
+}
+
+// valid reports whether the chain key verified before and still would at now: inside every
+// validity window of the chain, its CA certificate among published.
+func (c *chainCache) valid(key [sha256.Size]byte, published []*x509.Certificate, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return false
+	}
+	v := e.Value.(*verifiedChain)
+	if now.After(v.notAfter) {
+		c.order.Remove(e)
+		delete(c.entries, key)
+		return false
+	}
+	if now.Before(v.notBefore) {
+		return false
+	}
+	for _, p := range published {
+		if bytes.Equal(p.Raw, v.root) {
+			c.order.MoveToFront(e)
+			return true
+		}
+	}
+	return false
+}
+
+func (c *chainCache) add(key [sha256.Size]byte, chain []*x509.Certificate, size int) {
+	v := &verifiedChain{key: key, root: chain[len(chain)-1].Raw}
+	for i, cert := range chain {
+		if i == 0 || cert.NotBefore.After(v.notBefore) {
+			v.notBefore = cert.NotBefore
+		}
+		if i == 0 || cert.NotAfter.Before(v.notAfter) {
+			v.notAfter = cert.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[[sha256.Size]byte]*list.Element{}
+	}
+	if e, ok := c.entries[key]; ok {
+		e.Value = v
+		c.order.MoveToFront(e)
+		return
+	}
+	c.entries[key] = c.order.PushFront(v)
+	for len(c.entries) > size {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.entries, last.Value.(*verifiedChain).key)
+	}
+}
+
+func (c *chainCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// lookup reads the device row, at most CacheTTL old by the CA's clock. A row read while
+// forget or ForgetAll ran is used but not cached: it may predate the change they announce.
+func (ca *CA) lookup(ctx context.Context, serial string) (store.Device, error) {
+	if ca.CacheTTL <= 0 {
+		return ca.Store.GetDeviceBySerial(ctx, serial)
+	}
+	at := ca.Now()
+	ca.cacheMu.Lock()
+	c, ok := ca.cache[serial]
+	gen := ca.cacheGen
+	ca.cacheMu.Unlock()
+	if age := at.Sub(c.at); ok && age >= 0 && age < ca.CacheTTL {
+		return c.d, nil
 	}
 	d, err := ca.Store.GetDeviceBySerial(ctx, serial)
 	if err != nil {
 		return d, err
 	}
-	if ca.CacheTTL > 0 {
-		ca.cacheMu.Lock()
-		if ca.cache == nil || len(ca.cache) > 10000 {
+	ca.cacheMu.Lock()
+	if ca.cacheGen == gen {
+		if ca.cache == nil || len(ca.cache) >= maxCachedDevices {
 			ca.cache = map[string]cachedDevice{}
 		}
-		ca.cache[serial] = cachedDevice{d: d, at: time.Now()}
-		ca.cacheMu.Unlock()
+		ca.cache[serial] = cachedDevice{d: d, at: at} // as old as the moment the read began
 	}
+	ca.cacheMu.Unlock()
 	return d, nil
 }
+
+const (
+	maxCachedDevices = 10000
+	seenRetry        = time.Minute // between two attempts to mark one device in use
+)
 
 func (ca *CA) forget(serial string) {
 	ca.cacheMu.Lock()
 	delete(ca.cache, serial)
+	ca.cacheGen++
 	ca.cacheMu.Unlock()
 }
 
 // ForgetAll drops every cached device row (the store's configuration version moved: a
-// revocation made on another node is in force here at once).
+// revocation made on another node is in force here at once). Verified chains are kept: they
+// depend on no row, and the CA certificates they end at are checked at every use.
 func (ca *CA) ForgetAll() {
 	ca.cacheMu.Lock()
 	clear(ca.cache)
+	ca.cacheGen++
 	ca.cacheMu.Unlock()
+}
+
+// tryMarkSeen reports whether this verification should write the device's first use: at most
+// one attempt per device per seenRetry, so sign-ins racing on a row cached before the first
+// write (or a store refusing writes) do not write on every verification.
+func (ca *CA) tryMarkSeen(id string) bool {
+	now := ca.Now()
+	ca.seenMu.Lock()
+	defer ca.seenMu.Unlock()
+	if t, ok := ca.seenTry[id]; ok && now.Sub(t) >= 0 && now.Sub(t) < seenRetry {
+		return false
+	}
+	if ca.seenTry == nil || len(ca.seenTry) >= maxCachedDevices {
+		ca.seenTry = map[string]time.Time{}
+	}
+	ca.seenTry[id] = now
+	return true
 }
 
 // markSeen records the first sign-in with the certificate. A failure is logged, not fatal:
