@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,7 +37,7 @@ func newAppCmd(g *globals) *cobra.Command {
 			samlOnly := []string{"entity-id", "acs", "slo", "nameid-format", "nameid-source", "attribute", "require-signed-requests",
 				"sp-cert", "sign-response", "sign-assertion", "allow-idp-initiated"}
 			oidcOnly := []string{"redirect-uri", "public", "scope", "grant", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime",
-				"subject-type", "post-logout-redirect-uri", "backchannel-logout-uri"}
+				"subject-type", "post-logout-redirect-uri", "backchannel-logout-uri", "signing-alg"}
 			given := func(names []string) string {
 				for _, n := range names {
 					if cmd.Flags().Changed(n) {
@@ -98,6 +99,7 @@ func newAppCmd(g *globals) *cobra.Command {
 	f.StringVar(&oc.SubjectType, "subject-type", "", "oidc: public (default: sub is the user's ID) or pairwise (sub differs per client sector)")
 	f.StringArrayVar(&oc.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "oidc: where RP-initiated logout may return the browser, matched exactly (repeatable)")
 	f.StringVar(&oc.BackchannelLogoutURI, "backchannel-logout-uri", "", "oidc: the client's back-channel logout endpoint (receives a logout token when the session ends)")
+	f.StringVar(&oc.SigningAlg, "signing-alg", "", "oidc: the ID and access tokens' signature: RS256 (default) or ES256 (the P-256 token key; the relying party must accept ES256)")
 	f.Var(daysDuration{&oc.RefreshTokenLifetime}, "refresh-token-lifetime", "oidc: refresh token lifetime, renewed at each use (default 30d; with the refresh_token grant)")
 
 	var impAttrs []string
@@ -119,9 +121,32 @@ func newAppCmd(g *globals) *cobra.Command {
 	imp.Flags().StringSliceVar(&impAttrs, "attribute", nil, "attribute mapping NAME=SOURCE[;FORMAT] (repeatable; metadata does not say which attributes an SP wants)")
 	var upd saml.ServiceProvider
 	var updAttrs []string
-	update := &cobra.Command{Use: "update NAME", Short: "Change a SAML application's settings (only the options given)", Args: cobra.ExactArgs(1),
+	var uo oidcChange
+	update := &cobra.Command{Use: "update NAME", Short: "Change an application's settings (only the options given)", Args: cobra.ExactArgs(1),
+		Example: `  sekisho app update wiki --attribute mail=email --allow-idp-initiated
+  sekisho app update grafana --add-redirect-uri https://grafana2.example.com/login/generic_oauth
+  sekisho app update portal --grant authorization_code,refresh_token --refresh-token-lifetime 14d --access-token-lifetime 15m`,
 		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
 			set := cmd.Flags().Changed
+			app, err := in.Store.GetApplication(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("application %s: %w", args[0], err)
+			}
+			samlOnly := []string{"attribute", "nameid-format", "nameid-source", "allow-idp-initiated", "sign-response", "sign-assertion", "require-signed-requests"}
+			for _, f := range append(slices.Clone(samlOnly), oidcUpdateFlags...) {
+				if !set(f) {
+					continue
+				}
+				if app.Protocol == oidc.Protocol && slices.Contains(samlOnly, f) {
+					return fmt.Errorf("--%s is a SAML option; %s is an OpenID Connect client", f, args[0])
+				}
+				if app.Protocol != oidc.Protocol && !slices.Contains(samlOnly, f) {
+					return fmt.Errorf("--%s is an OpenID Connect option; %s is a %s application", f, args[0], app.Protocol)
+				}
+			}
+			if app.Protocol == oidc.Protocol {
+				return updateOIDC(cmd, in, args[0], uo)
+			}
 			maps, err := attributes(updAttrs)
 			if err != nil {
 				return err
@@ -164,6 +189,40 @@ func newAppCmd(g *globals) *cobra.Command {
 	uf.BoolVar(&upd.SignResponse, "sign-response", false, "sign the Response")
 	uf.BoolVar(&upd.SignAssertion, "sign-assertion", true, "sign the Assertion")
 	uf.BoolVar(&upd.WantAuthnRequestsSigned, "require-signed-requests", false, "reject unsigned AuthnRequests and LogoutRequests")
+	uf.StringArrayVar(&uo.redirectURIs, "redirect-uri", nil, "oidc: replaces the redirect URIs, matched exactly (repeatable; --redirect-uri= removes them all)")
+	uf.StringArrayVar(&uo.addRedirectURIs, "add-redirect-uri", nil, "oidc: add a redirect URI (repeatable)")
+	uf.StringArrayVar(&uo.removeRedirectURIs, "remove-redirect-uri", nil, "oidc: remove a redirect URI (repeatable)")
+	uf.StringSliceVar(&uo.grants, "grant", nil, "oidc: replaces the grants: authorization_code, refresh_token, client_credentials, device_code")
+	uf.StringSliceVar(&uo.scopes, "scope", nil, "oidc: replaces the scopes the client may be granted (openid is always included)")
+	uf.DurationVar(&uo.accessTTL, "access-token-lifetime", 0, "oidc: access token lifetime (30s to 24h; 0: the default 10m)")
+	uf.DurationVar(&uo.idTTL, "id-token-lifetime", 0, "oidc: ID token lifetime (30s to 24h; 0: the default 5m)")
+	uf.Var(daysDuration{&uo.refreshTTL}, "refresh-token-lifetime", "oidc: refresh token lifetime (with the refresh_token grant; 0: the default 30d)")
+	uf.StringVar(&uo.subjectType, "subject-type", "", "oidc: public or pairwise (every user's sub changes for the client)")
+	uf.StringArrayVar(&uo.postLogoutURIs, "post-logout-redirect-uri", nil, "oidc: replaces where RP-initiated logout may return the browser (repeatable; --post-logout-redirect-uri= removes them all)")
+	uf.StringVar(&uo.backchannelURI, "backchannel-logout-uri", "", "oidc: the client's back-channel logout endpoint (--backchannel-logout-uri= removes it)")
+	uf.StringVar(&uo.signingAlg, "signing-alg", "", "oidc: the tokens' signature: RS256 or ES256")
+	var keepOld time.Duration
+	rotate := &cobra.Command{Use: "rotate-secret NAME", Short: "Give a confidential OpenID Connect client a new secret (shown once)", Args: cobra.ExactArgs(1),
+		Example: `  sekisho app rotate-secret grafana                 # the old secret stops working at once
+  sekisho app rotate-secret grafana --keep-old 24h  # both work for a day: deploy the new one meanwhile`,
+		RunE: g.withInstance(func(cmd *cobra.Command, args []string, in *setup.Instance) error {
+			r, err := in.Admin.RotateOIDCSecret(cmd.Context(), cliActor(), args[0], keepOld)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "new secret for OpenID Connect client %s\n", args[0])
+			fmt.Fprintf(out, "client_id:     %s\n", r.Client.ClientID)
+			fmt.Fprintf(out, "client_secret: %s\n", r.Secret)
+			fmt.Fprintln(out, "  (shown once: Sekisho keeps only a keyed hash of it; store it in the application's secret store now)")
+			if r.PreviousExpires.IsZero() {
+				fmt.Fprintln(out, "the previous secret no longer works")
+			} else {
+				fmt.Fprintf(out, "the previous secret works until %s\n", r.PreviousExpires.UTC().Format(time.RFC3339))
+			}
+			return nil
+		})}
+	rotate.Flags().Var(daysDuration{&keepOld}, "keep-old", fmt.Sprintf("keep the previous secret working this long, e.g. 24h or 7d (at most %dd; default: it stops at once)", int(oidc.MaxPreviousSecretLifetime.Hours()/24)))
 	list := &cobra.Command{Use: "list", Short: "List applications", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
 			apps, err := in.Store.ListApplications(cmd.Context())
@@ -198,7 +257,7 @@ func newAppCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 			return nil
 		})}
-	cmd.AddCommand(add, imp, update, list, show, remove)
+	cmd.AddCommand(add, imp, update, rotate, list, show, remove)
 	return cmd
 }
 
@@ -222,6 +281,7 @@ func registerOIDC(cmd *cobra.Command, g *globals, name string, nc admin.NewOIDCC
 		return err
 	}
 	defer in.Close()
+	nc.SigningAlg = strings.ToUpper(strings.TrimSpace(nc.SigningAlg))
 	c, err := in.Admin.AddOIDCClient(cmd.Context(), cliActor(), name, nc)
 	if err != nil {
 		return err
@@ -248,6 +308,112 @@ func registerOIDC(cmd *cobra.Command, g *globals, name string, nc admin.NewOIDCC
 	if c.Client.IsPairwise() {
 		fmt.Fprintf(out, "subjects:      pairwise (sector %s)\n", c.Client.Sector())
 	}
+	if c.Client.SigningAlg != "" {
+		fmt.Fprintf(out, "tokens signed: %s (the relying party must accept it; the keys: sekisho keys list --alg %s)\n", c.Client.SigningAlg, c.Client.SigningAlg)
+	}
+	return nil
+}
+
+// oidcChange is what app update was told for an OpenID Connect client.
+type oidcChange struct {
+	redirectURIs, addRedirectURIs, removeRedirectURIs, postLogoutURIs []string
+	grants, scopes                                                    []string
+	accessTTL, idTTL, refreshTTL                                      time.Duration
+	subjectType, backchannelURI                                       string
+	signingAlg                                                        string
+}
+
+var oidcUpdateFlags = []string{"redirect-uri", "add-redirect-uri", "remove-redirect-uri", "grant", "scope", "access-token-lifetime",
+	"id-token-lifetime", "refresh-token-lifetime", "subject-type", "post-logout-redirect-uri", "backchannel-logout-uri", "signing-alg"}
+
+// nonEmpty drops the empty values a flag given as --flag= leaves.
+func nonEmpty(xs []string) []string {
+	return slices.DeleteFunc(slices.Clone(xs), func(x string) bool { return strings.TrimSpace(x) == "" })
+}
+
+// updateOIDC changes the options given of OpenID Connect client name.
+func updateOIDC(cmd *cobra.Command, in *setup.Instance, name string, uo oidcChange) error {
+	set := cmd.Flags().Changed
+	var sector string // the sector of pairwise subjects before the change ("" if public)
+	c, err := in.Admin.UpdateOIDCClient(cmd.Context(), cliActor(), name, func(c *oidc.ClientConfig) error {
+		if c.IsPairwise() {
+			sector = c.Sector()
+		}
+		if set("redirect-uri") {
+			c.RedirectURIs = nonEmpty(uo.redirectURIs)
+		}
+		for _, u := range uo.removeRedirectURIs {
+			if !slices.Contains(c.RedirectURIs, u) {
+				return fmt.Errorf("--remove-redirect-uri %s: the client has no such redirect URI", u)
+			}
+			c.RedirectURIs = slices.DeleteFunc(c.RedirectURIs, func(x string) bool { return x == u })
+		}
+		for _, u := range nonEmpty(uo.addRedirectURIs) {
+			if slices.Contains(c.RedirectURIs, u) {
+				return fmt.Errorf("--add-redirect-uri %s: the client has this redirect URI already", u)
+			}
+			c.RedirectURIs = append(c.RedirectURIs, u)
+		}
+		if set("grant") {
+			c.Grants = nonEmpty(uo.grants)
+		}
+		if set("scope") {
+			c.Scopes = nonEmpty(uo.scopes)
+		}
+		if set("access-token-lifetime") {
+			c.AccessTokenLifetime = config.Duration(uo.accessTTL)
+		}
+		if set("id-token-lifetime") {
+			c.IDTokenLifetime = config.Duration(uo.idTTL)
+		}
+		if set("refresh-token-lifetime") {
+			c.RefreshTokenLifetime = config.Duration(uo.refreshTTL)
+		}
+		if set("subject-type") {
+			c.SubjectType = uo.subjectType
+		}
+		if set("post-logout-redirect-uri") {
+			c.PostLogoutRedirectURIs = nonEmpty(uo.postLogoutURIs)
+		}
+		if set("backchannel-logout-uri") {
+			c.BackchannelLogoutURI = strings.TrimSpace(uo.backchannelURI)
+		}
+		if set("signing-alg") {
+			c.SigningAlg = strings.ToUpper(strings.TrimSpace(uo.signingAlg))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "updated OpenID Connect client %s (%s, %s)\n", name, c.Type, c.ClientID)
+	if len(c.RedirectURIs) > 0 {
+		fmt.Fprintf(out, "redirect URIs: %s\n", strings.Join(c.RedirectURIs, ", "))
+	}
+	fmt.Fprintf(out, "grants:        %s\n", strings.Join(c.Grants, ", "))
+	fmt.Fprintf(out, "scopes:        %s\n", strings.Join(c.Scopes, ", "))
+	lifetimes := fmt.Sprintf("access token %s, ID token %s", c.AccessTTL(), c.IDTTL())
+	if c.Allows(oidc.GrantRefreshToken) {
+		lifetimes += fmt.Sprintf(", refresh token %s", c.RefreshTTL())
+	}
+	fmt.Fprintf(out, "lifetimes:     %s\n", lifetimes)
+	if c.IsPairwise() {
+		fmt.Fprintf(out, "subjects:      pairwise (sector %s)\n", c.Sector())
+	}
+	if now := map[bool]string{true: c.Sector()}[c.IsPairwise()]; now != sector {
+		fmt.Fprintln(out, "  (the subject type or sector changed: every user's sub for this client is a new one)")
+	}
+	if len(c.PostLogoutRedirectURIs) > 0 {
+		fmt.Fprintf(out, "after logout:  %s\n", strings.Join(c.PostLogoutRedirectURIs, ", "))
+	}
+	if c.BackchannelLogoutURI != "" {
+		fmt.Fprintf(out, "back-channel logout: %s\n", c.BackchannelLogoutURI)
+	}
+	if c.SigningAlg != "" {
+		fmt.Fprintf(out, "tokens signed: %s\n", c.SigningAlg)
+	}
+	fmt.Fprintln(out, "in force on every server within the change poll interval")
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,11 +13,32 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 )
 
+// keyPurpose is the token-key purpose of an --alg value: RS256 (the RSA key of SAML, WS-Fed
+// and RS256 OpenID Connect clients) or ES256 (the P-256 key of ES256 OpenID Connect clients).
+func keyPurpose(alg string) (string, error) {
+	switch strings.ToUpper(alg) {
+	case "RS256", "RSA", "":
+		return keys.PurposeToken, nil
+	case "ES256":
+		return keys.PurposeTokenES256, nil
+	}
+	return "", fmt.Errorf("--alg %q: must be RS256 or ES256", alg)
+}
+
 func newKeysCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Token-signing keys: list, rotate (add next), promote (next becomes current), retire (drop old)"}
+	cmd := &cobra.Command{Use: "keys", Short: "Token-signing keys: list, rotate (add next), promote (next becomes current), retire (drop old)",
+		Long: "Token-signing keys. --alg RS256 (default) is the RSA key that signs SAML assertions, WS-Fed tokens and the " +
+			"tokens of RS256 OpenID Connect clients; --alg ES256 the P-256 key of OpenID Connect clients set to ES256. " +
+			"Each is rotated on its own: rotate, then promote once relying parties have read the new keys, then retire."}
+	var alg string
+	cmd.PersistentFlags().StringVar(&alg, "alg", "RS256", "which token key: RS256 or ES256")
 	list := &cobra.Command{Use: "list", Short: "List token-signing keys", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			ks, err := in.Keys.Keys(cmd.Context(), keys.PurposeToken)
+			purpose, err := keyPurpose(alg)
+			if err != nil {
+				return err
+			}
+			ks, err := in.Keys.Keys(cmd.Context(), purpose)
 			if err != nil {
 				return err
 			}
@@ -29,7 +51,11 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	rotate := &cobra.Command{Use: "rotate", Short: "Create the next signing key (published in metadata beside the current one)", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			k, err := in.Admin.RotateKey(cmd.Context(), cliActor())
+			purpose, err := keyPurpose(alg)
+			if err != nil {
+				return err
+			}
+			k, err := in.Admin.RotateKeyOf(cmd.Context(), cliActor(), purpose)
 			if err != nil {
 				return err
 			}
@@ -38,7 +64,11 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	promote := &cobra.Command{Use: "promote", Short: "Make the next key current (relying parties already know it from the metadata)", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			if err := in.Admin.PromoteKey(cmd.Context(), cliActor()); err != nil {
+			purpose, err := keyPurpose(alg)
+			if err != nil {
+				return err
+			}
+			if err := in.Admin.PromoteKeyOf(cmd.Context(), cliActor(), purpose); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "next key is now current and signs every new token; the previous key is retired (no longer signs; remove it with sekisho keys retire)")
@@ -46,7 +76,11 @@ func newKeysCmd(g *globals) *cobra.Command {
 		})}
 	retire := &cobra.Command{Use: "retire", Short: "Remove retired keys from metadata and the store", Args: cobra.NoArgs,
 		RunE: g.withInstance(func(cmd *cobra.Command, _ []string, in *setup.Instance) error {
-			n, err := in.Admin.RetireKeys(cmd.Context(), cliActor())
+			purpose, err := keyPurpose(alg)
+			if err != nil {
+				return err
+			}
+			n, err := in.Admin.RetireKeysOf(cmd.Context(), cliActor(), purpose)
 			if err != nil {
 				return err
 			}

@@ -51,6 +51,9 @@ type Service struct {
 
 	// ClientSecrets hashes OpenID Connect client secrets (app.add of a confidential client).
 	ClientSecrets *oidc.SecretHasher
+	// Changed, if set, runs after every change this service committed, so that this node's
+	// caches drop it at once (other nodes' within the change poll).
+	Changed func()
 }
 
 // New returns the service on an instance's store and directory; set Keys, Devices, Factors
@@ -111,7 +114,7 @@ func (s *Service) change(ctx context.Context, a Actor, action, target string, fn
 	if a.Name == "" || a.Via == "" {
 		return fmt.Errorf("%s %s: no actor (every change names who made it and how)", action, target)
 	}
-	return s.Store.InTx(ctx, func(st store.Store) error {
+	err := s.Store.InTx(ctx, func(st store.Store) error {
 		before, after, err := fn(tx{Store: st, dir: s.Directory.WithStore(st), s: s})
 		if err != nil {
 			return err
@@ -128,6 +131,10 @@ func (s *Service) change(ctx context.Context, a Actor, action, target string, fn
 		}
 		return nil
 	})
+	if err == nil && s.Changed != nil {
+		s.Changed()
+	}
+	return err
 }
 
 // changeTo is change for an operation that also hands a result back to its caller (the

@@ -6,13 +6,22 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/keys"
 )
 
-// keysTarget is the target of every token-signing key change.
+// keysTarget is the target of every change of the RSA token-signing keys; the ES256 keys
+// (keys.PurposeTokenES256, OpenID Connect clients set to ES256) are "token-signing-es256".
 const keysTarget = "token-signing"
+
+func keysTargetOf(purpose string) string {
+	if purpose == keys.PurposeToken {
+		return keysTarget
+	}
+	return "token-signing-" + strings.TrimPrefix(purpose, "token-")
+}
 
 // KeyView is a token-signing key as the audit log and the API show it: its ID, role and
 // certificate; never the private key.
@@ -25,9 +34,14 @@ type KeyView struct {
 	SHA256    string    `json:"sha256"` // of the certificate
 }
 
-// tokenKeys is the set of token-signing keys as the audit log shows it, oldest first.
+// tokenKeys is the set of RSA token-signing keys as the audit log shows it, oldest first.
 func (t tx) tokenKeys(ctx context.Context) (map[string][]KeyView, error) {
-	rows, err := t.ListSigningKeys(ctx, keys.PurposeToken)
+	return t.tokenKeysOf(ctx, keys.PurposeToken)
+}
+
+// tokenKeysOf is tokenKeys for the token keys of purpose.
+func (t tx) tokenKeysOf(ctx context.Context, purpose string) (map[string][]KeyView, error) {
+	rows, err := t.ListSigningKeys(ctx, purpose)
 	if err != nil {
 		return nil, fmt.Errorf("list token-signing keys: %w", err)
 	}
@@ -45,19 +59,19 @@ func (t tx) tokenKeys(ctx context.Context) (map[string][]KeyView, error) {
 }
 
 // keyChange runs one step of a key rotation with the set of keys before and after it.
-func keyChange[T any](ctx context.Context, s *Service, a Actor, action string, fn func(m *keys.Manager) (T, error)) (T, error) {
+func keyChange[T any](ctx context.Context, s *Service, a Actor, action, purpose string, fn func(m *keys.Manager) (T, error)) (T, error) {
 	// The change ran on a Manager bound to the transaction: once it committed, this node's
 	// own cache drops the keys at once (other nodes within the change poll).
 	if s.Keys != nil {
 		defer s.Keys.InvalidateAll()
 	}
-	return changeTo(ctx, s, a, action, keysTarget, func(t tx) (T, any, any, error) {
+	return changeTo(ctx, s, a, action, keysTargetOf(purpose), func(t tx) (T, any, any, error) {
 		var zero T
 		m, err := t.keys()
 		if err != nil {
 			return zero, nil, nil, err
 		}
-		before, err := t.tokenKeys(ctx)
+		before, err := t.tokenKeysOf(ctx, purpose)
 		if err != nil {
 			return zero, nil, nil, err
 		}
@@ -65,7 +79,7 @@ func keyChange[T any](ctx context.Context, s *Service, a Actor, action string, f
 		if err != nil {
 			return zero, nil, nil, err
 		}
-		after, err := t.tokenKeys(ctx)
+		after, err := t.tokenKeysOf(ctx, purpose)
 		return out, before, after, err
 	})
 }
@@ -73,22 +87,41 @@ func keyChange[T any](ctx context.Context, s *Service, a Actor, action string, f
 // RotateKey creates the next token-signing key, published beside the current one
 // ("key.rotate"). It fails when a next key exists already.
 func (s *Service) RotateKey(ctx context.Context, a Actor) (keys.Key, error) {
-	return keyChange(ctx, s, a, "key.rotate", func(m *keys.Manager) (keys.Key, error) {
-		return m.Rotate(ctx, "Sekisho token signing")
+	return s.RotateKeyOf(ctx, a, keys.PurposeToken)
+}
+
+// RotateKeyOf is RotateKey for the token keys of purpose (keys.TokenPurposes).
+func (s *Service) RotateKeyOf(ctx context.Context, a Actor, purpose string) (keys.Key, error) {
+	name := "Sekisho token signing"
+	if purpose == keys.PurposeTokenES256 {
+		name += " ES256"
+	}
+	return keyChange(ctx, s, a, "key.rotate", purpose, func(m *keys.Manager) (keys.Key, error) {
+		return m.RotateOf(ctx, purpose, name)
 	})
 }
 
 // PromoteKey makes the next key current; the current one becomes retired ("key.promote").
 func (s *Service) PromoteKey(ctx context.Context, a Actor) error {
-	_, err := keyChange(ctx, s, a, "key.promote", func(m *keys.Manager) (struct{}, error) {
-		return struct{}{}, m.Promote(ctx)
+	return s.PromoteKeyOf(ctx, a, keys.PurposeToken)
+}
+
+// PromoteKeyOf is PromoteKey for the token keys of purpose.
+func (s *Service) PromoteKeyOf(ctx context.Context, a Actor, purpose string) error {
+	_, err := keyChange(ctx, s, a, "key.promote", purpose, func(m *keys.Manager) (struct{}, error) {
+		return struct{}{}, m.PromoteOf(ctx, purpose)
 	})
 	return err
 }
 
 // RetireKeys deletes the retired keys and returns how many ("key.retire").
 func (s *Service) RetireKeys(ctx context.Context, a Actor) (int, error) {
-	return keyChange(ctx, s, a, "key.retire", func(m *keys.Manager) (int, error) {
-		return m.Retire(ctx)
+	return s.RetireKeysOf(ctx, a, keys.PurposeToken)
+}
+
+// RetireKeysOf is RetireKeys for the token keys of purpose.
+func (s *Service) RetireKeysOf(ctx context.Context, a Actor, purpose string) (int, error) {
+	return keyChange(ctx, s, a, "key.retire", purpose, func(m *keys.Manager) (int, error) {
+		return m.RetireOf(ctx, purpose)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/store"
 )
@@ -105,5 +106,126 @@ func TestOIDCClients(t *testing.T) {
 	}
 	if _, err := st.GetRefreshToken(ctx, []byte{2}); err != nil {
 		t.Fatalf("another client's refresh token went too: %v", err)
+	}
+}
+
+// An OpenID Connect client's settings change by app.update, validated as on registration, and
+// its secret by app.rotate-secret: the new secret is handed out once, the old one works until
+// --keep-old runs out (or stops at once), and no entry holds a secret or a hash.
+func TestOIDCClientUpdateAndRotate(t *testing.T) {
+	s, st := newService(t)
+	ctx := context.Background()
+	var err error
+	if s.ClientSecrets, err = oidc.NewSecretHasher(bytes.Repeat([]byte{9}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+	web, err := s.AddOIDCClient(ctx, console, "portal", admin.NewOIDCClient{RedirectURIs: []string{"https://portal.example.com/cb"},
+		Grants: []string{"authorization_code", "refresh_token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.AddOIDCClient(ctx, console, "cli", admin.NewOIDCClient{Public: true, RedirectURIs: []string{"http://127.0.0.1:8400/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddApplication(ctx, console, "wiki", wiki); err != nil {
+		t.Fatal(err)
+	}
+	update := func(name string, edit func(*oidc.ClientConfig)) func() error {
+		return func() error {
+			_, err := s.UpdateOIDCClient(ctx, console, name, func(c *oidc.ClientConfig) error { edit(c); return nil })
+			return err
+		}
+	}
+	var rot, rot2 admin.RotatedSecret
+	rotate := func(out *admin.RotatedSecret, name string, keep time.Duration) func() error {
+		return func() error {
+			r, err := s.RotateOIDCSecret(ctx, console, name, keep)
+			if out != nil {
+				*out = r
+			}
+			return err
+		}
+	}
+	runSteps(t, st, []step{
+		{"a second redirect URI, lifetimes, pairwise, logout URIs", update("portal", func(c *oidc.ClientConfig) {
+			c.RedirectURIs = append(c.RedirectURIs, "https://portal.example.com/cb2")
+			c.AccessTokenLifetime, c.IDTokenLifetime = config.Duration(20*time.Minute), config.Duration(2*time.Minute)
+			c.RefreshTokenLifetime, c.SubjectType = config.Duration(7*24*time.Hour), oidc.SubjectPairwise
+			c.PostLogoutRedirectURIs, c.BackchannelLogoutURI = []string{"https://portal.example.com/bye"}, "https://portal.example.com/bc"
+		}), "app.update", "portal", "config", "config"},
+		{"a redirect URI with a wildcard", update("portal", func(c *oidc.ClientConfig) { c.RedirectURIs = []string{"https://*.example.com/cb"} }), "", "", "", ""},
+		{"pairwise over two hosts", update("portal", func(c *oidc.ClientConfig) {
+			c.RedirectURIs = append(c.RedirectURIs, "https://other.example.com/cb")
+		}), "", "", "", ""},
+		{"a lifetime too long", update("portal", func(c *oidc.ClientConfig) { c.AccessTokenLifetime = config.Duration(48 * time.Hour) }), "", "", "", ""},
+		{"an unknown grant", update("portal", func(c *oidc.ClientConfig) { c.Grants = []string{"password"} }), "", "", "", ""},
+		{"the client_id", update("portal", func(c *oidc.ClientConfig) { c.ClientID = "mine" }), "", "", "", ""},
+		{"confidential to public", update("portal", func(c *oidc.ClientConfig) { c.Type, c.SecretHash = oidc.Public, nil }), "", "", "", ""},
+		{"the secret's hash", update("portal", func(c *oidc.ClientConfig) { c.SecretHash = bytes.Repeat([]byte{1}, 32) }), "", "", "", ""},
+		{"a SAML application", update("wiki", func(*oidc.ClientConfig) {}), "", "", "", ""},
+		{"no such application", update("nobody", func(*oidc.ClientConfig) {}), "", "", "", ""},
+		{"the device grant by its alias on a public client", update("cli", func(c *oidc.ClientConfig) {
+			c.Grants = append(c.Grants, "device_code")
+		}), "app.update", "cli", "config", "config"},
+		{"client_credentials for a public client", update("cli", func(c *oidc.ClientConfig) { c.Grants = []string{"client_credentials"} }), "", "", "", ""},
+		{"rotate a public client", rotate(nil, "cli", 0), "", "", "", ""},
+		{"rotate a SAML application", rotate(nil, "wiki", 0), "", "", "", ""},
+		{"keep the old one too long", rotate(nil, "portal", 31*24*time.Hour), "", "", "", ""},
+		{"keep the old one a negative time", rotate(nil, "portal", -time.Hour), "", "", "", ""},
+		{"rotate, keeping the old one a day", rotate(&rot, "portal", 24*time.Hour), "app.rotate-secret", "portal", "config", "config"},
+		{"rotate again, the old one stops at once", rotate(&rot2, "portal", 0), "app.rotate-secret", "portal", "config", "config"},
+		{"the refresh grant goes, and what follows it", update("portal", func(c *oidc.ClientConfig) {
+			c.Grants = []string{"authorization_code"}
+		}), "app.update", "portal", "config", "config"},
+	}, func() []string {
+		out := []string{web.Secret, rot.Secret, rot2.Secret, base64.StdEncoding.EncodeToString(web.Client.SecretHash), "secretHash", "SecretHash"}
+		for _, h := range [][]byte{rot.Client.SecretHash, rot2.Client.SecretHash} {
+			if len(h) > 0 {
+				out = append(out, base64.StdEncoding.EncodeToString(h))
+			}
+		}
+		return out
+	})
+
+	h := s.ClientSecrets
+	// The first rotation: the new secret works, the old one until a day later.
+	if len(rot.Secret) != 43 || rot.Secret == web.Secret || !rot.PreviousExpires.Equal(now.Add(24*time.Hour)) ||
+		!rot.Client.SecretMatches(h, rot.Secret, now) || !rot.Client.SecretMatches(h, web.Secret, now.Add(23*time.Hour)) ||
+		rot.Client.SecretMatches(h, web.Secret, now.Add(24*time.Hour)) {
+		t.Fatalf("first rotation %+v", rot)
+	}
+	// The second, without --keep-old: only the newest secret works, the grace period of the first
+	// one's predecessor ends too.
+	c, _, err := oidc.LookupClient(ctx, st, web.Client.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for secret, want := range map[string]bool{rot2.Secret: true, rot.Secret: false, web.Secret: false} {
+		if c.SecretMatches(h, secret, now) != want {
+			t.Errorf("after the second rotation, secret %.6s… matches = %v", secret, !want)
+		}
+	}
+	if !rot2.PreviousExpires.IsZero() || len(c.PreviousSecretHash) != 0 {
+		t.Errorf("second rotation kept a previous secret: %+v", rot2)
+	}
+	// The update's settings held through the rotations; the refresh grant took offline_access
+	// and its lifetime with it.
+	if !slices.Equal(c.RedirectURIs, []string{"https://portal.example.com/cb", "https://portal.example.com/cb2"}) || c.AccessTTL() != 20*time.Minute ||
+		c.IDTTL() != 2*time.Minute || !c.IsPairwise() || c.BackchannelLogoutURI != "https://portal.example.com/bc" ||
+		!c.HasPostLogoutRedirectURI("https://portal.example.com/bye") || c.Allows(oidc.GrantRefreshToken) ||
+		slices.Contains(c.Scopes, oidc.ScopeOfflineAccess) || c.RefreshTTL() != 0 {
+		t.Fatalf("portal after the changes: %+v", c)
+	}
+	if c, _, _ := oidc.LookupClient(ctx, st, pub.Client.ClientID); !c.Allows(oidc.GrantDeviceCode) || !c.IsPublic() {
+		t.Fatalf("cli after the changes: %+v", c)
+	}
+	// The rotation's entry shows that a previous secret exists and until when, nothing more.
+	evs, _ := st.ListAdminEvents(ctx, store.AdminEventFilter{Action: "app.rotate-secret"})
+	if len(evs) != 2 || !strings.Contains(string(evs[0].After), `"hasPreviousSecret":true`) ||
+		!strings.Contains(string(evs[0].After), `"previousSecretExpires":"2026-04-02T09:00:00Z"`) || strings.Contains(string(evs[1].After), "previousSecret") {
+		t.Fatalf("rotation entries: %+v", evs)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
 	"github.com/sekisho/sekisho/internal/policy"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/simulate"
@@ -100,6 +101,56 @@ func policyProblem(err error) error {
 		return err
 	}
 	return p
+}
+
+// lifetimeOf reads a duration field of a request ("" is zero: the default).
+func lifetimeOf(field, s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	d, err := config.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, invalid(fmt.Sprintf("%s %q: a duration such as 10m, 24h or 14d", field, s))
+	}
+	return d, nil
+}
+
+// edit is the change as an edit of the stored settings (the durations read first).
+func (in OIDCClientChange) edit() (func(*oidc.ClientConfig) error, error) {
+	durs := map[string]time.Duration{}
+	for name, v := range map[string]*string{"accessTokenLifetime": in.AccessTokenLifetime, "idTokenLifetime": in.IDTokenLifetime,
+		"refreshTokenLifetime": in.RefreshTokenLifetime} {
+		if v != nil {
+			d, err := lifetimeOf(name, *v)
+			if err != nil {
+				return nil, err
+			}
+			durs[name] = d
+		}
+	}
+	return func(c *oidc.ClientConfig) error {
+		for _, l := range []struct {
+			set *[]string
+			to  *[]string
+		}{{in.RedirectURIs, &c.RedirectURIs}, {in.Grants, &c.Grants}, {in.Scopes, &c.Scopes}, {in.PostLogoutRedirectURIs, &c.PostLogoutRedirectURIs}} {
+			if l.set != nil {
+				*l.to = slices.Clone(*l.set)
+			}
+		}
+		for name, to := range map[string]*config.Duration{"accessTokenLifetime": &c.AccessTokenLifetime, "idTokenLifetime": &c.IDTokenLifetime,
+			"refreshTokenLifetime": &c.RefreshTokenLifetime} {
+			if d, ok := durs[name]; ok {
+				*to = config.Duration(d)
+			}
+		}
+		if in.SubjectType != nil {
+			c.SubjectType = *in.SubjectType
+		}
+		if in.BackchannelLogoutURI != nil {
+			c.BackchannelLogoutURI = strings.TrimSpace(*in.BackchannelLogoutURI)
+		}
+		return nil
+	}, nil
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
@@ -399,7 +450,7 @@ func operations(a *API) []*operation {
 			}),
 
 		// ---- applications and Microsoft 365 domains ----
-		op("GET", "/applications", spec{id: "listApplications", summary: "list SAML applications", tag: tApps, area: roles.Apps},
+		op("GET", "/applications", spec{id: "listApplications", summary: "list applications: SAML service providers and OpenID Connect clients (protocol saml or oidc)", tag: tApps, area: roles.Apps},
 			func(c *call, _ none) ([]Application, error) {
 				as, err := a.Store.ListApplications(c.ctx)
 				if err != nil {
@@ -407,7 +458,7 @@ func operations(a *API) []*operation {
 				}
 				out := []Application{}
 				for _, x := range as {
-					if x.Protocol == "saml" {
+					if x.Protocol == "saml" || x.Protocol == oidc.Protocol {
 						out = append(out, applicationOf(x))
 					}
 				}
@@ -426,9 +477,62 @@ func operations(a *API) []*operation {
 				x, err := a.Store.GetApplication(c.ctx, strings.TrimSpace(in.Name))
 				return applicationOf(x), internal(err)
 			}),
-		op("DELETE", "/applications/{name}", spec{id: "removeApplication", summary: "remove a SAML application", tag: tApps, area: roles.Apps, change: true, status: http.StatusNoContent},
+		op("DELETE", "/applications/{name}", spec{id: "removeApplication", summary: "remove an application (an OpenID Connect client's refresh tokens go with it)", tag: tApps, area: roles.Apps, change: true, status: http.StatusNoContent},
 			func(c *call, _ none) (none, error) {
 				return none{}, a.Admin.RemoveApplication(c.ctx, c.actor, c.path("name"))
+			}),
+		op("POST", "/applications/oidc", spec{id: "addOIDCClient", summary: "register an OpenID Connect client (a confidential client's secret is shown once)", tag: tApps, area: roles.Apps,
+			change: true, status: http.StatusCreated, inExample: NewOIDCClient{Name: "grafana", RedirectURIs: []string{"https://grafana.example.com/login/generic_oauth"},
+				Grants: []string{"authorization_code", "refresh_token"}, RefreshTokenLifetime: "14d"}},
+			func(c *call, in NewOIDCClient) (AddedOIDCClient, error) {
+				nc := admin.NewOIDCClient{Public: in.Public, RedirectURIs: in.RedirectURIs, Grants: in.Grants, Scopes: in.Scopes, SubjectType: in.SubjectType,
+					PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI}
+				for _, l := range []struct {
+					name, v string
+					d       *time.Duration
+				}{{"accessTokenLifetime", in.AccessTokenLifetime, &nc.AccessTokenLifetime}, {"idTokenLifetime", in.IDTokenLifetime, &nc.IDTokenLifetime},
+					{"refreshTokenLifetime", in.RefreshTokenLifetime, &nc.RefreshTokenLifetime}} {
+					var err error
+					if *l.d, err = lifetimeOf(l.name, l.v); err != nil {
+						return AddedOIDCClient{}, err
+					}
+				}
+				added, err := a.Admin.AddOIDCClient(c.ctx, c.actor, in.Name, nc)
+				if err != nil {
+					return AddedOIDCClient{}, err
+				}
+				x, err := a.Store.GetApplication(c.ctx, added.Name)
+				return AddedOIDCClient{Application: applicationOf(x), ClientID: added.Client.ClientID, ClientSecret: added.Secret}, internal(err)
+			}),
+		op("PATCH", "/applications/oidc/{name}", spec{id: "updateOIDCClient", summary: "change an OpenID Connect client's settings (only the fields given)", tag: tApps, area: roles.Apps,
+			change: true, inExample: OIDCClientChange{RedirectURIs: &[]string{"https://grafana.example.com/login/generic_oauth", "https://grafana2.example.com/login/generic_oauth"}}},
+			func(c *call, in OIDCClientChange) (Application, error) {
+				edit, err := in.edit()
+				if err != nil {
+					return Application{}, err
+				}
+				if _, err := a.Admin.UpdateOIDCClient(c.ctx, c.actor, c.path("name"), edit); err != nil {
+					return Application{}, err
+				}
+				x, err := a.Store.GetApplication(c.ctx, c.path("name"))
+				return applicationOf(x), internal(err)
+			}),
+		op("POST", "/applications/oidc/{name}/rotate-secret", spec{id: "rotateOIDCSecret", summary: "give a confidential OpenID Connect client a new secret (shown once)", tag: tApps, area: roles.Apps,
+			change: true, inExample: RotateSecret{KeepOld: "24h"}},
+			func(c *call, in RotateSecret) (RotatedSecret, error) {
+				keep, err := lifetimeOf("keepOld", in.KeepOld)
+				if err != nil {
+					return RotatedSecret{}, err
+				}
+				r, err := a.Admin.RotateOIDCSecret(c.ctx, c.actor, c.path("name"), keep)
+				if err != nil {
+					return RotatedSecret{}, err
+				}
+				out := RotatedSecret{ClientID: r.Client.ClientID, ClientSecret: r.Secret}
+				if !r.PreviousExpires.IsZero() {
+					out.PreviousSecretExpires = &r.PreviousExpires
+				}
+				return out, nil
 			}),
 		op("GET", "/domains", spec{id: "listDomains", summary: "list federated Microsoft 365 domains", tag: tApps, area: roles.Apps},
 			func(c *call, _ none) ([]Domain, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/m365"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -153,12 +154,15 @@ type Application struct {
 	Name      string          `json:"name"`
 	Protocol  string          `json:"protocol"`
 	EntityID  string          `json:"entityId"`
-	Settings  json.RawMessage `json:"settings" doc:"the stored settings (SAML: endpoints, certificates, attribute mappings)"`
+	Settings  json.RawMessage `json:"settings" doc:"the stored settings (SAML: endpoints, certificates, attribute mappings; OpenID Connect: clientId, type, redirect URIs, grants, scopes, lifetimes, hasSecret — never the secret or its hash)"`
 	CreatedAt time.Time       `json:"createdAt,omitzero"`
 }
 
 func applicationOf(a store.Application) Application {
 	cfg := json.RawMessage(a.Config)
+	if a.Protocol == oidc.Protocol {
+		cfg = oidc.PublicView(a.Config) // never the secret's hash
+	}
 	if len(cfg) == 0 {
 		cfg = json.RawMessage("{}")
 	}
@@ -168,6 +172,50 @@ func applicationOf(a store.Application) Application {
 type NewApplication struct {
 	Name     string `json:"name"`
 	Metadata string `json:"metadata" doc:"the SP's SAML 2.0 metadata (XML text); no URL is fetched"`
+}
+
+type NewOIDCClient struct {
+	Name                   string   `json:"name"`
+	Public                 bool     `json:"public,omitempty" doc:"a browser or native app: no secret, PKCE S256 required"`
+	RedirectURIs           []string `json:"redirectUris,omitempty" doc:"matched exactly; required with the authorization_code grant, refused without it"`
+	Grants                 []string `json:"grants,omitempty" doc:"authorization_code (default), refresh_token, client_credentials (confidential clients), device_code"`
+	Scopes                 []string `json:"scopes,omitempty" doc:"default openid, profile, email, groups; offline_access comes with refresh_token"`
+	AccessTokenLifetime    string   `json:"accessTokenLifetime,omitempty" doc:"a duration from 30s to 24h (default 10m)"`
+	IDTokenLifetime        string   `json:"idTokenLifetime,omitempty" doc:"a duration from 30s to 24h (default 5m)"`
+	RefreshTokenLifetime   string   `json:"refreshTokenLifetime,omitempty" doc:"with refresh_token: 5m to 365d (default 30d), renewed at each use"`
+	SubjectType            string   `json:"subjectType,omitempty" enum:"public,pairwise" doc:"public (default) or pairwise"`
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty" doc:"where RP-initiated logout may return the browser, matched exactly"`
+	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty" doc:"receives logout tokens (confidential clients)"`
+}
+
+type AddedOIDCClient struct {
+	Application  Application `json:"application"`
+	ClientID     string      `json:"clientId"`
+	ClientSecret string      `json:"clientSecret,omitempty" doc:"confidential clients: shown once and never again (Sekisho keeps only a keyed hash)"`
+}
+
+// OIDCClientChange changes only the fields it has; the client_id, the type and the secret do
+// not change (rotate-secret).
+type OIDCClientChange struct {
+	RedirectURIs           *[]string `json:"redirectUris,omitempty" doc:"replaces the redirect URIs"`
+	Grants                 *[]string `json:"grants,omitempty" doc:"replaces the grants; offline_access and the refresh lifetime go with refresh_token unless given"`
+	Scopes                 *[]string `json:"scopes,omitempty" doc:"replaces the scopes (openid is always included)"`
+	AccessTokenLifetime    *string   `json:"accessTokenLifetime,omitempty" doc:"a duration; empty: the default"`
+	IDTokenLifetime        *string   `json:"idTokenLifetime,omitempty" doc:"a duration; empty: the default"`
+	RefreshTokenLifetime   *string   `json:"refreshTokenLifetime,omitempty" doc:"a duration such as 14d; empty: the default"`
+	SubjectType            *string   `json:"subjectType,omitempty" doc:"public or pairwise (every user's sub for the client changes)"`
+	PostLogoutRedirectURIs *[]string `json:"postLogoutRedirectUris,omitempty" doc:"replaces the post-logout redirect URIs"`
+	BackchannelLogoutURI   *string   `json:"backchannelLogoutUri,omitempty" doc:"empty removes it"`
+}
+
+type RotateSecret struct {
+	KeepOld string `json:"keepOld,omitempty" doc:"how long the previous secret keeps working, e.g. 24h or 7d (at most 30d); empty: it stops at once"`
+}
+
+type RotatedSecret struct {
+	ClientID              string     `json:"clientId"`
+	ClientSecret          string     `json:"clientSecret" doc:"shown once and never again"`
+	PreviousSecretExpires *time.Time `json:"previousSecretExpires,omitempty" doc:"until when the previous secret works; absent: it stopped at once"`
 }
 
 type Domain struct {

@@ -3,14 +3,19 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
@@ -74,13 +79,167 @@ var nameIDFormats = []choice{{saml.NameIDPersistent, "persistent"}, {saml.NameID
 
 var nameIDSources = []string{saml.SourceImmutableID, saml.SourceUPN, saml.SourceEmail, saml.SourceTransient}
 
+// clientRow is an OpenID Connect client in the list.
+type clientRow struct {
+	Name, ClientID, Type string
+	Grants, RedirectURIs []string
+}
+
+// clientForm is the form that registers an OpenID Connect client (Name, Public) or changes one
+// (App, ClientID): URIs one a line, grants and scopes by their short names, lifetimes as typed
+// (empty: the default).
+type clientForm struct {
+	App, ClientID, Name          string
+	Public                       bool
+	RedirectURIs, PostLogoutURIs string
+	Grants, Scopes               map[string]bool
+	AccessTTL, IDTTL, RefreshTTL string
+	SubjectType, BackchannelURI  string
+	HasSecret                    bool
+	PreviousExpires              string // when a rotated-out secret stops working ("" none)
+	Error                        string
+}
+
+// issuedSecret is what a registration or a rotation hands out: shown on this answer only.
+type issuedSecret struct {
+	Name, ClientID, Secret string
+	Rotated                bool
+	PreviousExpires        string // the replaced secret works until then ("" it stopped at once)
+}
+
+// The grants and scopes the client forms offer (offline_access comes with refresh_token).
+var (
+	grantChoices  = []string{oidc.GrantAuthorizationCode, oidc.GrantRefreshToken, oidc.GrantClientCredentials, "device_code"}
+	scopeChoices  = []string{oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeGroups}
+	keepOldChoice = []choice{{"", "keep_old_none"}, {"1h", "keep_old_1h"}, {"24h", "keep_old_24h"}, {"7d", "keep_old_7d"}}
+)
+
+// shortGrant names a grant as the forms and the CLI do (device_code for the device grant).
+func shortGrant(g string) string {
+	for short, long := range oidc.GrantAliases {
+		if long == g && short == "device_code" {
+			return short
+		}
+	}
+	return g
+}
+
+// shortDuration writes d as the forms read it back: 30d, 12h, 10m, or a Go duration.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return ""
+	case d%(24*time.Hour) == 0:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	}
+	return d.String()
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func set(xs []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func clientRowOf(name string, c oidc.ClientConfig) clientRow {
+	row := clientRow{Name: name, ClientID: c.ClientID, Type: c.Type, RedirectURIs: c.RedirectURIs}
+	for _, g := range c.Grants {
+		row.Grants = append(row.Grants, shortGrant(g))
+	}
+	return row
+}
+
+func clientSettingsOf(name string, c oidc.ClientConfig) *clientForm {
+	f := &clientForm{App: name, ClientID: c.ClientID, Public: c.IsPublic(), RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+		PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"), Grants: map[string]bool{}, Scopes: set(c.Scopes),
+		AccessTTL: shortDuration(c.AccessTTL()), IDTTL: shortDuration(c.IDTTL()), RefreshTTL: shortDuration(c.RefreshTTL()),
+		SubjectType: c.SubjectType, BackchannelURI: c.BackchannelLogoutURI, HasSecret: len(c.SecretHash) > 0}
+	for _, g := range c.Grants {
+		f.Grants[shortGrant(g)] = true
+	}
+	if len(c.PreviousSecretHash) > 0 {
+		f.PreviousExpires = when(c.PreviousSecretExpires)
+	}
+	return f
+}
+
+// clientFormOf reads a client form as posted.
+func clientFormOf(pf url.Values) clientForm {
+	return clientForm{Name: strings.TrimSpace(pf.Get("name")), Public: pf.Get("type") == oidc.Public,
+		RedirectURIs: pf.Get("redirect_uris"), PostLogoutURIs: pf.Get("post_logout_uris"), Grants: set(pf["grant"]), Scopes: set(pf["scope"]),
+		AccessTTL: strings.TrimSpace(pf.Get("access_ttl")), IDTTL: strings.TrimSpace(pf.Get("id_ttl")), RefreshTTL: strings.TrimSpace(pf.Get("refresh_ttl")),
+		SubjectType: pf.Get("subject_type"), BackchannelURI: strings.TrimSpace(pf.Get("backchannel_uri"))}
+}
+
+// grants and scopes are the form's choices in their order; openid is always a scope.
+func (f clientForm) grants() []string {
+	var out []string
+	for _, g := range grantChoices {
+		if f.Grants[g] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (f clientForm) scopes() []string {
+	out := []string{oidc.ScopeOpenID}
+	for _, s := range scopeChoices {
+		if f.Scopes[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// lifetimes reads the three lifetimes (empty: the default); the refresh token's counts only with
+// its grant.
+func (f clientForm) lifetimes(lang string) (access, id, refresh time.Duration, err error) {
+	for _, l := range []struct {
+		key, v string
+		d      *time.Duration
+	}{{"client_access_ttl", f.AccessTTL, &access}, {"client_id_ttl", f.IDTTL, &id}, {"client_refresh_ttl", f.RefreshTTL, &refresh}} {
+		if l.v == "" || (l.d == &refresh && !f.Grants[oidc.GrantRefreshToken]) {
+			continue
+		}
+		if *l.d, err = config.ParseDuration(l.v); err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %w", T(lang, l.key), err)
+		}
+	}
+	return access, id, refresh, nil
+}
+
 type appsData struct {
-	Apps     []appRow
-	Domains  []domainRow
-	Federate *federateView
-	Form     appForm
-	Settings *spForm
-	Domain   domainForm
+	Clients        []clientRow
+	ClientForm     clientForm
+	ClientSettings *clientForm
+	Issued         *issuedSecret
+	GrantChoices   []string
+	ScopeChoices   []string
+	KeepOld        []choice // Label: a message key
+	Discovery      string   // the provider's discovery URL, for the application's administrator
+	Apps           []appRow
+	Domains        []domainRow
+	Federate       *federateView
+	Form           appForm
+	Settings       *spForm
+	Domain         domainForm
 	// The choices the forms offer.
 	Sources, NameIDSources, PromptLogins, MFABehaviors []string
 	NameIDFormats                                      []choice
@@ -91,6 +250,10 @@ type typed struct {
 	App    *appForm
 	SP     *spForm
 	Domain *domainForm
+	Client *clientForm // the registration form as sent
+	// ClientSettings is a refused settings form; Issued a secret to show once.
+	ClientSettings *clientForm
+	Issued         *issuedSecret
 }
 
 // shortFormat names a stored name format the way the forms and the CLI accept it.
@@ -198,6 +361,12 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 		Domain:  domainForm{Protocol: "wsFed", Passive: true, Active: true, EmitMFA: true, PromptLogin: m365.PromptLoginBehaviors[0], MFABehavior: m365.MFABehaviors[0]},
 		Sources: saml.AttributeSources, NameIDSources: nameIDSources, NameIDFormats: nameIDFormats,
 		PromptLogins: m365.PromptLoginBehaviors, MFABehaviors: m365.MFABehaviors}
+	d.ClientForm = clientForm{Grants: set([]string{oidc.GrantAuthorizationCode}), Scopes: set(scopeChoices)}
+	d.ClientSettings, d.Issued, d.GrantChoices, d.ScopeChoices, d.KeepOld = kept.ClientSettings, kept.Issued, grantChoices, scopeChoices, keepOldChoice
+	d.Discovery = c.BaseURL + oidc.DiscoveryPath
+	if kept.Client != nil {
+		d.ClientForm = *kept.Client
+	}
 	if kept.App != nil {
 		d.Form = *kept.App
 	}
@@ -205,6 +374,18 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 		d.Domain = *kept.Domain
 	}
 	for _, a := range apps {
+		if a.Protocol == oidc.Protocol {
+			c, err := oidc.ParseClientConfig(a.Config)
+			if err != nil {
+				d.Clients = append(d.Clients, clientRow{Name: a.Name, ClientID: a.EntityID})
+				continue
+			}
+			d.Clients = append(d.Clients, clientRowOf(a.Name, c))
+			if d.ClientSettings == nil && q.Get("client") == a.Name {
+				d.ClientSettings = clientSettingsOf(a.Name, c)
+			}
+			continue
+		}
 		if a.Protocol != "saml" {
 			continue // Microsoft 365 domains are listed below
 		}
@@ -218,7 +399,7 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, status int, e
 			d.Settings = settingsOf(a.Name, sp)
 		}
 	}
-	if d.Settings == nil && q.Get("app") != "" {
+	if (d.Settings == nil && q.Get("app") != "") || (d.ClientSettings == nil && q.Get("client") != "") {
 		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
 		return
 	}
@@ -371,4 +552,99 @@ func (c *Console) removeDomain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/apps?done=flash_domain_removed", http.StatusSeeOther)
+}
+
+// addClient registers an OpenID Connect client. The answer (not a redirect) shows its
+// client_id and, for a confidential client, the secret: once, never again.
+func (c *Console) addClient(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	lang := web.Lang(w, r)
+	f := clientFormOf(r.PostForm)
+	access, id, refresh, err := f.lifetimes(lang)
+	var added admin.AddedOIDCClient
+	if err == nil {
+		added, err = c.Admin.AddOIDCClient(r.Context(), c.actor(r), f.Name, admin.NewOIDCClient{Public: f.Public, RedirectURIs: lines(f.RedirectURIs),
+			Grants: f.grants(), Scopes: f.scopes(), AccessTokenLifetime: access, IDTokenLifetime: id, RefreshTokenLifetime: refresh,
+			SubjectType: f.SubjectType, PostLogoutRedirectURIs: lines(f.PostLogoutURIs), BackchannelLogoutURI: f.BackchannelURI})
+	}
+	if err != nil {
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), typed{Client: &f})
+		return
+	}
+	issued := &issuedSecret{Name: added.Name, ClientID: added.Client.ClientID, Secret: added.Secret}
+	c.appsPage(w, r, http.StatusOK, "", typed{Issued: issued, ClientSettings: clientSettingsOf(added.Name, added.Client)})
+}
+
+// clientSettings changes a registered client (not its type, client_id or secret). A refusal
+// shows the sentence in the form with what was typed; nothing is saved.
+func (c *Console) clientSettings(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	a, err := c.Store.GetApplication(r.Context(), name)
+	if err == nil && a.Protocol != oidc.Protocol {
+		err = store.ErrNotFound
+	}
+	if c.lookupFailed(w, r, err) {
+		return
+	}
+	f := clientFormOf(r.PostForm)
+	f.App, f.ClientID, f.Name = name, a.EntityID, ""
+	if stored, err := oidc.ParseClientConfig(a.Config); err == nil { // what the form does not change, for a refusal's page
+		was := clientSettingsOf(name, stored)
+		f.Public, f.HasSecret, f.PreviousExpires = was.Public, was.HasSecret, was.PreviousExpires
+	}
+	access, id, refresh, err := f.lifetimes(web.Lang(w, r))
+	if err == nil {
+		_, err = c.Admin.UpdateOIDCClient(r.Context(), c.actor(r), name, func(cc *oidc.ClientConfig) error {
+			cc.RedirectURIs, cc.PostLogoutRedirectURIs = lines(f.RedirectURIs), lines(f.PostLogoutURIs)
+			cc.Grants, cc.Scopes, cc.SubjectType, cc.BackchannelLogoutURI = f.grants(), f.scopes(), f.SubjectType, f.BackchannelURI
+			cc.AccessTokenLifetime, cc.IDTokenLifetime, cc.RefreshTokenLifetime = config.Duration(access), config.Duration(id), config.Duration(refresh)
+			return nil
+		})
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
+		return
+	}
+	if err != nil {
+		f.Error = err.Error()
+		c.appsPage(w, r, http.StatusBadRequest, "", typed{ClientSettings: &f})
+		return
+	}
+	http.Redirect(w, r, "/admin/apps?done=flash_client_saved&client="+url.QueryEscape(name)+"#client-settings", http.StatusSeeOther)
+}
+
+// rotateClientSecret gives a confidential client a new secret, shown on this answer only; the
+// old one keeps working for the period chosen (none: it stops at once).
+func (c *Console) rotateClientSecret(w http.ResponseWriter, r *http.Request) {
+	if !c.form(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	var keep time.Duration
+	var err error
+	if k := strings.TrimSpace(r.PostFormValue("keep_old")); k != "" {
+		keep, err = config.ParseDuration(k)
+	}
+	var rot admin.RotatedSecret
+	if err == nil {
+		rot, err = c.Admin.RotateOIDCSecret(r.Context(), c.actor(r), name, keep)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, http.StatusNotFound, "err_not_found", nil)
+		return
+	}
+	if err != nil {
+		c.appsPage(w, r, http.StatusBadRequest, err.Error(), typed{})
+		return
+	}
+	issued := &issuedSecret{Name: name, ClientID: rot.Client.ClientID, Secret: rot.Secret, Rotated: true}
+	if !rot.PreviousExpires.IsZero() {
+		issued.PreviousExpires = when(rot.PreviousExpires)
+	}
+	c.appsPage(w, r, http.StatusOK, "", typed{Issued: issued, ClientSettings: clientSettingsOf(name, rot.Client)})
 }

@@ -102,6 +102,9 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"POST /admin/apps":                       {roles.Apps, c.addApp},
 		"POST /admin/apps/{name}/remove":         {roles.Apps, c.removeApp},
 		"POST /admin/apps/{name}/settings":       {roles.Apps, c.appSettings},
+		"POST /admin/apps/oidc":                  {roles.Apps, c.addClient},
+		"POST /admin/apps/oidc/{name}/settings":  {roles.Apps, c.clientSettings},
+		"POST /admin/apps/oidc/{name}/rotate":    {roles.Apps, c.rotateClientSecret},
 		"POST /admin/apps/domains":               {roles.Apps, c.setDomain},
 		"POST /admin/apps/domains/{name}/remove": {roles.Apps, c.removeDomain},
 	}

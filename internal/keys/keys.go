@@ -11,6 +11,8 @@ package keys
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -29,9 +31,12 @@ import (
 
 // Purposes of managed keys.
 const (
-	PurposeToken     = "token"      // signs SAML assertions, WS-Fed tokens, metadata
-	PurposeTLSCA     = "tls-ca"     // the CA that issued the managed server certificate
-	PurposeTLSServer = "tls-server" // the managed HTTPS server key
+	PurposeToken = "token" // signs SAML assertions, WS-Fed tokens, metadata; OpenID Connect tokens (RS256)
+	// PurposeTokenES256 is the ECDSA P-256 key that signs the OpenID Connect tokens of
+	// clients set to ES256; rotated like the RSA token key, under its own purpose.
+	PurposeTokenES256 = "token-es256"
+	PurposeTLSCA      = "tls-ca"     // the CA that issued the managed server certificate
+	PurposeTLSServer  = "tls-server" // the managed HTTPS server key
 )
 
 // Key is an opened key: the private key and its certificate.
@@ -198,12 +203,35 @@ func (m *Manager) Add(ctx context.Context, purpose string, state store.KeyState,
 	return id, nil
 }
 
+// TokenPurposes are the purposes of token-signing keys, each rotated on its own.
+var TokenPurposes = []string{PurposeToken, PurposeTokenES256}
+
+// IsTokenPurpose reports whether purpose is one of TokenPurposes.
+func IsTokenPurpose(purpose string) bool {
+	return purpose == PurposeToken || purpose == PurposeTokenES256
+}
+
 // CreateTokenKey makes a fresh RSA-2048 token-signing key with a self-signed certificate
 // valid for two years, in the given state.
 func (m *Manager) CreateTokenKey(ctx context.Context, commonName string, state store.KeyState) (Key, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	return m.CreateTokenKeyOf(ctx, PurposeToken, commonName, state)
+}
+
+// CreateTokenKeyOf makes a fresh token-signing key of purpose (RSA-2048 for PurposeToken,
+// ECDSA P-256 for PurposeTokenES256) with a self-signed certificate valid for two years.
+func (m *Manager) CreateTokenKeyOf(ctx context.Context, purpose, commonName string, state store.KeyState) (Key, error) {
+	var priv crypto.Signer
+	var err error
+	switch purpose {
+	case PurposeToken:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case PurposeTokenES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return Key{}, fmt.Errorf("%q is not a token-signing key purpose", purpose)
+	}
 	if err != nil {
-		return Key{}, fmt.Errorf("generate token key: %w", err)
+		return Key{}, fmt.Errorf("generate %s key: %w", purpose, err)
 	}
 	now := m.Now()
 	tmpl := &x509.Certificate{
@@ -213,12 +241,12 @@ func (m *Manager) CreateTokenKey(ctx context.Context, commonName string, state s
 		NotAfter:     now.AddDate(2, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
 	if err != nil {
 		return Key{}, fmt.Errorf("create token certificate: %w", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	id, err := m.Add(ctx, PurposeToken, state, priv, cert)
+	id, err := m.Add(ctx, purpose, state, priv, cert)
 	if err != nil {
 		return Key{}, err
 	}
@@ -230,20 +258,34 @@ var ErrState = errors.New("rotation step not possible now")
 
 // Rotate creates the next token key. It fails when a next key exists already.
 func (m *Manager) Rotate(ctx context.Context, commonName string) (Key, error) {
-	if _, ok, err := m.Next(ctx, PurposeToken); err != nil {
+	return m.RotateOf(ctx, PurposeToken, commonName)
+}
+
+// RotateOf creates the next token key of purpose (one of TokenPurposes).
+func (m *Manager) RotateOf(ctx context.Context, purpose, commonName string) (Key, error) {
+	if !IsTokenPurpose(purpose) {
+		return Key{}, fmt.Errorf("%q is not a token-signing key purpose", purpose)
+	}
+	if _, ok, err := m.Next(ctx, purpose); err != nil {
 		return Key{}, err
 	} else if ok {
 		return Key{}, fmt.Errorf("a next key exists already; promote it first: %w", ErrState)
 	}
-	return m.CreateTokenKey(ctx, commonName, store.KeyNext)
+	return m.CreateTokenKeyOf(ctx, purpose, commonName, store.KeyNext)
 }
 
 // Promote makes the next key current; the previous current key becomes retired (still
 // published so tokens it signed keep verifying until `retire`).
-func (m *Manager) Promote(ctx context.Context) error {
-	m.invalidate(PurposeToken)
+func (m *Manager) Promote(ctx context.Context) error { return m.PromoteOf(ctx, PurposeToken) }
+
+// PromoteOf is Promote for the token keys of purpose.
+func (m *Manager) PromoteOf(ctx context.Context, purpose string) error {
+	if !IsTokenPurpose(purpose) {
+		return fmt.Errorf("%q is not a token-signing key purpose", purpose)
+	}
+	m.invalidate(purpose)
 	return m.Store.InTx(ctx, func(tx store.Store) error {
-		rows, err := tx.ListSigningKeys(ctx, PurposeToken)
+		rows, err := tx.ListSigningKeys(ctx, purpose)
 		if err != nil {
 			return err
 		}
@@ -279,9 +321,15 @@ func (m *Manager) Promote(ctx context.Context) error {
 }
 
 // Retire deletes retired token keys; it returns how many.
-func (m *Manager) Retire(ctx context.Context) (int, error) {
-	m.invalidate(PurposeToken)
-	rows, err := m.Store.ListSigningKeys(ctx, PurposeToken)
+func (m *Manager) Retire(ctx context.Context) (int, error) { return m.RetireOf(ctx, PurposeToken) }
+
+// RetireOf is Retire for the token keys of purpose.
+func (m *Manager) RetireOf(ctx context.Context, purpose string) (int, error) {
+	if !IsTokenPurpose(purpose) {
+		return 0, fmt.Errorf("%q is not a token-signing key purpose", purpose)
+	}
+	m.invalidate(purpose)
+	rows, err := m.Store.ListSigningKeys(ctx, purpose)
 	if err != nil {
 		return 0, err
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // EnsureKeys creates what a node needs to serve and the store does not hold yet: the
-// token-signing key and the managed TLS CA with its server certificate. It runs in one
+// token-signing keys (RSA and ES256) and the managed TLS CA with its server certificate. It runs in one
 // transaction under a store lock, so nodes starting together on an empty database create
 // each key exactly once and all use it. It returns the managed CA's certificate.
 func (in *Instance) EnsureKeys(ctx context.Context) (*x509.Certificate, error) {
@@ -32,12 +32,20 @@ func (in *Instance) EnsureKeys(ctx context.Context) (*x509.Certificate, error) {
 			return err
 		}
 		km := in.Keys.WithStore(tx)
-		if _, err := km.Current(ctx, keys.PurposeToken); errors.Is(err, store.ErrNotFound) {
-			if _, err := km.CreateTokenKey(ctx, "Sekisho token signing ("+host+")", store.KeyCurrent); err != nil {
+		// The RSA key signs SAML, WS-Fed and RS256 OpenID Connect tokens; the P-256 key the
+		// tokens of OpenID Connect clients set to ES256 (created on the first start after an
+		// upgrade too, so such a client can be configured at any time).
+		for _, k := range []struct{ purpose, name string }{
+			{keys.PurposeToken, "Sekisho token signing (" + host + ")"},
+			{keys.PurposeTokenES256, "Sekisho token signing ES256 (" + host + ")"},
+		} {
+			if _, err := km.Current(ctx, k.purpose); errors.Is(err, store.ErrNotFound) {
+				if _, err := km.CreateTokenKeyOf(ctx, k.purpose, k.name, store.KeyCurrent); err != nil {
+					return err
+				}
+			} else if err != nil {
 				return err
 			}
-		} else if err != nil {
-			return err
 		}
 		var err error
 		ca, err = km.EnsureTLS(ctx, hosts)

@@ -100,7 +100,7 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 // checkMasterKey refuses to run with a master key that did not seal the stored keys: starting
 // anyway would fail every sign-in and tempt an operator to re-initialise over real data.
 func (in *Instance) checkMasterKey(ctx context.Context) error {
-	for _, purpose := range []string{keys.PurposeToken, keys.PurposeTLSServer} {
+	for _, purpose := range []string{keys.PurposeToken, keys.PurposeTokenES256, keys.PurposeTLSServer} {
 		rows, err := in.Store.ListSigningKeys(ctx, purpose)
 		if err != nil {
 			return fmt.Errorf("read signing keys: %w", err)

@@ -61,7 +61,7 @@ func TestNoSecretsInPlainForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	var secretsDER [][]byte
-	for _, p := range []string{keys.PurposeToken, keys.PurposeTLSCA, keys.PurposeTLSServer} {
+	for _, p := range []string{keys.PurposeToken, keys.PurposeTokenES256, keys.PurposeTLSCA, keys.PurposeTLSServer} {
 		ks, err := in.Keys.Keys(ctx, p)
 		if err != nil || len(ks) == 0 {
 			t.Fatalf("%s keys: %v", p, err)

@@ -396,6 +396,7 @@ func TestAPI(t *testing.T) {
 	var apps []struct{ Name string }
 	c.must(200, "GET", "/applications", nil, &apps)
 	c.must(204, "DELETE", "/applications/wiki", nil, nil)
+	e.apiOIDCClients(t, c)
 	var dom struct{ Name, IssuerURI string }
 	c.must(200, "PUT", "/domains/api.example.org", map[string]any{"emitMfa": true, "insideNetworks": []string{"office"},
 		"promptLoginBehavior": "nativeSupport"}, &dom)

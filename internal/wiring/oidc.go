@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
+	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/web"
 )
 
@@ -20,9 +21,17 @@ func (a oidcAudit) RecordRejected(ctx context.Context, r *http.Request, app, use
 // sign-in pages like SAML.
 func mountOIDC(_ context.Context, s *Services) error {
 	in := s.Instance
+	// Client lookups are cached per node, within the change bound: a second at most, and
+	// dropped at once when the change watcher sees the configuration version move.
+	s.OIDCClients = oidc.NewClientCache(in.Store, min(time.Second, in.Config.Node.ChangePoll.D()))
+	if prev := in.Admin.Changed; prev != nil {
+		in.Admin.Changed = func() { prev(); s.OIDCClients.Forget() }
+	} else {
+		in.Admin.Changed = s.OIDCClients.Forget
+	}
 	h, err := oidc.NewHandler(oidc.HandlerConfig{
 		Issuer:   in.Config.BaseURL,
-		Apps:     in.Store,
+		Apps:     s.OIDCClients,
 		Users:    in.Store,
 		Keys:     in.Keys,
 		Secrets:  in.Admin.ClientSecrets,
@@ -38,7 +47,10 @@ func mountOIDC(_ context.Context, s *Services) error {
 		DevicePage: web.RenderDevice,
 		CheckCSRF:  web.CheckCSRF,
 		AppsByName: in.Store,
-		Logger:     in.Log,
+		SAMLLogout: func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool {
+			return s.saml != nil && s.saml.LogoutApps(w, r, u, apps, sessionIndex, final)
+		},
+		Logger: in.Log,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,7 @@ func mountSAML(ctx context.Context, s *Services) error {
 		return err
 	}
 	s.Server.Mux.Handle("/saml/", h)
+	s.saml = h
 	sps := saml.StoreSPs{Apps: in.Store}
 	s.eligible = append(s.eligible, func(ctx context.Context, a signin.Attempt, u store.User) signin.Reason {
 		if a.Protocol != "saml" {

@@ -18,6 +18,8 @@ import (
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/gate"
 	"github.com/sekisho/sekisho/internal/ipset"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
+	"github.com/sekisho/sekisho/internal/protocol/saml"
 	"github.com/sekisho/sekisho/internal/published"
 	"github.com/sekisho/sekisho/internal/server"
 	"github.com/sekisho/sekisho/internal/setup"
@@ -40,9 +42,15 @@ type Services struct {
 	// Guard puts Sekisho's own pages (console: sekisho-admin, portal: sekisho-account)
 	// behind the gate.
 	Guard *appguard.Guard
+	// saml is the SAML IdP, which tells a session's SAML applications when another door
+	// (an OpenID Connect client's logout request) ends it.
+	saml *saml.Handler
 	// Changes follows the store's configuration version and drops every cache below when it
 	// moves: the bound within which a change made anywhere is in force on this node.
 	Changes *changes.Watcher
+	// OIDCClients caches the OpenID Connect provider's client lookups (dropped when Changes
+	// sees the version move, and each kept at most a second).
+	OIDCClients *oidc.ClientCache
 
 	// eligible are the adapters' checks that a user can be issued their token at all (run by
 	// the gate after authentication, before the policy), so the record never says "allow" for
@@ -111,6 +119,9 @@ func (s *Services) followChanges() *changes.Watcher {
 	w.OnChange(func(context.Context) { s.Policies.Invalidate() })
 	w.OnChange(func(context.Context) { in.Keys.InvalidateAll() })
 	w.OnChange(func(context.Context) { in.Devices.ForgetAll() })
+	if s.OIDCClients != nil {
+		w.OnChange(func(context.Context) { s.OIDCClients.Forget() })
+	}
 	if s.M365 != nil {
 		w.OnChange(func(ctx context.Context) {
 			if err := s.M365.Reload(ctx); err != nil {

@@ -112,6 +112,9 @@ type ClientConfig struct {
 	// BackchannelLogoutURI receives a logout token when a session the client took part in ends
 	// (OpenID Connect Back-Channel Logout 1.0).
 	BackchannelLogoutURI string `json:"backchannelLogoutUri,omitempty"`
+	// SigningAlg is the algorithm of the client's ID and access tokens: RS256 (the default,
+	// stored as "") or ES256 (the P-256 token key; the relying party must accept ES256).
+	SigningAlg string `json:"signingAlg,omitempty"`
 }
 
 // IsPairwise reports whether the client's subjects are pairwise.
@@ -258,6 +261,13 @@ func (c ClientConfig) Complete() (ClientConfig, error) {
 		if c.IsPublic() {
 			return c, fmt.Errorf("oidc client %s: back-channel logout is for confidential clients (a server that can receive it)", c.ClientID)
 		}
+	}
+	switch c.SigningAlg {
+	case "", AlgRS256:
+		c.SigningAlg = ""
+	case AlgES256:
+	default:
+		return c, fmt.Errorf("oidc client %s: signing algorithm %q: must be %s", c.ClientID, c.SigningAlg, strings.Join(SigningAlgs, " or "))
 	}
 	if c.Allows(GrantRefreshToken) {
 		if c.RefreshTokenLifetime == 0 {
@@ -458,8 +468,16 @@ type ApplicationStore interface {
 	GetApplicationByEntityID(ctx context.Context, protocol, entityID string) (store.Application, error)
 }
 
-// LookupClient returns the client registered under clientID and its application name.
+// LookupClient returns the client registered under clientID and its application name
+// (through apps's cache when apps is a ClientCache).
 func LookupClient(ctx context.Context, apps ApplicationStore, clientID string) (ClientConfig, string, error) {
+	if cc, ok := apps.(*ClientCache); ok && clientID != "" {
+		return cc.lookup(ctx, clientID)
+	}
+	return lookupClient(ctx, apps, clientID)
+}
+
+func lookupClient(ctx context.Context, apps ApplicationStore, clientID string) (ClientConfig, string, error) {
 	if clientID == "" {
 		return ClientConfig{}, "", fmt.Errorf("oidc client: no client_id: %w", store.ErrNotFound)
 	}

@@ -116,6 +116,19 @@ func TestClientConfigComplete(t *testing.T) {
 		{name: "back-channel logout for public clients refused", c: base(func(c *ClientConfig) {
 			c.Type, c.SecretHash, c.BackchannelLogoutURI = Public, nil, "https://rp.example.com/bc"
 		}), wantErr: "confidential clients"},
+		{name: "a previous secret until a time", c: base(func(c *ClientConfig) {
+			c.PreviousSecretHash, c.PreviousSecretExpires = bytes.Repeat([]byte{2}, 32), time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		})},
+		{name: "a previous secret without its expiry", c: base(func(c *ClientConfig) { c.PreviousSecretHash = bytes.Repeat([]byte{2}, 32) }),
+			wantErr: "the time it stops working"},
+		{name: "an expiry without a previous secret", c: base(func(c *ClientConfig) { c.PreviousSecretExpires = time.Now() }),
+			wantErr: "without a previous secret"},
+		{name: "a damaged previous secret", c: base(func(c *ClientConfig) {
+			c.PreviousSecretHash, c.PreviousSecretExpires = []byte{2}, time.Now()
+		}), wantErr: "damaged"},
+		{name: "a public client with a previous secret", c: base(func(c *ClientConfig) {
+			c.Type, c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpires = Public, nil, bytes.Repeat([]byte{2}, 32), time.Now()
+		}), wantErr: "no previous secret"},
 		{name: "redirect URIs without the code grant", c: base(func(c *ClientConfig) { c.Grants = []string{GrantClientCredentials} }),
 			wantErr: "redirect URIs are for the authorization code grant"},
 		{name: "offline_access without the refresh grant", c: base(func(c *ClientConfig) { c.Scopes = []string{"openid", "offline_access"} }),
@@ -224,6 +237,44 @@ func TestSecretHasher(t *testing.T) {
 	}
 }
 
+// SecretMatches accepts the current secret, and the one a rotation replaced only before its
+// expiry; never another client's, a public client's or an empty one.
+func TestSecretMatches(t *testing.T) {
+	h, _ := NewSecretHasher(bytes.Repeat([]byte{7}, 32))
+	cur, curHash, _ := h.New("c1")
+	old, oldHash, _ := h.New("c1")
+	other, otherHash, _ := h.New("c2")
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	rotated := ClientConfig{ClientID: "c1", Type: Confidential, SecretHash: curHash, PreviousSecretHash: oldHash, PreviousSecretExpires: until}
+	plain := ClientConfig{ClientID: "c1", Type: Confidential, SecretHash: curHash}
+	cases := []struct {
+		name   string
+		c      ClientConfig
+		h      *SecretHasher
+		secret string
+		now    time.Time
+		want   bool
+	}{
+		{"the current secret", plain, h, cur, until, true},
+		{"the current secret after a rotation", rotated, h, cur, until.Add(time.Hour), true},
+		{"the previous secret before its expiry", rotated, h, old, until.Add(-time.Second), true},
+		{"the previous secret at its expiry", rotated, h, old, until, false},
+		{"the previous secret after its expiry", rotated, h, old, until.Add(time.Hour), false},
+		{"a replaced secret without --keep-old", plain, h, old, until, false},
+		{"another client's secret", rotated, h, other, until.Add(-time.Hour), false},
+		{"another client's hash as the previous", ClientConfig{ClientID: "c1", SecretHash: curHash, PreviousSecretHash: otherHash, PreviousSecretExpires: until},
+			h, other, until.Add(-time.Hour), false},
+		{"an empty secret", rotated, h, "", until.Add(-time.Hour), false},
+		{"a public client", ClientConfig{ClientID: "c1", Type: Public}, h, "", until, false},
+		{"no hasher", plain, nil, cur, until, false},
+	}
+	for _, c := range cases {
+		if got := c.c.SecretMatches(c.h, c.secret, c.now); got != c.want {
+			t.Errorf("%s: SecretMatches = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestPublicView(t *testing.T) {
 	c, _ := ClientConfig{ClientID: "c1", RedirectURIs: []string{"https://rp.example.com/cb"}, SecretHash: bytes.Repeat([]byte{1}, 32)}.Complete()
 	raw, _ := json.Marshal(c)
@@ -231,6 +282,12 @@ func TestPublicView(t *testing.T) {
 	if strings.Contains(v, "secretHash") || strings.Contains(v, base64.StdEncoding.EncodeToString(c.SecretHash)) || !strings.Contains(v, `"hasSecret":true`) ||
 		!strings.Contains(v, `"clientId":"c1"`) {
 		t.Fatalf("public view %s", v)
+	}
+	c.PreviousSecretHash, c.PreviousSecretExpires = bytes.Repeat([]byte{2}, 32), time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	raw, _ = json.Marshal(c)
+	if v := string(PublicView(raw)); strings.Contains(v, "ecretHash") || strings.Contains(v, base64.StdEncoding.EncodeToString(c.PreviousSecretHash)) ||
+		!strings.Contains(v, `"hasPreviousSecret":true`) || !strings.Contains(v, `"previousSecretExpires":"2030-01-01T00:00:00Z"`) {
+		t.Fatalf("public view after a rotation %s", v)
 	}
 	if v := string(PublicView([]byte(`{"clientId":"p","type":"public"}`))); strings.Contains(v, "ecret") {
 		t.Fatalf("public client view %s", v)

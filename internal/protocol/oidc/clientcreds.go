@@ -54,7 +54,7 @@ func (s storage) ClientCredentials(ctx context.Context, clientID, secret string)
 	case c.IsPublic():
 		at.detail = "a public client cannot use client_credentials (it has no secret)"
 		return nil, errors.New(at.detail)
-	case !s.h.cfg.Secrets.Check(c.ClientID, secret, c.SecretHash):
+	case !c.SecretMatches(s.h.cfg.Secrets, secret, s.h.cfg.Clock()):
 		at.detail = "wrong client secret"
 		return nil, errors.New(at.detail)
 	case !c.Allows(GrantClientCredentials):

@@ -254,3 +254,23 @@ func parseJWT(t *testing.T, tok string) map[string]any {
 	}
 	return c
 }
+
+// FuzzNormalizeUserCode: whatever a person types, the result is empty or exactly a user code
+// of the alphabet, and formatting it and normalizing again is the identity.
+func FuzzNormalizeUserCode(f *testing.F) {
+	for _, s := range []string{"BCDF-GHJK", "bcdf ghjk", "", "BCDF—GHJK", "ＢＣＤＦＧＨＪＫ", "bcdfghjkl", "B-C-D-F-G-H-J-K"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := normalizeUserCode(s)
+		if got == "" {
+			return
+		}
+		if len(got) != userCodeLength || strings.Trim(got, userCodeAlphabet) != "" {
+			t.Fatalf("normalizeUserCode(%q) = %q", s, got)
+		}
+		if again := normalizeUserCode(formatUserCode(got)); again != got {
+			t.Fatalf("round trip %q -> %q", got, again)
+		}
+	})
+}

@@ -21,7 +21,8 @@
 //     sealed grant, short-lived and redeemed once (store.UseOnce), so any node can finish a
 //     flow another started.
 //   - The token endpoint is zitadel/oidc's exchanges (client authentication, PKCE, ID and
-//     access tokens signed RS256 by the current token key); every refusal there is recorded
+//     access tokens signed RS256 by the current token key, or ES256 by the current P-256 key
+//     for a client set to it); every refusal there is recorded
 //     before it is answered, and the answer leaves only once what it hands out is stored.
 //     Token IDs (jti) are "_" and the ID of the sign-in record that allowed them.
 //   - Refresh tokens (refresh.go): offline_access for a client with the refresh_token

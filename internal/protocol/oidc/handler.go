@@ -93,6 +93,9 @@ type HandlerConfig struct {
 	// it no logout tokens are sent. HTTPClient delivers them (default: 5 s, no redirects).
 	AppsByName AppsByName
 	HTTPClient *http.Client
+	// SAMLLogout, if set, tells the ended session's SAML applications through the browser
+	// (their single logout endpoints, in turn) before it goes to final; false: none to tell.
+	SAMLLogout func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool
 	Clock      func() time.Time // default time.Now
 	Logger     *slog.Logger     // default slog.Default()
 
@@ -170,7 +173,10 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 		opts = append(opts, op.WithAllowInsecure()) // a developer's http://localhost only (the library checks)
 	}
 	h.op, err = op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true, GrantTypeRefreshToken: true},
-		storage{h}, op.StaticIssuer(cfg.Issuer), opts...)
+		storage{h}, op.StaticIssuer(cfg.Issuer), append(opts,
+			// Access tokens are verified (userinfo, introspection) against the published keys of
+			// both algorithms Sekisho signs with, and no other.
+			op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(SigningAlgs...)))...)
 	if err != nil {
 		return nil, fmt.Errorf("oidc handler: %w", err)
 	}
@@ -267,7 +273,7 @@ func (h *Handler) discovery(w http.ResponseWriter, _ *http.Request) {
 		GrantTypesSupported:               []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken, zoidc.GrantTypeClientCredentials, zoidc.GrantTypeDeviceCode},
 		ACRValuesSupported:                []string{ACRSingleFactor, ACRMultiFactor},
 		SubjectTypesSupported:             []string{SubjectPublic, SubjectPairwise},
-		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
+		IDTokenSigningAlgValuesSupported:  SigningAlgs,
 		TokenEndpointAuthMethodsSupported: []zoidc.AuthMethod{zoidc.AuthMethodBasic, zoidc.AuthMethodPost, zoidc.AuthMethodNone},
 		// Introspection needs a confidential client's credentials; revocation also takes a
 		// public client's client_id (RFC 7009 section 5).

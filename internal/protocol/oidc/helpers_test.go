@@ -258,13 +258,16 @@ func (f *fakeTokens) family(id string) map[store.RefreshTokenState]int {
 
 type fakeKeys struct{ ks []keys.Key }
 
-func (f *fakeKeys) Keys(context.Context, string) ([]keys.Key, error) { return f.ks, nil }
+func (f *fakeKeys) Keys(_ context.Context, purpose string) ([]keys.Key, error) {
+	return keysOfPurpose(f.ks, purpose), nil
+}
 
 // fakeSessions has the browser signed in when sess is set; otherwise it sends it to /login.
 type fakeSessions struct {
 	sess     *signin.Session
 	requires []signin.SessionOptions
 	ended    int
+	apps     []string // what End returns
 }
 
 func (f *fakeSessions) Require(w http.ResponseWriter, r *http.Request, o signin.SessionOptions) (*signin.Session, bool) {
@@ -292,7 +295,7 @@ func (f *fakeSessions) Silent(_ *http.Request, o signin.SessionOptions) (*signin
 func (f *fakeSessions) End(context.Context, http.ResponseWriter, *http.Request) ([]string, error) {
 	f.ended++
 	f.sess = nil
-	return nil, nil
+	return f.apps, nil
 }
 
 type fakeGate struct {

@@ -107,7 +107,7 @@ func (h *Handler) authenticateCaller(r *http.Request, public bool) (callerAuth, 
 		return ca, zoidc.ErrInvalidClient(), "a public client sent a secret"
 	case c.IsPublic() && !public:
 		return ca, zoidc.ErrInvalidClient().WithDescription("introspection is for confidential clients"), "a public client cannot introspect tokens"
-	case !c.IsPublic() && !h.cfg.Secrets.Check(c.ClientID, secret, c.SecretHash):
+	case !c.IsPublic() && !c.SecretMatches(h.cfg.Secrets, secret, h.cfg.Clock()):
 		return ca, zoidc.ErrInvalidClient(), "wrong client secret"
 	}
 	return ca, nil, ""

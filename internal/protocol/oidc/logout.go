@@ -120,30 +120,39 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/logout", http.StatusSeeOther)
 			return
 		}
-		if _, err := h.cfg.Sessions.End(ctx, w, r); err != nil {
+	}
+	final := "/logout" // Sekisho's "signed out"
+	if postLogout != "" {
+		u, err := url.Parse(postLogout)
+		if err != nil {
+			h.fail(w, r, app, err)
+			return
+		}
+		if state != "" {
+			q := u.Query()
+			q.Set("state", state)
+			u.RawQuery = q.Encode()
+		}
+		final = u.String()
+	}
+	noStore(w)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if sess != nil {
+		apps, err := h.cfg.Sessions.End(ctx, w, r)
+		if err != nil {
 			h.fail(w, r, app, fmt.Errorf("end session: %w", err))
 			return
 		}
 		h.cfg.Logger.InfoContext(ctx, "oidc logout: session ended at the client's request", "app", app, "user", sess.UserID)
+		// The session's SAML applications hear of it through the browser, then the browser
+		// goes on to final; its OpenID Connect clients hear by the back channel (BackchannelLogout).
+		if h.cfg.SAMLLogout != nil {
+			if u, err := h.cfg.Users.GetUser(ctx, sess.UserID); err == nil && h.cfg.SAMLLogout(w, r, u, apps, sess.ID, final) {
+				return
+			}
+		}
 	}
-	if postLogout == "" {
-		noStore(w)
-		http.Redirect(w, r, "/logout", http.StatusSeeOther) // "signed out"
-		return
-	}
-	u, err := url.Parse(postLogout)
-	if err != nil {
-		h.fail(w, r, app, err)
-		return
-	}
-	if state != "" {
-		q := u.Query()
-		q.Set("state", state)
-		u.RawQuery = q.Encode()
-	}
-	noStore(w)
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	http.Redirect(w, r, final, http.StatusFound)
 }
 
 // BackchannelLogout sends a logout token to every OpenID Connect client among the ended
@@ -199,7 +208,7 @@ func (h *Handler) BackchannelLogout(ctx context.Context, ended signin.EndedSessi
 
 // logoutToken is a signed logout token for client c about the ended session.
 func (h *Handler) logoutToken(ctx context.Context, c ClientConfig, ended signin.EndedSession) (string, error) {
-	sk, err := h.keys.signing(ctx)
+	sk, err := h.keys.signingFor(ctx, c) // the client's algorithm, as its ID tokens
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/store"
 )
 
 const afterLogout = "https://rp.example.com/bye"
@@ -63,7 +64,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 			wantCode: http.StatusFound, wantLoc: afterLogout, wantEnded: true},
 		{name: "no post-logout URI: Sekisho's signed-out page",
 			query:    func(h string) url.Values { return url.Values{"id_token_hint": {h}} },
-			wantCode: http.StatusSeeOther, wantLoc: "/logout", wantEnded: true},
+			wantCode: http.StatusFound, wantLoc: "/logout", wantEnded: true},
 		{name: "an unregistered post-logout URI: the error page, nothing ended",
 			query: func(h string) url.Values {
 				return url.Values{"id_token_hint": {h}, "post_logout_redirect_uri": {"https://evil.example/"}}
@@ -105,6 +106,26 @@ func TestRPInitiatedLogout(t *testing.T) {
 	}
 }
 
+func TestLogoutTellsTheSessionsSAMLApplications(t *testing.T) {
+	hs, secret := logoutHarness(t)
+	hint := hs.idToken(t, "lo", secret)
+	hs.sessions.apps = []string{"logging-out", "wiki"}
+	var gotApps []string
+	var gotFinal, gotIndex, gotUser string
+	hs.h.cfg.SAMLLogout = func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool {
+		gotApps, gotFinal, gotIndex, gotUser = apps, final, sessionIndex, u.UPN
+		http.Redirect(w, r, "https://wiki.example.com/slo?SAMLRequest=x", http.StatusFound)
+		return true
+	}
+	rec := hs.get(LogoutPath + "?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {afterLogout}, "state": {"s2"}}.Encode())
+	if rec.Code != http.StatusFound || !strings.HasPrefix(rec.Header().Get("Location"), "https://wiki.example.com/slo") || hs.sessions.ended != 1 {
+		t.Fatalf("%d %s ended %d", rec.Code, rec.Header().Get("Location"), hs.sessions.ended)
+	}
+	if len(gotApps) != 2 || gotFinal != afterLogout+"?state=s2" || gotIndex != "_sess1" || gotUser != "alice@example.com" {
+		t.Fatalf("SAML logout asked with %v %q %q %q", gotApps, gotFinal, gotIndex, gotUser)
+	}
+}
+
 func TestBackchannelLogout(t *testing.T) {
 	hs := newHarness(t)
 	got := make(chan url.Values, 4)
@@ -135,7 +156,7 @@ func TestBackchannelLogout(t *testing.T) {
 	subs := map[string]string{}
 	for range 2 {
 		q := <-got
-		jws, err := jose.ParseSigned(q.Get("logout_token"), []jose.SignatureAlgorithm{jose.RS256})
+		jws, err := jose.ParseSignedCompact(q.Get("logout_token"), []jose.SignatureAlgorithm{jose.RS256})
 		if err != nil {
 			t.Fatal(err)
 		}

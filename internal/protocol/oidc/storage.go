@@ -223,7 +223,7 @@ func (s storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret s
 		}
 		return oidcServerError(err)
 	}
-	if c.IsPublic() || !s.h.cfg.Secrets.Check(c.ClientID, secret, c.SecretHash) {
+	if c.IsPublic() || !c.SecretMatches(s.h.cfg.Secrets, secret, s.h.cfg.Clock()) {
 		at.detail = "wrong client secret"
 		return errors.New(at.detail)
 	}
@@ -332,12 +332,17 @@ func userOfRequest(req op.TokenRequest) string {
 // OAuth grant management draft calls it).
 const ClaimGrantID = "grant_id"
 
+// SigningKey is the current key of the algorithm the request's client is set to (its
+// signingAlg; RS256 when no client is known yet).
 func (s storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	if c := attemptOf(ctx).client; c != nil {
+		return s.h.keys.signingFor(ctx, *c)
+	}
 	return s.h.keys.signing(ctx)
 }
 
 func (s storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, nil
 }
 
 func (s storage) KeySet(ctx context.Context) ([]op.Key, error) { return s.h.keys.published(ctx) }

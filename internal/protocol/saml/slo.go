@@ -32,6 +32,42 @@ type sloChain struct {
 	CurrentSP    string       `json:"csp,omitempty"`
 	CurrentID    string       `json:"cid,omitempty"`
 	Partial      bool         `json:"pl,omitempty"`
+	// Final is where the browser goes at the end of a chain no SAML SP started (an OpenID
+	// Connect client's logout request: its validated post-logout URI, or Sekisho's page).
+	Final string `json:"f,omitempty"`
+}
+
+// LogoutApps runs the single logout chain through the browser for the SAML applications of a
+// session another door ended (an OpenID Connect client's logout request): each SP with a
+// single logout endpoint gets a LogoutRequest for u with the session's SessionIndex, in turn,
+// and the browser then goes to final. It writes nothing and reports false when none of apps
+// is a SAML SP that can be told.
+func (h *Handler) LogoutApps(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool {
+	chain := sloChain{Final: final}
+	for _, a := range apps {
+		sp, err := h.cfg.SPs.LookupSPByApp(r.Context(), a)
+		if err != nil {
+			continue // not a SAML application
+		}
+		sp.normalize()
+		if _, ok := sp.sloEndpoint(); !ok || sp.NameIDSource == SourceTransient {
+			continue
+		}
+		nid, err := nameIDValue(sp, u)
+		if err != nil {
+			continue
+		}
+		p := sloPending{SP: sp.EntityID, NameID: nid, NameIDFormat: sp.NameIDFormat}
+		if sessionIndex != "" {
+			p.SessionIndex = []string{sessionIndex}
+		}
+		chain.Pending = append(chain.Pending, p)
+	}
+	if len(chain.Pending) == 0 {
+		return false
+	}
+	h.continueLogout(w, r, chain)
+	return true
 }
 
 func (h *Handler) slo(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +230,11 @@ func (h *Handler) continueLogout(w http.ResponseWriter, r *http.Request, chain s
 		if err := h.send(w, r, ep.Binding, ep.Location, "SAMLRequest", el, tok); err != nil {
 			h.fail(w, r, sp.EntityID, err)
 		}
+		return
+	}
+	if chain.Initiator == "" && chain.Final != "" {
+		// The chain of another door's logout: back to where it said (validated there).
+		http.Redirect(w, r, chain.Final, http.StatusFound)
 		return
 	}
 	sp, _, err := h.cfg.SPs.LookupSP(ctx, chain.Initiator)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -83,6 +84,42 @@ func TestSingleLogoutChain(t *testing.T) {
 	}
 	if got := attr(resp, "./Status/StatusCode/StatusCode", "Value"); got != StatusPartialLogout {
 		t.Errorf("second-level status %q, want PartialLogout", got)
+	}
+}
+
+// TestLogoutAppsAfterAnotherDoor: a session ended by an OpenID Connect client's logout
+// request; its SAML SPs with single logout endpoints are told in turn through the browser,
+// then the browser goes to the final URL; an SP without an endpoint and non-SAML
+// applications are skipped, and with nothing to tell nothing is written.
+func TestLogoutAppsAfterAnotherDoor(t *testing.T) {
+	sp1 := testSP(true)
+	other := ServiceProvider{EntityID: sp2, ACS: []Endpoint{{Binding: BindingPOST, Location: "https://wiki.example.com/acs"}},
+		SLO: []Endpoint{{Binding: BindingRedirect, Location: sp2SLO}}, NameIDFormat: NameIDEmail}
+	other.normalize()
+	noSLO := ServiceProvider{EntityID: "https://noslo.example.com", ACS: []Endpoint{{Binding: BindingPOST, Location: "https://noslo.example.com/acs"}}}
+	noSLO.normalize()
+	e := newEnv(t, sp1, other, noSLO)
+	const final = "https://rp.example.com/bye?state=s"
+
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, idpBase+"/oidc/logout", nil)
+	if e.h.LogoutApps(w, r, alice, []string{"app:https://noslo.example.com", "oidc-app"}, "_s1", final) || w.Code != http.StatusOK || w.Header().Get("Location") != "" {
+		t.Fatalf("nothing to tell, yet: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	w = httptest.NewRecorder()
+	if !e.h.LogoutApps(w, r, alice, []string{"oidc-app", "app:" + sp2, "app:https://noslo.example.com"}, "_s1", final) {
+		t.Fatal("the SP with a single logout endpoint was not told")
+	}
+	target, lr, chain := followRedirect(t, w, "SAMLRequest", e.idp)
+	if target != sp2SLO || text(lr, "./NameID") != alice.Email || text(lr, "./SessionIndex") != "_s1" {
+		t.Fatalf("to %s: NameID %q SessionIndex %q", target, text(lr, "./NameID"), text(lr, "./SessionIndex"))
+	}
+	answer := `<samlp:LogoutResponse xmlns:samlp="` + NSProtocol + `" xmlns:saml="` + NSAssertion + `" ID="_ans9" Version="2.0" IssueInstant="` +
+		t0.Format(timeFormat) + `" InResponseTo="` + lr.SelectAttrValue("ID", "") + `"><saml:Issuer>` + sp2 + `</saml:Issuer><samlp:Status><samlp:StatusCode Value="` +
+		StatusSuccess + `"/></samlp:Status></samlp:LogoutResponse>`
+	rec := e.get("/saml/slo?" + redirectQuery("SAMLResponse", answer, chain, nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != final {
+		t.Fatalf("end of the chain: %d %s", rec.Code, rec.Header().Get("Location"))
 	}
 }
 
