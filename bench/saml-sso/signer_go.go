@@ -5,7 +5,12 @@ package main
 import (
 	"crypto"
 	"crypto/rsa"
+	"errors"
 )
 
-// opensslSigner is nil without -tags openssl: only Go's crypto/rsa is measured.
-func opensslSigner(*rsa.PrivateKey) (crypto.Signer, error) { return nil, nil }
+// haveOpenSSL is false without -tags openssl: only Go's crypto/rsa is measured.
+const haveOpenSSL = false
+
+func opensslSigner(*rsa.PrivateKey) (crypto.Signer, error) {
+	return nil, errors.New("built without -tags openssl")
+}

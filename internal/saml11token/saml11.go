@@ -131,15 +131,54 @@ func (s *Signer) Sign(a Assertion) (*etree.Element, error) {
 
 // Build returns the unsigned assertion element. Fields are checked, not guessed.
 func Build(a Assertion) (*etree.Element, error) {
+	v, err := a.values()
+	if err != nil {
+		return nil, err
+	}
+	as := etree.NewElement("saml:Assertion")
+	as.CreateAttr("xmlns:saml", NS)
+	as.CreateAttr("MajorVersion", "1")
+	as.CreateAttr("MinorVersion", "1")
+	as.CreateAttr("AssertionID", v.id)
+	as.CreateAttr("Issuer", a.Issuer)
+	as.CreateAttr("IssueInstant", v.issue)
+
+	cond := as.CreateElement("saml:Conditions")
+	cond.CreateAttr("NotBefore", v.notBefore)
+	cond.CreateAttr("NotOnOrAfter", v.notOnOrAfter)
+	cond.CreateElement("saml:AudienceRestrictionCondition").CreateElement("saml:Audience").SetText(a.Audience)
+
+	st := as.CreateElement("saml:AttributeStatement")
+	subject(st, a.ImmutableID)
+	for _, at := range v.attrs {
+		attr(st, at.name, at.ns, at.value)
+	}
+
+	au := as.CreateElement("saml:AuthenticationStatement")
+	au.CreateAttr("AuthenticationMethod", v.method)
+	au.CreateAttr("AuthenticationInstant", v.authn)
+	subject(au, a.ImmutableID)
+	return as, nil
+}
+
+// values are an assertion's checked, final values, shared by Build and the template.
+type values struct {
+	id, issue, notBefore, notOnOrAfter, authn, method string
+	attrs                                             []attribute
+}
+
+type attribute struct{ name, ns, value string }
+
+func (a Assertion) values() (values, error) {
 	switch {
 	case a.Issuer == "":
-		return nil, errors.New("saml11: assertion needs an issuer")
+		return values{}, errors.New("saml11: assertion needs an issuer")
 	case a.Audience == "":
-		return nil, errors.New("saml11: assertion needs an audience")
+		return values{}, errors.New("saml11: assertion needs an audience")
 	case a.ImmutableID == "":
-		return nil, errors.New("saml11: user has no ImmutableID; Microsoft 365 cannot match the assertion to an account")
+		return values{}, errors.New("saml11: user has no ImmutableID; Microsoft 365 cannot match the assertion to an account")
 	case a.UPN == "":
-		return nil, errors.New("saml11: assertion needs a UPN")
+		return values{}, errors.New("saml11: assertion needs a UPN")
 	}
 	now := a.IssueInstant
 	if now.IsZero() {
@@ -158,49 +197,29 @@ func Build(a Assertion) (*etree.Element, error) {
 		noa = now.Add(DefaultLifetime)
 	}
 	if !noa.After(nb) {
-		return nil, errors.New("saml11: NotOnOrAfter must be after NotBefore")
+		return values{}, errors.New("saml11: NotOnOrAfter must be after NotBefore")
 	}
 	id := a.ID
 	if id == "" {
 		var err error
 		if id, err = NewID(); err != nil {
-			return nil, err
+			return values{}, err
 		}
 	}
-
-	as := etree.NewElement("saml:Assertion")
-	as.CreateAttr("xmlns:saml", NS)
-	as.CreateAttr("MajorVersion", "1")
-	as.CreateAttr("MinorVersion", "1")
-	as.CreateAttr("AssertionID", id)
-	as.CreateAttr("Issuer", a.Issuer)
-	as.CreateAttr("IssueInstant", now.Format(TimeFormat))
-
-	cond := as.CreateElement("saml:Conditions")
-	cond.CreateAttr("NotBefore", nb.UTC().Format(TimeFormat))
-	cond.CreateAttr("NotOnOrAfter", noa.UTC().Format(TimeFormat))
-	cond.CreateElement("saml:AudienceRestrictionCondition").CreateElement("saml:Audience").SetText(a.Audience)
-
-	method := PasswordMethod
+	v := values{id: id, issue: now.Format(TimeFormat), notBefore: nb.UTC().Format(TimeFormat),
+		notOnOrAfter: noa.UTC().Format(TimeFormat), authn: authn.UTC().Format(TimeFormat), method: PasswordMethod,
+		attrs: make([]attribute, 0, 4)}
 	if a.MFA {
-		method = MFAMethod
+		v.method = MFAMethod
 	}
-	st := as.CreateElement("saml:AttributeStatement")
-	subject(st, a.ImmutableID)
-	attr(st, "UPN", ClaimsNS, a.UPN)
-	attr(st, "ImmutableID", LiveIDNS, a.ImmutableID)
+	v.attrs = append(v.attrs, attribute{"UPN", ClaimsNS, a.UPN}, attribute{"ImmutableID", LiveIDNS, a.ImmutableID})
 	if a.InsideCorporateNetwork != nil {
-		attr(st, "insidecorporatenetwork", CorpNetNS, strconv.FormatBool(*a.InsideCorporateNetwork))
+		v.attrs = append(v.attrs, attribute{"insidecorporatenetwork", CorpNetNS, strconv.FormatBool(*a.InsideCorporateNetwork)})
 	}
 	if a.MFA {
-		attr(st, "authnmethodsreferences", AuthnMethodsNS, MFAMethod)
+		v.attrs = append(v.attrs, attribute{"authnmethodsreferences", AuthnMethodsNS, MFAMethod})
 	}
-
-	au := as.CreateElement("saml:AuthenticationStatement")
-	au.CreateAttr("AuthenticationMethod", method)
-	au.CreateAttr("AuthenticationInstant", authn.UTC().Format(TimeFormat))
-	subject(au, a.ImmutableID)
-	return as, nil
+	return v, nil
 }
 
 func subject(parent *etree.Element, nameID string) {

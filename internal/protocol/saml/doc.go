@@ -6,6 +6,10 @@
 //   - Every inbound message is parsed once with etree (no DTDs, size and depth limits, exactly
 //     one root). Signed HTTP-POST messages are read only from the element goxmldsig returns;
 //     HTTP-Redirect signatures are checked over the query octets exactly as received.
+//   - Responses are written in exclusive canonical form from templates (emit.go,
+//     internal/xmltemplate) and signed over those bytes; the templates are proven against the
+//     etree + goxmldsig construction they replaced (emit_test.go, FuzzEmitResponse) and xmlsec1
+//     and samlsign verify them. Input is never canonicalised by hand: verification is goxmldsig.
 //   - RSA-SHA256 only, inbound and outbound; SHA-1 signatures are refused (see SigAlgRSASHA256).
 //   - The response goes only to a registered HTTP-POST ACS; an unregistered ACS URL or index in
 //     a request is an error, never silently replaced.

@@ -454,7 +454,7 @@ func (h *Handler) finishSSO(w http.ResponseWriter, r *http.Request, st ssoState,
 		h.fail(w, r, st.SP, err)
 		return
 	}
-	writePostForm(w, st.ACS, "SAMLResponse", b64(xmlBytes), st.RelayState)
+	writePostForm(w, st.ACS, "SAMLResponse", xmlBytes, st.RelayState)
 }
 
 func acsRegistered(sp ServiceProvider, acs string) bool {
@@ -482,7 +482,7 @@ func (h *Handler) sendStatus(w http.ResponseWriter, r *http.Request, st ssoState
 		h.fail(w, r, st.SP, err)
 		return
 	}
-	writePostForm(w, st.ACS, "SAMLResponse", b64(b), st.RelayState)
+	writePostForm(w, st.ACS, "SAMLResponse", b, st.RelayState)
 }
 
 // send delivers an outbound LogoutRequest/LogoutResponse to an SP endpoint: HTTP-Redirect with
@@ -516,6 +516,6 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, binding, target, 
 	if err != nil {
 		return err
 	}
-	writePostForm(w, target, param, b64(b), relayState)
+	writePostForm(w, target, param, b, relayState)
 	return nil
 }

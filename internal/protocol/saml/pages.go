@@ -1,11 +1,13 @@
 package saml
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
 	"net/http"
 	"net/url"
+	"sync"
 )
 
 // Pages a person sees: English and Japanese, no external resources.
@@ -41,18 +43,20 @@ var pages = template.Must(template.New("").Parse(`
 <h1 lang="ja">サインアウトしました</h1>
 </body></html>{{end}}
 
-{{define "post"}}{{template "head" "Continue / 続行"}}
-<form id="f" method="post" action="{{.URL}}">
-<input type="hidden" name="{{.Param}}" value="{{.Value}}">
-{{if .RelayState}}<input type="hidden" name="RelayState" value="{{.RelayState}}">{{end}}
+{{define "post-head"}}{{template "head" "Continue / 続行"}}
+<form id="f" method="post" action="{{.}}">
+{{end}}
+`))
+
+const autoSubmit = `document.getElementById('f').submit();`
+
+// postTail ends the auto-post page after its fields.
+const postTail = `
 <noscript><p>JavaScript is off: press the button to continue.<br><span lang="ja">JavaScript が無効です。ボタンを押して続行してください。</span></p></noscript>
 <button type="submit">Continue / 続行</button>
 </form>
 <script>` + autoSubmit + `</script>
-</body></html>{{end}}
-`))
-
-const autoSubmit = `document.getElementById('f').submit();`
+</body></html>`
 
 var autoSubmitHash = func() string {
 	h := sha256.Sum256([]byte(autoSubmit))
@@ -75,9 +79,37 @@ func renderPage(w http.ResponseWriter, status int, name string, data any) {
 	_ = pages.ExecuteTemplate(w, name, data)
 }
 
-// writePostForm answers with an auto-submitting form to target (a registered endpoint). The
-// CSP allows only this page's own script and form submission only to target's origin.
-func writePostForm(w http.ResponseWriter, target, param, value, relayState string) {
+// postHeads caches the rendered page head per target: the same registered endpoints are
+// answered again and again, and executing the template costs as much as building the
+// response. Bounded: when full it is emptied (targets are registered endpoints, a handful).
+var postHeads struct {
+	sync.Mutex
+	m map[string][]byte
+}
+
+func postHead(target string) []byte {
+	postHeads.Lock()
+	head, ok := postHeads.m[target]
+	postHeads.Unlock()
+	if ok {
+		return head
+	}
+	var b bytes.Buffer
+	_ = pages.ExecuteTemplate(&b, "post-head", target)
+	head = b.Bytes()
+	postHeads.Lock()
+	if postHeads.m == nil || len(postHeads.m) >= 256 {
+		postHeads.m = map[string][]byte{}
+	}
+	postHeads.m[target] = head
+	postHeads.Unlock()
+	return head
+}
+
+// writePostForm answers with an auto-submitting form to target (a registered endpoint) whose
+// field param carries message in base64. The CSP allows only this page's own script and form
+// submission only to target's origin.
+func writePostForm(w http.ResponseWriter, target, param string, message []byte, relayState string) {
 	noStore(w)
 	origin := target
 	if u, err := url.Parse(target); err == nil {
@@ -86,5 +118,23 @@ func writePostForm(w http.ResponseWriter, target, param, value, relayState strin
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src "+autoSubmitHash+"; form-action "+origin+"; frame-ancestors 'none'")
 	w.WriteHeader(http.StatusOK)
-	_ = pages.ExecuteTemplate(w, "post", struct{ URL, Param, Value, RelayState string }{target, param, value, relayState})
+	// The page head and the form's action go through html/template (URL context); the fields
+	// are written directly: html/template's reflection and per-rune escaping of a 10 KB value
+	// cost more than the rest of the page. Base64 needs no HTML escaping; RelayState is
+	// escaped by the standard library.
+	head := postHead(target)
+	b := make([]byte, 0, len(head)+base64.StdEncoding.EncodedLen(len(message))+len(relayState)+600)
+	b = append(b, head...)
+	b = append(b, `<input type="hidden" name="`...)
+	b = append(b, template.HTMLEscapeString(param)...)
+	b = append(b, `" value="`...)
+	b = base64.StdEncoding.AppendEncode(b, message)
+	b = append(b, "\">\n"...)
+	if relayState != "" {
+		b = append(b, `<input type="hidden" name="RelayState" value="`...)
+		b = append(b, template.HTMLEscapeString(relayState)...)
+		b = append(b, `">`...)
+	}
+	b = append(b, postTail...)
+	_, _ = w.Write(b)
 }

@@ -2,13 +2,12 @@ package saml
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/beevik/etree"
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -42,8 +41,25 @@ type ResponseParams struct {
 }
 
 // BuildResponse returns the serialized samlp:Response carrying one assertion, signed as the SP
-// asks (assertion, response or both) with RSA-SHA256 and exclusive c14n.
+// asks (assertion, response or both) with RSA-SHA256 and exclusive c14n. The document is
+// written in exclusive canonical form from a template (emit.go), so what is digested is what
+// is sent.
 func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, error) {
+	e, err := responseData(idp, p, newID())
+	if err != nil {
+		return nil, err
+	}
+	if key.Signer == nil || len(key.Chain) == 0 {
+		return nil, errors.New("saml response: no signing key")
+	}
+	if _, ok := key.Signer.Public().(*rsa.PublicKey); !ok {
+		return nil, errors.New("saml response: the signing key must be RSA (RSA-SHA256)")
+	}
+	return emitResponse(key, e)
+}
+
+// responseData computes every value of the response to p, whose ID is respID.
+func responseData(idp IdPConfig, p ResponseParams, respID string) (*emitted, error) {
 	sp := p.SP
 	sp.normalize()
 	if p.ACS == "" {
@@ -57,9 +73,6 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 		life = 5 * time.Minute
 	}
 	now := p.Now.UTC()
-	issue := now.Format(timeFormat)
-	notOnOrAfter := now.Add(life).Format(timeFormat)
-
 	nameID, err := nameIDValue(sp, p.User)
 	if err != nil {
 		return nil, err
@@ -68,83 +81,29 @@ func BuildResponse(idp IdPConfig, key SigningKey, p ResponseParams) ([]byte, err
 	if authnInstant.IsZero() {
 		authnInstant = now
 	}
-
-	a := etree.NewElement("saml:Assertion")
-	a.CreateAttr("xmlns:saml", NSAssertion)
 	aid := p.AssertionID
 	if aid == "" {
 		aid = newID()
-	}
-	a.CreateAttr("ID", aid)
-	a.CreateAttr("IssueInstant", issue)
-	a.CreateAttr("Version", "2.0")
-	a.CreateElement("saml:Issuer").SetText(idp.EntityID)
-	subj := a.CreateElement("saml:Subject")
-	nid := subj.CreateElement("saml:NameID")
-	nid.CreateAttr("Format", sp.NameIDFormat)
-	nid.SetText(nameID)
-	sc := subj.CreateElement("saml:SubjectConfirmation")
-	sc.CreateAttr("Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer")
-	scd := sc.CreateElement("saml:SubjectConfirmationData")
-	if p.InResponseTo != "" {
-		scd.CreateAttr("InResponseTo", p.InResponseTo)
-	}
-	scd.CreateAttr("NotOnOrAfter", notOnOrAfter)
-	scd.CreateAttr("Recipient", p.ACS)
-	cond := a.CreateElement("saml:Conditions")
-	cond.CreateAttr("NotBefore", now.Add(-skew).Format(timeFormat))
-	cond.CreateAttr("NotOnOrAfter", notOnOrAfter)
-	cond.CreateElement("saml:AudienceRestriction").CreateElement("saml:Audience").SetText(sp.EntityID)
-	as := a.CreateElement("saml:AuthnStatement")
-	as.CreateAttr("AuthnInstant", authnInstant.UTC().Format(timeFormat))
-	if p.SessionIndex != "" {
-		as.CreateAttr("SessionIndex", p.SessionIndex)
 	}
 	class := ClassPassword
 	if p.MFA {
 		class = sp.MFAClassRef
 	}
-	as.CreateElement("saml:AuthnContext").CreateElement("saml:AuthnContextClassRef").SetText(class)
-	if len(sp.Attributes) > 0 {
-		st := a.CreateElement("saml:AttributeStatement")
-		for _, m := range sp.Attributes {
-			vals := attributeValues(m.Source, p.User)
-			if len(vals) == 0 {
-				continue // SAML forbids empty attributes; an unset field is simply absent
-			}
-			at := st.CreateElement("saml:Attribute")
-			at.CreateAttr("Name", m.Name)
-			nf := m.NameFormat
-			if nf == "" {
-				nf = AttrNameFormatUnspecified
-			}
-			at.CreateAttr("NameFormat", nf)
-			if m.FriendlyName != "" {
-				at.CreateAttr("FriendlyName", m.FriendlyName)
-			}
-			for _, v := range vals {
-				at.CreateElement("saml:AttributeValue").SetText(v)
-			}
-		}
-		if len(st.ChildElements()) == 0 {
-			a.RemoveChild(st)
-		}
+	e := &emitted{
+		respID: respID, assertionID: aid,
+		issuer: idp.EntityID, destination: p.ACS, inResponse: p.InResponseTo,
+		issue: now.Format(timeFormat), notBefore: now.Add(-skew).Format(timeFormat),
+		notOnOrAfter: now.Add(life).Format(timeFormat),
+		authnInstant: authnInstant.UTC().Format(timeFormat), sessionIndex: p.SessionIndex,
+		nameIDFormat: sp.NameIDFormat, nameID: nameID, audience: sp.EntityID, classRef: class,
+		attrs: sp.Attributes, values: make([][]string, len(sp.Attributes)),
+		signAssertion: sp.SignAssertion, signResponse: sp.SignResponse,
 	}
-	if sp.SignAssertion {
-		if a, err = signEnveloped(a, key, 1); err != nil {
-			return nil, fmt.Errorf("saml response: %w", err)
-		}
+	for i, m := range sp.Attributes {
+		// SAML forbids empty attributes; an unset field is simply absent.
+		e.values[i] = attributeValues(m.Source, p.User)
 	}
-
-	r := newProtocolMessage("Response", idp, newID(), p.ACS, p.InResponseTo, now)
-	addStatus(r, StatusSuccess, "")
-	r.AddChild(a)
-	if sp.SignResponse {
-		if r, err = signEnveloped(r, key, 1); err != nil {
-			return nil, fmt.Errorf("saml response: %w", err)
-		}
-	}
-	return serialize(r)
+	return e, nil
 }
 
 // ReasonNoNameIDValue: the SP's NameID format needs a value the user lacks (the gate's

@@ -17,11 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beevik/etree"
-
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/saml11token"
 	"github.com/sekisho/sekisho/internal/signin"
+	"github.com/sekisho/sekisho/internal/xmltemplate"
 )
 
 // Paths (ADFS's, so Entra's federation settings look familiar to operators).
@@ -66,8 +65,9 @@ type Config struct {
 
 // Handler serves PathPassive and PathMetadata.
 type Handler struct {
-	cfg    Config
-	realms map[string]bool
+	cfg      Config
+	realms   map[string]bool
+	postHead []byte // the sign-in page up to its fields (renderPostHead)
 }
 
 // New validates cfg and returns the handler.
@@ -107,7 +107,11 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Handler{cfg: cfg, realms: m365.Realms(cfg.Realms)}, nil
+	head, err := renderPostHead(cfg.ReplyURL)
+	if err != nil {
+		return nil, fmt.Errorf("wsfed: sign-in page: %w", err)
+	}
+	return &Handler{cfg: cfg, realms: m365.Realms(cfg.Realms), postHead: head}, nil
 }
 
 // Register adds both paths to mux.
@@ -296,45 +300,37 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p Request) {
 		return
 	}
 	securityHeaders(w, true)
-	_ = postForm.Execute(w, struct{ Action, WResult, WCtx string }{h.cfg.ReplyURL, wresult, p.Context})
+	_ = writePostForm(w, h.postHead, wresult, p.Context)
 }
 
-// wresult signs the assertion and wraps it in a WS-Trust 2005 RSTR.
-func (h *Handler) wresult(r *http.Request, a saml11token.Assertion) (string, error) {
+// wresult signs the assertion and wraps it in a WS-Trust 2005 RSTR. Both are written in
+// exclusive canonical form from templates (saml11token.SignedXML, rstrXML): the assertion's
+// digest is over the bytes sent. emit_test.go proves the bytes equal the etree construction
+// this replaced, canonicalised by goxmldsig.
+func (h *Handler) wresult(r *http.Request, a saml11token.Assertion) ([]byte, error) {
 	signer, _, err := h.cfg.Keys.SigningKeys(r.Context())
 	if err != nil {
-		return "", fmt.Errorf("signing key: %w", err)
+		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	el, err := signer.Sign(a)
+	token, err := signer.SignedXML(a)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	doc := etree.NewDocument()
-	rstr := doc.CreateElement("t:RequestSecurityTokenResponse")
-	rstr.CreateAttr("xmlns:t", nsTrust2005)
-	life := rstr.CreateElement("t:Lifetime")
-	for _, x := range []struct {
-		tag string
-		t   time.Time
-	}{{"wsu:Created", a.IssueInstant}, {"wsu:Expires", a.NotOnOrAfter}} {
-		e := life.CreateElement(x.tag)
-		e.CreateAttr("xmlns:wsu", nsWSU)
-		e.SetText(x.t.UTC().Format(saml11token.TimeFormat))
-	}
-	at := rstr.CreateElement("wsp:AppliesTo")
-	at.CreateAttr("xmlns:wsp", nsWSP)
-	epr := at.CreateElement("wsa:EndpointReference")
-	epr.CreateAttr("xmlns:wsa", nsWSA)
-	epr.CreateElement("wsa:Address").SetText(a.Audience)
-	rstr.CreateElement("t:RequestedSecurityToken").AddChild(el)
-	rstr.CreateElement("t:TokenType").SetText(saml11token.TokenType)
-	rstr.CreateElement("t:RequestType").SetText(nsTrust2005 + "/Issue")
-	rstr.CreateElement("t:KeyType").SetText(noProofKey)
-	s, err := doc.WriteToString()
-	if err != nil {
-		return "", fmt.Errorf("serialize wresult: %w", err)
-	}
-	return s, nil
+	return rstrXML(make([]byte, 0, len(token)+1024), a, token), nil
+}
+
+// rstrXML writes the RSTR around the signed token (namespaces declared where used, as the
+// canonical form has them).
+func rstrXML(dst []byte, a saml11token.Assertion, token []byte) []byte {
+	dst = append(dst, `<t:RequestSecurityTokenResponse xmlns:t="`+nsTrust2005+`"><t:Lifetime><wsu:Created xmlns:wsu="`+nsWSU+`">`...)
+	dst = xmltemplate.Text(dst, a.IssueInstant.UTC().Format(saml11token.TimeFormat))
+	dst = append(dst, `</wsu:Created><wsu:Expires xmlns:wsu="`+nsWSU+`">`...)
+	dst = xmltemplate.Text(dst, a.NotOnOrAfter.UTC().Format(saml11token.TimeFormat))
+	dst = append(dst, `</wsu:Expires></t:Lifetime><wsp:AppliesTo xmlns:wsp="`+nsWSP+`"><wsa:EndpointReference xmlns:wsa="`+nsWSA+`"><wsa:Address>`...)
+	dst = xmltemplate.Text(dst, a.Audience)
+	dst = append(dst, `</wsa:Address></wsa:EndpointReference></wsp:AppliesTo><t:RequestedSecurityToken>`...)
+	dst = append(dst, token...)
+	return append(dst, `</t:RequestedSecurityToken><t:TokenType>`+saml11token.TokenType+`</t:TokenType><t:RequestType>`+nsTrust2005+`/Issue</t:RequestType><t:KeyType>`+noProofKey+`</t:KeyType></t:RequestSecurityTokenResponse>`...)
 }
 
 // transparentGIF answers wsignoutcleanup1.0, which Entra loads as an image.
