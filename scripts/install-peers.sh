@@ -4,7 +4,7 @@
 set -euo pipefail
 # fonts-noto-cjk: without a Japanese font Chromium draws the ja pages as empty boxes
 # (test/interop/fonts); fontconfig brings fc-list, which that test asks first.
-pkgs=(xmlsec1 opensaml-tools chromium fonts-noto-cjk fontconfig libapache2-mod-shib openssl libssl-dev curl postgresql)
+pkgs=(xmlsec1 opensaml-tools chromium fonts-noto-cjk fontconfig libapache2-mod-shib openssl libssl-dev curl postgresql slapd ldap-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,6 +42,9 @@ type Config struct {
 	Log           Log      `yaml:"log"`
 	Node          Node     `yaml:"node"`
 
+	// Directory configures the directory connectors (LDAP / Active Directory).
+	Directory Directory `yaml:"directory,omitempty"`
+
 	dataDir string
 }
 
@@ -389,6 +392,7 @@ func (c *Config) validate() Errors {
 			bad("metrics.listen", "%s is not a loopback address: set metrics.token_file so scrapers must authenticate", c.Metrics.Listen)
 		}
 	}
+	errs = append(errs, c.validateDirectory()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -42,6 +42,9 @@ type Directory struct {
 	// checkCost is the duration of the last password check (nanoseconds): a check whose
 	// request has less time left gives up instead of spending the hash on a certain refusal.
 	checkCost *atomic.Int64
+	// connectors are the directory connectors by ID (AddConnector); their users' passwords
+	// are checked by the connector.
+	connectors map[string]ConnectorSettings
 }
 
 // ErrBusy is returned when a password check could not start before the request's deadline.
@@ -56,7 +59,8 @@ func New(s store.Store, p Params, pp PasswordPolicy) *Directory {
 // WithStore returns a Directory with the same rules on another store (a transaction), so
 // that a directory change and its audit entry commit together.
 func (d *Directory) WithStore(s store.Store) *Directory {
-	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now, slots: d.slots, checkCost: d.checkCost}
+	return &Directory{Store: s, Params: d.Params, Policy: d.Policy, Now: d.Now, slots: d.slots, checkCost: d.checkCost,
+		connectors: d.connectors}
 }
 
 // burn spends one verification's worth of time, so unknown users cost what known ones do.
@@ -255,6 +259,11 @@ func (d *Directory) Authenticate(ctx context.Context, upn, password string) (sto
 			return store.User{}, fmt.Errorf("unknown user: %w", ErrBadCredentials)
 		}
 		return store.User{}, fmt.Errorf("look up %s: %w", upn, err)
+	}
+	if cs, ok := d.connectors[u.Source]; ok && u.Source != "" {
+		if v, ok := cs.Connector.(PasswordVerifier); ok {
+			return d.authenticateExternal(ctx, u, cs, v, password)
+		}
 	}
 	if u.PasswordHash == "" {
 		d.burn(password)

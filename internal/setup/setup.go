@@ -22,6 +22,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/directory/ldapconn"
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
@@ -76,6 +77,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 	}
 	in.Directory = directory.New(st, directory.Params{MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations,
 		Parallelism: cfg.Password.Parallelism}, directory.PasswordPolicy{MinLength: cfg.Password.MinLength})
+	if err := ldapconn.Register(in.Directory, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	in.Keys = keys.NewManager(st, sealer)
 	in.Devices = devicecert.New(st, in.Keys, sealer)
 	in.Devices.Log, in.Devices.CRLURL = in.Log, cfg.BaseURL+devicecert.CRLPath

@@ -41,6 +41,14 @@ type User struct {
 	Groups                 []string // group names; filled on read, ignored on write (use memberships)
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	// Source names the directory connector the user is synchronised from ("" = a local user,
+	// which no sync touches); SourceDN is the entry's DN there (the bind DN for password
+	// checks); SourceMissingSince is when a sync first stopped finding it (zero while found);
+	// SourceDisabled says the sync disabled it (only the sync enables it again).
+	Source             string
+	SourceDN           string
+	SourceMissingSince time.Time
+	SourceDisabled     bool
 }
 
 // Group is a named set of users.
@@ -49,6 +57,10 @@ type Group struct {
 	Name        string // unique, case-insensitive
 	Description string
 	CreatedAt   time.Time
+	// Source names the directory connector the group is synchronised from ("" = local);
+	// SourceDN is its DN there.
+	Source   string
+	SourceDN string
 }
 
 // Application is a relying party (SAML SP, WS-Fed realm, OIDC client).

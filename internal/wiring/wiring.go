@@ -138,6 +138,7 @@ func (s *Services) Background(ctx context.Context) {
 	go s.Changes.Run(ctx)
 	go s.Audit.RunPruner(ctx, s.Instance.Config.SignIns.Retention.D())
 	go s.pruneOIDCTokens(ctx)
+	go s.Instance.Directory.RunScheduledSyncs(ctx, s.Instance.Log)
 }
 
 // mounts are the parts served besides the sign-in pages, in the order they are mounted:

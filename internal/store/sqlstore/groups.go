@@ -9,11 +9,11 @@ import (
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-const groupCols = `id, name, description, created_at`
+const groupCols = `id, name, description, created_at, source, source_dn`
 
 func scanGroup(r rowScanner) (store.Group, error) {
 	var g store.Group
-	err := r.Scan(&g.ID, &g.Name, &g.Description, tc(&g.CreatedAt))
+	err := r.Scan(&g.ID, &g.Name, &g.Description, tc(&g.CreatedAt), &g.Source, &g.SourceDN)
 	return g, err
 }
 
@@ -25,8 +25,9 @@ func (s *Store) CreateGroup(ctx context.Context, g store.Group) error {
 	if g.ID == "" {
 		g.ID = rand.Text()
 	}
-	_, err := s.exec(ctx, `INSERT INTO user_groups (id, name, name_lower, description, created_at)
-		VALUES (?, ?, ?, ?, ?)`, g.ID, g.Name, strings.ToLower(g.Name), g.Description, s.tv(orNow(g.CreatedAt)))
+	_, err := s.exec(ctx, `INSERT INTO user_groups (id, name, name_lower, description, created_at, source, source_dn)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Name, strings.ToLower(g.Name), g.Description, s.tv(orNow(g.CreatedAt)),
+		g.Source, g.SourceDN)
 	if err != nil {
 		return s.fail(err, "create group %q", g.Name)
 	}

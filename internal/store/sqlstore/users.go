@@ -12,14 +12,15 @@ import (
 // Users: upn_lower carries uniqueness and order; upn keeps the case the admin typed.
 // Lower-casing happens here, in Go, so every backend folds case the same way.
 
-const userCols = `id, upn, display_name, email, immutable_id, status, password_hash, created_at, updated_at, password_change_required`
+const userCols = `id, upn, display_name, email, immutable_id, status, password_hash, created_at, updated_at, password_change_required, source, source_dn, source_missing_since, source_disabled`
 
 func scanUser(r rowScanner) (store.User, error) {
 	var u store.User
 	var status string
-	var change int64
+	var change, srcDisabled int64
 	err := r.Scan(&u.ID, &u.UPN, &u.DisplayName, &u.Email, &u.ImmutableID, &status, &u.PasswordHash,
-		tc(&u.CreatedAt), tc(&u.UpdatedAt), &change)
+		tc(&u.CreatedAt), tc(&u.UpdatedAt), &change, &u.Source, &u.SourceDN, tc(&u.SourceMissingSince), &srcDisabled)
+	u.SourceDisabled = srcDisabled != 0
 	u.Status = store.UserStatus(status)
 	u.PasswordChangeRequired = change != 0
 	return u, err
@@ -57,9 +58,11 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	_, err := s.exec(ctx, `INSERT INTO users (id, upn, upn_lower, display_name, email, immutable_id, status,
-		password_hash, created_at, updated_at, password_change_required) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		password_hash, created_at, updated_at, password_change_required, source, source_dn, source_missing_since, source_disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UPN, strings.ToLower(u.UPN), u.DisplayName, u.Email, u.ImmutableID, string(u.Status),
-		u.PasswordHash, s.tv(u.CreatedAt), s.tv(u.UpdatedAt), flag(u.PasswordChangeRequired))
+		u.PasswordHash, s.tv(u.CreatedAt), s.tv(u.UpdatedAt), flag(u.PasswordChangeRequired), u.Source, u.SourceDN,
+		s.tv(u.SourceMissingSince), flag(u.SourceDisabled))
 	if err != nil {
 		return s.fail(err, "create user %q", u.UPN)
 	}
@@ -162,9 +165,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 			u.UpdatedAt = now()
 		}
 		if _, err := t.exec(ctx, `UPDATE users SET upn = ?, upn_lower = ?, display_name = ?, email = ?,
-			immutable_id = ?, status = ?, password_hash = ?, updated_at = ?, password_change_required = ? WHERE id = ?`,
+			immutable_id = ?, status = ?, password_hash = ?, updated_at = ?, password_change_required = ?,
+			source = ?, source_dn = ?, source_missing_since = ?, source_disabled = ? WHERE id = ?`,
 			u.UPN, strings.ToLower(u.UPN), u.DisplayName, u.Email, u.ImmutableID, string(u.Status),
-			u.PasswordHash, t.tv(u.UpdatedAt), flag(u.PasswordChangeRequired), id); err != nil {
+			u.PasswordHash, t.tv(u.UpdatedAt), flag(u.PasswordChangeRequired), u.Source, u.SourceDN,
+			t.tv(u.SourceMissingSince), flag(u.SourceDisabled), id); err != nil {
 			return t.fail(err, "update user %q", id)
 		}
 		out, err = t.getUserWhere(ctx, false, `id = ?`, id)

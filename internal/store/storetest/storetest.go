@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UserConcurrentUpdates", testUserConcurrentUpdates},
 		{"GroupsAndMembers", testGroupsAndMembers},
 		{"MembershipCascade", testMembershipCascade},
+		{"DirectorySource", testDirectorySource},
 		{"Applications", testApplications},
 		{"Networks", testNetworks},
 		{"PolicyVersions", testPolicyVersions},
