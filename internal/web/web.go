@@ -59,7 +59,10 @@ type Handler struct {
 	// Protect puts the portal's pages behind the gate (appguard); nil serves them to any
 	// session.
 	Protect func(app string, h http.Handler) http.Handler
-	Log     *slog.Logger
+	// SAMLLogout, if set, tells the ended session's SAML applications through the browser
+	// (their single logout endpoints, in turn) before it goes to final; false: none to tell.
+	SAMLLogout func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool
+	Log        *slog.Logger
 	mux     *http.ServeMux
 }
 
@@ -337,8 +340,17 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, messageTmpl, http.StatusForbidden, page{TitleKey: "error_title", ErrorKey: "csrf"})
 		return
 	}
-	if _, err := h.Sessions.End(r.Context(), w, r); err != nil {
+	s, d, had := h.Sessions.Current(r)
+	apps, err := h.Sessions.End(r.Context(), w, r)
+	if err != nil {
 		h.Log.ErrorContext(r.Context(), "sign out", "err", err)
+	}
+	// The session's SAML applications hear of it through the browser (their OpenID Connect
+	// clients by the back channel, authn.Manager.OnEnd); the chain ends at the signed-out page.
+	if had && err == nil && h.SAMLLogout != nil {
+		if u, uerr := h.Directory.Store.GetUser(r.Context(), s.UserID); uerr == nil && h.SAMLLogout(w, r, u, apps, d.Ref, "/logout") {
+			return
+		}
 	}
 	h.render(w, r, messageTmpl, http.StatusOK, page{TitleKey: "signed_out_title", BodyKey: "signed_out"})
 }

@@ -5,6 +5,7 @@ package wiring
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -89,6 +90,10 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	pages.Factors = secondFactors{s.TOTP}
 	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, appguard.EnrolAllowed(g)
 	pages.Protect = s.Guard.Protect
+	// Sekisho's sign-out button runs SAML single logout for the session's SAML applications.
+	pages.SAMLLogout = func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool {
+		return s.saml != nil && s.saml.LogoutApps(w, r, u, apps, sessionIndex, final)
+	}
 	pages.Mount(srv.Mux)
 	for _, m := range mounts {
 		if err := m(ctx, s); err != nil {
