@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,44 @@ func TestCLIDirectorySync(t *testing.T) {
 	}
 	if out := mustRun(t, "", "audit", "list", d); !strings.Contains(out, "directory.sync.failed") {
 		t.Fatalf("audit list has no failed sync:\n%s", out)
+	}
+}
+
+// TestCLISCIMToken: issue prints the tenant URL and the token once and stores only its hash;
+// issuing again replaces it; list shows it without the secret; revoke ends it; bad names
+// are refused; each change is one admin-audit entry.
+func TestCLISCIMToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	d := "--data=" + dir
+	mustRun(t, "", "init", d)
+	out := mustRun(t, "", "directory", "scim-token", "issue", "entra", d)
+	tok := regexp.MustCompile(`sks_[0-9a-f]{16}_[A-Za-z0-9_-]{43}`).FindString(out)
+	if tok == "" || !strings.Contains(out, "/scim/v2") {
+		t.Fatalf("issue: %q", out)
+	}
+	out2 := mustRun(t, "", "directory", "scim-token", "issue", "entra", d)
+	if tok2 := regexp.MustCompile(`sks_[0-9a-f]{16}_[A-Za-z0-9_-]{43}`).FindString(out2); tok2 == "" || tok2 == tok {
+		t.Fatalf("re-issue: %q", out2)
+	}
+	list := mustRun(t, "", "directory", "scim-token", "list", d)
+	if !strings.Contains(list, "entra") || strings.Contains(list, "sks_") || strings.Count(list, "\n") != 2 {
+		t.Fatalf("list: %q", list)
+	}
+	mustRun(t, "", "directory", "scim-token", "revoke", "entra", d)
+	if list := mustRun(t, "", "directory", "scim-token", "list", d); !strings.Contains(list, "revoked") {
+		t.Fatalf("list after revoke: %q", list)
+	}
+	if _, err := run(t, "", "directory", "scim-token", "revoke", "entra", d); err == nil || !strings.Contains(err.Error(), "already revoked") {
+		t.Fatalf("second revoke: %v", err)
+	}
+	if _, err := run(t, "", "directory", "scim-token", "revoke", "nobody", d); err == nil {
+		t.Fatal("revoke of an unknown connector")
+	}
+	if _, err := run(t, "", "directory", "scim-token", "issue", "Entra ID", d); err == nil || !strings.Contains(err.Error(), "lower-case") {
+		t.Fatalf("bad name: %v", err)
+	}
+	audit := mustRun(t, "", "audit", "list", "--action", "scim.", d)
+	if strings.Count(audit, "scim.token.issue") != 2 || strings.Count(audit, "scim.token.revoke") != 1 || strings.Contains(audit, "sks_") {
+		t.Fatalf("audit: %q", audit)
 	}
 }

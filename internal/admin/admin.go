@@ -23,6 +23,7 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/protocol/oidc"
+	"github.com/sekisho/sekisho/internal/scimtoken"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/userdocs"
 )
@@ -47,7 +48,9 @@ type Service struct {
 	Factors   *factors.Manager // second factors (factors.*)
 	Lockout   *lockout.Lockout // smart lockout (lockout.*); nil when it is switched off
 	Tokens    *apitoken.Hasher // admin API tokens (token.*)
-	Now       func() time.Time
+	// SCIMTokens hashes SCIM connectors' bearer tokens (scim.token.*).
+	SCIMTokens *scimtoken.Hasher
+	Now        func() time.Time
 
 	// ClientSecrets hashes OpenID Connect client secrets (app.add of a confidential client).
 	ClientSecrets *oidc.SecretHasher

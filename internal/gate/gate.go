@@ -65,7 +65,7 @@ func endpointOf(a signin.Attempt) clientctx.Endpoint {
 		return clientctx.EndpointBridgePOP
 	case a.Protocol == "bridge-smtp":
 		return clientctx.EndpointBridgeSMTP
-	case a.Protocol == "api":
+	case a.Protocol == "api" || a.Protocol == "scim":
 		return clientctx.EndpointAPI
 	}
 	return clientctx.EndpointPassive
@@ -110,9 +110,11 @@ func (g *Gate) Check(ctx context.Context, a signin.Attempt) (signin.Outcome, err
 // Evaluate judges a session attempt exactly as Check would, at this request and under the
 // policy in force, but writes no record and changes nothing. Sekisho's own pages use it to
 // re-judge every request cheaply, and call Check (which records) when the verdict or the
-// client's address changes. Password attempts are refused: they must be counted and recorded.
+// client's address changes. A client acting in its own name (Attempt.Client, authenticated by
+// its adapter) may be evaluated too. Password attempts are refused: they must be counted and
+// recorded.
 func (g *Gate) Evaluate(ctx context.Context, a signin.Attempt) (signin.Outcome, error) {
-	if a.Session == nil {
+	if a.Session == nil && a.Client == "" {
 		return signin.Outcome{Decision: signin.Error, Reason: signin.ReasonNoSession}, errors.New("gate: Evaluate needs a session")
 	}
 	return g.judge(ctx, a, false)

@@ -103,8 +103,8 @@ func (d DeviceCond) String() string {
 // Known enumerations. They mirror internal/clientctx (checked by a test) so that the engine
 // stays free of HTTP.
 var (
-	knownClientTypes = []string{"browser", "rich-client", "legacy-proxied", "active-direct", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp", "api"}
-	knownProtocols   = []string{"saml", "wsfed", "wstrust", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp", "api"}
+	knownClientTypes = []string{"browser", "rich-client", "legacy-proxied", "active-direct", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp", "api", "scim"}
+	knownProtocols   = []string{"saml", "wsfed", "wstrust", "oidc", "bridge-imap", "bridge-pop", "bridge-smtp", "api", "scim"}
 	knownLegacyApps  = []string{"ActiveSync", "WebServices", "Imap", "Pop", "PopImap", "SMTP", "RPC", "Mapi", "Powershell", "Autodiscover", "OfflineAddressBook"}
 
 	// closedValues are the list conditions whose values come from a known enumeration.

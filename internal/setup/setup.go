@@ -24,6 +24,7 @@ import (
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/directory/ldapconn"
 	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/scimtoken"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/store/postgres"
@@ -96,6 +97,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 		return nil, err
 	}
 	if in.Admin.ClientSecrets, err = oidc.NewSecretHasher(sealer.Derive("oidc-client-secrets")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if in.Admin.SCIMTokens, err = scimtoken.NewHasher(sealer.Derive("scim-tokens")); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -26,6 +26,7 @@ const (
 const (
 	AppAdmin   = "sekisho-admin"   // the admin console and admin API
 	AppAccount = "sekisho-account" // the user portal: home, security page, enrolment, device downloads
+	AppSCIM    = "sekisho-scim"    // the SCIM 2.0 provisioning door (/scim/v2), judged as the connector (Attempt.Client)
 )
 
 // Attempt is one sign-in to one application.

@@ -217,6 +217,20 @@ type APIToken struct {
 	RevokedAt  time.Time // zero while in force
 }
 
+// SCIMToken is the bearer token of one SCIM 2.0 provisioning connector (docs/directory.md).
+// The secret is never stored: Hash is its keyed hash; ID, in the bearer value, finds the row.
+// A connector has at most one token: issuing another replaces it.
+type SCIMToken struct {
+	Connector  string // the connector's name; its users' Source is "scim:" + Connector
+	ID         string
+	Hash       []byte
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero until first used
+	LastIP     string    // the client address of the last recorded use
+	RevokedAt  time.Time // zero while in force
+}
+
 // RefreshTokenState is the lifecycle of an OpenID Connect refresh token.
 type RefreshTokenState string
 
@@ -298,6 +312,9 @@ type Store interface {
 	CreateGroup(ctx context.Context, g Group) error
 	GetGroup(ctx context.Context, name string) (Group, error)
 	ListGroups(ctx context.Context) ([]Group, error)
+	// UpdateGroup changes a group's name, description and SourceDN under a lock (its ID,
+	// memberships and source stay); a new name another group has is ErrConflict.
+	UpdateGroup(ctx context.Context, name string, fn func(Group) (Group, error)) (Group, error)
 	DeleteGroup(ctx context.Context, name string) error
 	AddMember(ctx context.Context, group, userID string) error
 	RemoveMember(ctx context.Context, group, userID string) error
@@ -361,6 +378,14 @@ type Store interface {
 	GetAPIToken(ctx context.Context, id string) (APIToken, error)
 	ListAPITokens(ctx context.Context) ([]APIToken, error) // oldest first
 	UpdateAPIToken(ctx context.Context, id string, fn func(APIToken) (APIToken, error)) (APIToken, error)
+
+	// SCIM connectors' tokens. PutSCIMToken creates the connector's token or replaces it (a
+	// new ID and hash, use and revocation cleared); GetSCIMToken finds one by ID;
+	// UpdateSCIMToken changes the use and revocation fields only.
+	PutSCIMToken(ctx context.Context, t SCIMToken) error
+	GetSCIMToken(ctx context.Context, id string) (SCIMToken, error)
+	ListSCIMTokens(ctx context.Context) ([]SCIMToken, error) // by connector name
+	UpdateSCIMToken(ctx context.Context, connector string, fn func(SCIMToken) (SCIMToken, error)) (SCIMToken, error)
 
 	// OpenID Connect refresh tokens, by the SHA-256 of the token. RotateRefreshToken marks
 	// the active token oldHash rotated and stores next (of the same family) in one

@@ -16,11 +16,12 @@ import (
 type door int
 
 const (
-	public   door = iota // anyone (health, sign-in form, static assets, CRL, CA certificate)
-	session              // a browser session (the second-factor step); else the sign-in page
-	portal               // the gate's sekisho-account decision
-	console              // the gate's sekisho-admin decision (policy, second factor, role)
-	protocol             // a protocol endpoint that authenticates its own messages (SAML, WS-Fed, WS-Trust, OIDC)
+	public    door = iota // anyone (health, sign-in form, static assets, CRL, CA certificate)
+	session               // a browser session (the second-factor step); else the sign-in page
+	portal                // the gate's sekisho-account decision
+	console               // the gate's sekisho-admin decision (policy, second factor, role)
+	protocol              // a protocol endpoint that authenticates its own messages (SAML, WS-Fed, WS-Trust, OIDC)
+	scimToken             // a SCIM connector's bearer token, judged by the gate (sekisho-scim); cookies are ignored
 )
 
 // csrfCheck says how a state-changing route refuses a cross-site request.
@@ -32,6 +33,7 @@ const (
 	headerTok                   // the script's X-CSRF-Token header
 	sameOrigin                  // Origin / Sec-Fetch-Site (multipart uploads)
 	binding                     // protocol bindings are cross-site by design; messages are signed or carry the password
+	bearerOnly                  // only an Authorization header counts: a browser's cookies never authenticate it
 )
 
 type routeRule struct {
@@ -115,6 +117,23 @@ var routeRules = map[string]routeRule{
 	"POST /oidc/device":                                  {"/oidc/device", session, formToken},
 	"GET /oidc/logout":                                   {"/oidc/logout", public, noState},
 	"POST /oidc/logout":                                  {"/oidc/logout", public, binding},
+	"GET /scim/v2/ServiceProviderConfig":                 {"/scim/v2/ServiceProviderConfig", scimToken, noState},
+	"GET /scim/v2/ResourceTypes":                         {"/scim/v2/ResourceTypes", scimToken, noState},
+	"GET /scim/v2/ResourceTypes/{id}":                    {"/scim/v2/ResourceTypes/User", scimToken, noState},
+	"GET /scim/v2/Schemas":                               {"/scim/v2/Schemas", scimToken, noState},
+	"GET /scim/v2/Schemas/{id}":                          {"/scim/v2/Schemas/x", scimToken, noState},
+	"GET /scim/v2/Users":                                 {"/scim/v2/Users", scimToken, noState},
+	"POST /scim/v2/Users":                                {"/scim/v2/Users", scimToken, bearerOnly},
+	"GET /scim/v2/Users/{id}":                            {"/scim/v2/Users/x", scimToken, noState},
+	"PUT /scim/v2/Users/{id}":                            {"/scim/v2/Users/x", scimToken, bearerOnly},
+	"PATCH /scim/v2/Users/{id}":                          {"/scim/v2/Users/x", scimToken, bearerOnly},
+	"DELETE /scim/v2/Users/{id}":                         {"/scim/v2/Users/x", scimToken, bearerOnly},
+	"GET /scim/v2/Groups":                                {"/scim/v2/Groups", scimToken, noState},
+	"POST /scim/v2/Groups":                               {"/scim/v2/Groups", scimToken, bearerOnly},
+	"GET /scim/v2/Groups/{id}":                           {"/scim/v2/Groups/x", scimToken, noState},
+	"PUT /scim/v2/Groups/{id}":                           {"/scim/v2/Groups/x", scimToken, bearerOnly},
+	"PATCH /scim/v2/Groups/{id}":                         {"/scim/v2/Groups/x", scimToken, bearerOnly},
+	"DELETE /scim/v2/Groups/{id}":                        {"/scim/v2/Groups/x", scimToken, bearerOnly},
 }
 
 func methodsOf(pattern string) []string {
@@ -235,6 +254,11 @@ func TestEveryRouteHasItsDoor(t *testing.T) {
 				if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 					t.Errorf("%s: %d, want a 4xx refusal of a non-message", what, resp.StatusCode)
 				}
+			case scimToken:
+				if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/scim+json" ||
+					!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(lastBody, "urn:ietf:params:scim:api:messages:2.0:Error") {
+					t.Errorf("%s: %d %s %.200s, want a SCIM 401", what, resp.StatusCode, resp.Header.Get("Content-Type"), lastBody)
+				}
 			}
 		}
 	}
@@ -259,6 +283,16 @@ func TestEveryRouteHasItsDoor(t *testing.T) {
 	}
 	for _, p := range patterns {
 		rule := routeRules[p]
+		if rule.csrf == bearerOnly {
+			// The administrator's admitted console session is no SCIM credential.
+			m, _, _ := strings.Cut(p, " ")
+			resp := do(adminC, m, rule.path, http.Header{"Content-Type": {"application/scim+json"}})
+			checkHeaders(t, "admin session "+p, resp)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s with the admin's console session: %d, want 401", p, resp.StatusCode)
+			}
+			continue
+		}
 		if rule.csrf == noState || rule.csrf == binding {
 			continue
 		}

@@ -149,7 +149,7 @@ func (s *Services) Background(ctx context.Context) {
 // mounts are the parts served besides the sign-in pages, in the order they are mounted:
 // device PKI (CRL, CA, downloads), Microsoft 365 (WS-Fed, WS-Trust, metadata), passkeys,
 // the admin console and its report, the admin API, SAML.
-var mounts = []func(ctx context.Context, s *Services) error{mountPKI, mountM365, mountPasskeys, mountReport, mountAPI, mountSAML, mountOIDC}
+var mounts = []func(ctx context.Context, s *Services) error{mountPKI, mountM365, mountPasskeys, mountReport, mountAPI, mountSCIM, mountSAML, mountOIDC}
 
 // clientConfig builds clientctx.Config from the config (trusted proxies) and the stored
 // Exchange Online network, following the policy source's cache so edits take effect.

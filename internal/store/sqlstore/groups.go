@@ -47,6 +47,33 @@ func (s *Store) ListGroups(ctx context.Context) ([]store.Group, error) {
 	return queryAll(ctx, s, "list groups", scanGroup, `SELECT `+groupCols+` FROM user_groups ORDER BY name_lower`)
 }
 
+// UpdateGroup applies fn to the group under a write lock: name, description and source DN
+// change; the ID, memberships and source stay.
+func (s *Store) UpdateGroup(ctx context.Context, name string, fn func(store.Group) (store.Group, error)) (store.Group, error) {
+	var out store.Group
+	err := s.withTx(ctx, func(tx *Store) error {
+		old, err := scanGroup(tx.queryRow(ctx, `SELECT `+groupCols+` FROM user_groups WHERE name_lower = ?`+tx.d.ForUpdate, strings.ToLower(name)))
+		if err != nil {
+			return tx.fail(err, "update group %q", name)
+		}
+		g, err := fn(old)
+		if err != nil {
+			return fmt.Errorf("%s: update group %q: %w", tx.d.Name, name, err)
+		}
+		if strings.TrimSpace(g.Name) == "" {
+			return fmt.Errorf("%s: update group %q: empty name", tx.d.Name, name)
+		}
+		if _, err := tx.exec(ctx, `UPDATE user_groups SET name = ?, name_lower = ?, description = ?, source_dn = ? WHERE id = ?`,
+			g.Name, strings.ToLower(g.Name), g.Description, g.SourceDN, old.ID); err != nil {
+			return tx.fail(err, "update group %q", name)
+		}
+		old.Name, old.Description, old.SourceDN = g.Name, g.Description, g.SourceDN
+		out = old
+		return nil
+	})
+	return out, err
+}
+
 // DeleteGroup deletes the group and its memberships.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 	res, err := s.exec(ctx, `DELETE FROM user_groups WHERE name_lower = ?`, strings.ToLower(name))

@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PruneSignIns", testPruneSignIns},
 		{"AdminAudit", testAdminAudit},
 		{"APITokens", testAPITokens},
+		{"SCIMTokens", testSCIMTokens},
+		{"UpdateGroup", testUpdateGroup},
 		{"RefreshTokens", testRefreshTokens},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
