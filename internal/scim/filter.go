@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -292,8 +293,12 @@ func (p *filterParser) value() (any, error) {
 	case "null":
 		return nil, nil
 	}
-	if f, err := strconv.ParseFloat(w, 64); err == nil && w != "" && (unicode.IsDigit(rune(w[0])) || w[0] == '-') {
-		return f, nil
+	// A JSON number (RFC 7644 §3.4.2.2 takes RFC 7159's): ParseFloat alone would also take
+	// Go's forms (0x1p4, -Inf, 1_0 after a prefix) and JSON's excluded ones (01, 1.).
+	if w != "" && (unicode.IsDigit(rune(w[0])) || w[0] == '-') && json.Valid([]byte(w)) {
+		if f, err := strconv.ParseFloat(w, 64); err == nil {
+			return f, nil
+		}
 	}
 	return nil, fmt.Errorf("bad value %q: a quoted string, number, true, false or null", w)
 }

@@ -75,6 +75,13 @@ func TestFilterRefused(t *testing.T) {
 		{`userName eq`, "ends where a value"},
 		{`userName eq "a`, "unterminated"},
 		{`userName eq a`, "bad value"},
+		// Numbers are JSON's: not Go's hex floats or infinities, no leading zero or bare point.
+		{`x eq 0x1p4`, "bad value"},
+		{`x eq -Inf`, "bad value"},
+		{`x eq 01`, "bad value"},
+		{`x eq 1.`, "bad value"},
+		{`x eq -`, "bad value"},
+		{`x eq 1e400`, "bad value"},
 		{`(userName eq "a"`, "missing \")\""},
 		{`userName eq "a")`, "unexpected"},
 		{`emails[type eq "work"`, "missing \"]\""},
