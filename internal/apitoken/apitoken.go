@@ -10,20 +10,16 @@ package apitoken
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-const prefix = "skt_"
+const format = secrets.BearerFormat("skt_")
 
 // MaxLifetime bounds a token's validity: a token is a password that never asks for a second
 // factor, so it must end.
@@ -61,33 +57,15 @@ func (h *Hasher) hash(id, secret string) []byte { return secrets.KeyedHash(h.key
 
 // New makes a token: the row to store (ID and Hash set) and the token to hand over once.
 func (h *Hasher) New() (row store.APIToken, token string, err error) {
-	var idb [8]byte
-	var sec [32]byte
-	if _, err := rand.Read(idb[:]); err != nil {
+	id, secret, token, err := format.New()
+	if err != nil {
 		return row, "", fmt.Errorf("api token: %w", err)
 	}
-	if _, err := rand.Read(sec[:]); err != nil {
-		return row, "", fmt.Errorf("api token: %w", err)
-	}
-	id, secret := hex.EncodeToString(idb[:]), base64.RawURLEncoding.EncodeToString(sec[:])
-	return store.APIToken{ID: id, Hash: h.hash(id, secret)}, prefix + id + "_" + secret, nil
+	return store.APIToken{ID: id, Hash: h.hash(id, secret)}, token, nil
 }
 
 // Parse splits a presented token into its ID and secret.
-func Parse(token string) (id, secret string, ok bool) {
-	rest, found := strings.CutPrefix(token, prefix)
-	if !found {
-		return "", "", false
-	}
-	id, secret, found = strings.Cut(rest, "_")
-	if !found || len(id) != 16 || len(secret) != 43 {
-		return "", "", false
-	}
-	if _, err := hex.DecodeString(id); err != nil {
-		return "", "", false
-	}
-	return id, secret, true
-}
+func Parse(token string) (id, secret string, ok bool) { return format.Parse(token) }
 
 // Verify returns the stored token that token presents, or a *Refusal (ErrRefused) saying why
 // it does not count; other errors are the store's. The ID it could read is returned with a

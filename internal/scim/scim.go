@@ -627,27 +627,64 @@ func (s *Server) createUser(c *call, w http.ResponseWriter) *Error {
 	return nil
 }
 
+// changeRequest is a PUT (the body replaces the resource) or a PATCH (operations on it) of
+// one resource of a schema.
+type changeRequest struct {
+	id     string
+	body   map[string]any
+	ops    []patchOp
+	patch  bool
+	action string // the audit action: scim.KIND.replace or scim.KIND.patch
+	schema *schema
+}
+
+// readChange reads a PUT or PATCH of a resource of schema s (kind names it in the audit log).
+func readChange(c *call, w http.ResponseWriter, s *schema, kind string) (changeRequest, *Error) {
+	q := changeRequest{id: c.r.PathValue("id"), patch: c.r.Method == http.MethodPatch, schema: s, action: "scim." + kind + ".replace"}
+	var e *Error
+	if q.body, e = readBody(c, w); e != nil {
+		return q, e
+	}
+	if q.patch {
+		q.action = "scim." + kind + ".patch"
+		q.ops, e = readPatch(q.body)
+	} else {
+		e = checkSchemas(q.body, s.urn, s)
+	}
+	return q, e
+}
+
+// next is the resource the change asks for, from the resource as it is (before, which must
+// match If-Match): the PUT body, or before with the PATCH operations applied. The id cannot
+// change.
+func (q changeRequest) next(r *http.Request, before map[string]any) (map[string]any, *Error) {
+	if e := checkIfMatch(r, before); e != nil {
+		return nil, e
+	}
+	next := q.body
+	if q.patch {
+		next = clone(before)
+		delete(next, "meta")
+		for _, o := range q.ops {
+			if e := applyOp(next, o, q.schema); e != nil {
+				return nil, e
+			}
+		}
+	}
+	if nid, ok := getCI(next, "id").(string); ok && nid != q.id {
+		return nil, &Error{Status: 400, ScimType: "mutability", Detail: "id cannot change"}
+	}
+	return next, nil
+}
+
 // changeUser is PUT (the body replaces the resource) and PATCH (operations on it).
 func (s *Server) changeUser(c *call, w http.ResponseWriter) *Error {
-	body, e := readBody(c, w)
+	q, e := readChange(c, w, userSchema, "user")
 	if e != nil {
 		return e
 	}
-	patch := c.r.Method == http.MethodPatch
-	var ops []patchOp
-	if patch {
-		if ops, e = readPatch(body); e != nil {
-			return e
-		}
-	} else if e := checkSchemas(body, schemaUser, userSchema); e != nil {
-		return e
-	}
-	id := c.r.PathValue("id")
-	action := "scim.user.replace"
-	if patch {
-		action = "scim.user.patch"
-	}
-	res, e := s.provision(c, action, s.userTarget(c, id), func(v *view, st store.Store) (map[string]any, map[string]any, error) {
+	id := q.id
+	res, e := s.provision(c, q.action, s.userTarget(c, id), func(v *view, st store.Store) (map[string]any, map[string]any, error) {
 		old, err := v.user(c.ctx, id)
 		if err != nil {
 			return nil, nil, err
@@ -656,21 +693,9 @@ func (s *Server) changeUser(c *call, w http.ResponseWriter) *Error {
 		if err != nil {
 			return nil, nil, err
 		}
-		if e := checkIfMatch(c.r, before); e != nil {
+		next, e := q.next(c.r, before)
+		if e != nil {
 			return nil, nil, e
-		}
-		next := body
-		if patch {
-			next = clone(before)
-			delete(next, "meta")
-			for _, o := range ops {
-				if e := applyOp(next, o, userSchema); e != nil {
-					return nil, nil, e
-				}
-			}
-		}
-		if nid, ok := getCI(next, "id").(string); ok && nid != id {
-			return nil, nil, &Error{Status: 400, ScimType: "mutability", Detail: "id cannot change"}
 		}
 		delete(next, keyCI(next, "groups")) // read-only: memberships are the Groups' members
 		f, e := readUser(next)
@@ -902,25 +927,12 @@ func (s *Server) createGroup(c *call, w http.ResponseWriter) *Error {
 }
 
 func (s *Server) changeGroup(c *call, w http.ResponseWriter) *Error {
-	body, e := readBody(c, w)
+	q, e := readChange(c, w, groupSchema, "group")
 	if e != nil {
 		return e
 	}
-	patch := c.r.Method == http.MethodPatch
-	var ops []patchOp
-	if patch {
-		if ops, e = readPatch(body); e != nil {
-			return e
-		}
-	} else if e := checkSchemas(body, schemaGroup, groupSchema); e != nil {
-		return e
-	}
-	id := c.r.PathValue("id")
-	action := "scim.group.replace"
-	if patch {
-		action = "scim.group.patch"
-	}
-	res, e := s.provision(c, action, s.groupTarget(c, id), func(v *view, st store.Store) (map[string]any, map[string]any, error) {
+	id, patch := q.id, q.patch
+	res, e := s.provision(c, q.action, s.groupTarget(c, id), func(v *view, st store.Store) (map[string]any, map[string]any, error) {
 		g, err := v.group(c.ctx, id)
 		if err != nil {
 			return nil, nil, err
@@ -929,21 +941,9 @@ func (s *Server) changeGroup(c *call, w http.ResponseWriter) *Error {
 		if err != nil {
 			return nil, nil, err
 		}
-		if e := checkIfMatch(c.r, before); e != nil {
+		next, e := q.next(c.r, before)
+		if e != nil {
 			return nil, nil, e
-		}
-		next := body
-		if patch {
-			next = clone(before)
-			delete(next, "meta")
-			for _, o := range ops {
-				if e := applyOp(next, o, groupSchema); e != nil {
-					return nil, nil, e
-				}
-			}
-		}
-		if nid, ok := getCI(next, "id").(string); ok && nid != id {
-			return nil, nil, &Error{Status: 400, ScimType: "mutability", Detail: "id cannot change"}
 		}
 		f, e := readGroup(next)
 		if e != nil {

@@ -7,20 +7,16 @@ package scimtoken
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
-const prefix = "sks_"
+const format = secrets.BearerFormat("sks_")
 
 // Reasons a presented token is refused (the sign-in record's reason codes).
 const (
@@ -62,33 +58,15 @@ func Source(connector string) string { return "scim:" + connector }
 
 // New makes a token for connector: the row to store and the bearer value to show once.
 func (h *Hasher) New(connector string) (row store.SCIMToken, token string, err error) {
-	var idb [8]byte
-	var sec [32]byte
-	if _, err := rand.Read(idb[:]); err != nil {
+	id, secret, token, err := format.New()
+	if err != nil {
 		return row, "", fmt.Errorf("scim token: %w", err)
 	}
-	if _, err := rand.Read(sec[:]); err != nil {
-		return row, "", fmt.Errorf("scim token: %w", err)
-	}
-	id, secret := hex.EncodeToString(idb[:]), base64.RawURLEncoding.EncodeToString(sec[:])
-	return store.SCIMToken{Connector: connector, ID: id, Hash: h.hash(id, secret)}, prefix + id + "_" + secret, nil
+	return store.SCIMToken{Connector: connector, ID: id, Hash: h.hash(id, secret)}, token, nil
 }
 
 // Parse splits a presented token into its ID and secret.
-func Parse(token string) (id, secret string, ok bool) {
-	rest, found := strings.CutPrefix(token, prefix)
-	if !found {
-		return "", "", false
-	}
-	id, secret, found = strings.Cut(rest, "_")
-	if !found || len(id) != 16 || len(secret) != 43 {
-		return "", "", false
-	}
-	if _, err := hex.DecodeString(id); err != nil {
-		return "", "", false
-	}
-	return id, secret, true
-}
+func Parse(token string) (id, secret string, ok bool) { return format.Parse(token) }
 
 // Verify returns the stored token that token presents, or a *Refusal saying why it does not
 // count (with the row when its ID was found, so the refusal names the connector); other

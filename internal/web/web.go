@@ -63,7 +63,7 @@ type Handler struct {
 	// (their single logout endpoints, in turn) before it goes to final; false: none to tell.
 	SAMLLogout func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool
 	Log        *slog.Logger
-	mux     *http.ServeMux
+	mux        *http.ServeMux
 }
 
 // Gate is what the pages need from the gate: password checks, failure records, judgments.
