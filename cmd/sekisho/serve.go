@@ -72,6 +72,13 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			svc.Background(ctx)
+			bridge, err := svc.StartMailBridge(ctx, tlsCfg)
+			if err != nil {
+				return err
+			}
+			for _, door := range bridge.Listening() {
+				fmt.Fprintf(out, "mail bridge: %s\n", door)
+			}
 			return svc.Server.Serve(ctx, addr, tlsCfg, func(a net.Addr) {
 				in.Log.Info("serving", "addr", a.String(), "base_url", in.Config.BaseURL, "store", in.Config.Store.Driver,
 					"change_poll", in.Config.Node.ChangePoll.D().String())

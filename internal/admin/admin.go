@@ -18,6 +18,7 @@ import (
 	"github.com/sekisho/sekisho/internal/apitoken"
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/bridge/apppassword"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/keys"
@@ -50,7 +51,9 @@ type Service struct {
 	Tokens    *apitoken.Hasher // admin API tokens (token.*)
 	// SCIMTokens hashes SCIM connectors' bearer tokens (scim.token.*).
 	SCIMTokens *scimtoken.Hasher
-	Now        func() time.Time
+	// BridgeCredentials hashes the mail bridge's app passwords (bridge.credential.*).
+	BridgeCredentials *apppassword.Hasher
+	Now               func() time.Time
 
 	// ClientSecrets hashes OpenID Connect client secrets (app.add of a confidential client).
 	ClientSecrets *oidc.SecretHasher

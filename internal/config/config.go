@@ -45,6 +45,9 @@ type Config struct {
 	// Directory configures the directory connectors (LDAP / Active Directory).
 	Directory Directory `yaml:"directory,omitempty"`
 
+	// Bridge configures the legacy mail bridge (IMAP, POP3, SMTP with app passwords).
+	Bridge Bridge `yaml:"bridge,omitempty"`
+
 	dataDir string
 }
 
@@ -393,6 +396,7 @@ func (c *Config) validate() Errors {
 		}
 	}
 	errs = append(errs, c.validateDirectory()...)
+	errs = append(errs, c.validateBridge()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -47,11 +47,20 @@ type Gate struct {
 	// when nothing stands in the way. The gate then denies with that reason, so the sign-in
 	// record states the true cause instead of an "allow" that the adapter refuses afterwards.
 	Eligible func(ctx context.Context, a signin.Attempt, user store.User) signin.Reason
-	Now      func() time.Time
-	Log      *slog.Logger
+	// AppPasswords, when set, checks the mail bridge's app passwords (Attempt.AppPassword);
+	// without it such attempts are refused.
+	AppPasswords AppPasswordVerifier
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 var _ signin.Gate = (*Gate)(nil)
+
+// AppPasswordVerifier checks an app password of user for a bridge door (protocol): the
+// credential when recognised, and "" or why it does not open the door (internal/bridge/apppassword).
+type AppPasswordVerifier interface {
+	Verify(ctx context.Context, user store.User, password, protocol string, now time.Time) (store.BridgeCredential, signin.Reason, error)
+}
 
 func endpointOf(a signin.Attempt) clientctx.Endpoint {
 	switch {
@@ -149,6 +158,7 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 
 	// 1. Who: password, session, or a client in its own name (authenticated by its adapter).
 	var user store.User
+	var credential store.BridgeCredential
 	var mfa bool
 	authnInstant := start
 	switch {
@@ -167,6 +177,21 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 			ev.UserID, ev.Username = user.ID, user.UPN
 			return finish(signin.Outcome{Decision: signin.Deny, Reason: signin.ReasonDisabled, User: user})
 		}
+	case a.AppPassword:
+		u, cred, reason, err := g.appPassword(ctx, c, a)
+		if cred.ID != "" {
+			ev.DeviceName = limit(cred.Name, 200) + " (app password)"
+		}
+		if err != nil {
+			g.Log.ErrorContext(ctx, "authenticate app password", "err", err)
+			ev.UserID = u.ID
+			return finish(signin.Outcome{Decision: signin.Error, Reason: reason, Credential: cred})
+		}
+		if reason != "" {
+			ev.UserID = u.ID
+			return finish(signin.Outcome{Decision: signin.Deny, Reason: reason, Credential: cred})
+		}
+		user, credential = u, cred
 	default:
 		u, reason, err := g.Password(ctx, c, a.Username, a.Password)
 		if err != nil {
@@ -224,7 +249,7 @@ func (g *Gate) judge(ctx context.Context, a signin.Attempt, record bool) (signin
 		ev.Trace = tr
 	}
 	o := signin.Outcome{User: user, MFA: mfa, AuthnInstant: authnInstant, InsideNetworks: inside, Reason: signin.ReasonPolicy,
-		StepUpMFA: d.Action.NeedsMFA(), Decision: signin.Decision(d.Action.Decision())}
+		StepUpMFA: d.Action.NeedsMFA(), Decision: signin.Decision(d.Action.Decision()), Credential: credential}
 	o.Allowed = o.Decision == signin.Allow
 	if o.Allowed && d.BreakGlass {
 		o.Reason = signin.ReasonBreakGlass
@@ -325,6 +350,54 @@ func (g *Gate) Password(ctx context.Context, c clientctx.Client, username, passw
 		return u, signin.ReasonWrongPassword, nil
 	}
 	return u, signin.ReasonDirectoryError, err
+}
+
+// appPassword checks an app-password attempt with the same smart lockout as a password: a
+// lock refuses it, an unknown secret counts as a failure, and a recognised credential that
+// does not open this door (revoked, expired, out of scope) is refused without counting — it
+// is a known device misconfigured, not a guess.
+func (g *Gate) appPassword(ctx context.Context, c clientctx.Client, a signin.Attempt) (store.User, store.BridgeCredential, signin.Reason, error) {
+	var none store.BridgeCredential
+	if g.AppPasswords == nil {
+		return store.User{}, none, signin.ReasonRejected, nil
+	}
+	now := g.Now()
+	u, err := g.Store.GetUserByUPN(ctx, a.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, none, signin.ReasonUnknownUser, nil
+	}
+	if err != nil {
+		return store.User{}, none, signin.ReasonDirectoryError, err
+	}
+	if g.Lockout != nil {
+		locked, err := g.Lockout.Check(ctx, u.ID, c.EffectiveIP, now)
+		if err != nil {
+			return u, none, signin.ReasonLockoutUnavailable, err
+		}
+		if locked {
+			return u, none, signin.ReasonLocked, nil
+		}
+	}
+	if u.Status != store.UserActive {
+		return u, none, signin.ReasonDisabled, nil
+	}
+	cred, reason, err := g.AppPasswords.Verify(ctx, u, a.Password, a.Protocol, now)
+	if err != nil {
+		return u, cred, reason, err
+	}
+	if g.Lockout != nil {
+		var lerr error
+		switch reason {
+		case "":
+			lerr = g.Lockout.Success(ctx, u.ID, c.EffectiveIP, now)
+		case signin.ReasonWrongPassword:
+			lerr = g.Lockout.Failure(ctx, u.ID, c.EffectiveIP, now)
+		}
+		if lerr != nil {
+			g.Log.WarnContext(ctx, "lockout: record app password attempt", "err", lerr)
+		}
+	}
+	return u, cred, reason, nil
 }
 
 // CheckPassword is the sign-in page's password check (web.PasswordChecker): the same

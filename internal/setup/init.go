@@ -158,13 +158,13 @@ rules:
     action: allow
 
   - name: block-legacy-outside
-    description: Basic-auth clients (proxied by Exchange Online, or calling WS-Trust directly) only from the office.
-    client_types: [legacy-proxied, active-direct]
+    description: Basic-auth clients (proxied by Exchange Online, calling WS-Trust directly, or devices on the mail bridge) only from the office.
+    client_types: [legacy-proxied, active-direct, bridge-imap, bridge-pop, bridge-smtp]
     not_networks: [office]
     action: deny
 
   - name: legacy-in-office
-    client_types: [legacy-proxied, active-direct]
+    client_types: [legacy-proxied, active-direct, bridge-imap, bridge-pop, bridge-smtp]
     action: allow
 
   - name: admin-api-from-office

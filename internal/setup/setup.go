@@ -7,28 +7,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sekisho/sekisho/internal/admin"
-	"github.com/sekisho/sekisho/internal/apitoken"
-	"github.com/sekisho/sekisho/internal/authn/factors"
-	"github.com/sekisho/sekisho/internal/devicecert"
-	"github.com/sekisho/sekisho/internal/lockout"
-	"github.com/sekisho/sekisho/internal/protocol/oidc"
-	"github.com/sekisho/sekisho/internal/userdocs"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/sekisho/sekisho/internal/admin"
+	"github.com/sekisho/sekisho/internal/apitoken"
+	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/bridge/apppassword"
 	"github.com/sekisho/sekisho/internal/config"
+	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/directory/ldapconn"
 	"github.com/sekisho/sekisho/internal/keys"
+	"github.com/sekisho/sekisho/internal/lockout"
+	"github.com/sekisho/sekisho/internal/protocol/oidc"
 	"github.com/sekisho/sekisho/internal/scimtoken"
 	"github.com/sekisho/sekisho/internal/secrets"
 	"github.com/sekisho/sekisho/internal/store"
 	"github.com/sekisho/sekisho/internal/store/postgres"
 	"github.com/sekisho/sekisho/internal/store/sqlite"
+	"github.com/sekisho/sekisho/internal/userdocs"
 )
 
 // Instance is an opened data folder.
@@ -101,6 +102,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Instance, err
 		return nil, err
 	}
 	if in.Admin.SCIMTokens, err = scimtoken.NewHasher(sealer.Derive("scim-tokens")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if in.Admin.BridgeCredentials, err = apppassword.NewHasher(sealer.Derive("bridge-app-passwords")); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -47,6 +47,12 @@ type Attempt struct {
 	// factor), and no certificate is ever bound to it, so require_device refuses it too. The
 	// record names the client_id as the name attempted and no user.
 	Client string
+
+	// AppPassword: Password is not the user's own password but one of the user's mail
+	// bridge app passwords (a device credential), checked by the gate's AppPasswords verifier
+	// for this protocol's door, with the same smart lockout as a password. The record names
+	// the credential in its device field; the directory password never opens a bridge door.
+	AppPassword bool
 }
 
 // Session is an authenticated SSO session as the passive adapters see it.
@@ -115,6 +121,9 @@ type Outcome struct {
 	// StepUpMFA: the policy asks for a second factor this session has not given (alone or
 	// with a device), so a browser should be sent to the second-factor step.
 	StepUpMFA bool
+	// Credential is the app password an AppPassword attempt presented, whenever the gate
+	// recognised it (a refused one too: revoked, expired, out of scope).
+	Credential store.BridgeCredential
 }
 
 // Gate authenticates the attempt (password, or the given session), resolves the client

@@ -231,6 +231,34 @@ type SCIMToken struct {
 	RevokedAt  time.Time // zero while in force
 }
 
+// BridgeCredential is an app password of the mail bridge (docs/mail-bridge.md): one device
+// or program of a user (a printer, a script), scoped to mail protocols and sender addresses.
+// The secret is never stored: Hash is its keyed hash, unique, which finds the row.
+type BridgeCredential struct {
+	ID         string
+	UserID     string   // deleted with the user
+	Name       string   // unique per user: what it is for ("printer-3f")
+	Scopes     []string // imap, pop, smtp-send
+	From       []string // the sender addresses smtp-send may use; empty: the user's own
+	Hash       []byte
+	CreatedBy  string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt time.Time // zero until first used
+	LastIP     string    // the client address of the last use
+	RevokedAt  time.Time // zero while in force
+}
+
+// BridgeUpstreamGrant is what the mail bridge holds to get OAuth access tokens for one
+// user's mailbox from one upstream profile: a sealed document (refresh token and the current
+// access token), changed under a row lock so that one node refreshes at a time.
+type BridgeUpstreamGrant struct {
+	Profile   string
+	UserID    string // deleted with the user
+	Sealed    []byte
+	UpdatedAt time.Time
+}
+
 // RefreshTokenState is the lifecycle of an OpenID Connect refresh token.
 type RefreshTokenState string
 
@@ -386,6 +414,22 @@ type Store interface {
 	GetSCIMToken(ctx context.Context, id string) (SCIMToken, error)
 	ListSCIMTokens(ctx context.Context) ([]SCIMToken, error) // by connector name
 	UpdateSCIMToken(ctx context.Context, connector string, fn func(SCIMToken) (SCIMToken, error)) (SCIMToken, error)
+
+	// Mail bridge app passwords (deleted with their owner). A credential's name is unique
+	// for its user (ErrConflict); GetBridgeCredentialByHash finds one by its keyed hash;
+	// ListBridgeCredentials lists one user's ("" for everyone's), oldest first;
+	// UpdateBridgeCredential changes the use, expiry and revocation fields only.
+	CreateBridgeCredential(ctx context.Context, c BridgeCredential) error
+	GetBridgeCredential(ctx context.Context, id string) (BridgeCredential, error)
+	GetBridgeCredentialByHash(ctx context.Context, hash []byte) (BridgeCredential, error)
+	ListBridgeCredentials(ctx context.Context, userID string) ([]BridgeCredential, error)
+	UpdateBridgeCredential(ctx context.Context, id string, fn func(BridgeCredential) (BridgeCredential, error)) (BridgeCredential, error)
+	// Mail bridge upstream grants, one per profile and user. UpdateBridgeUpstreamGrant runs fn
+	// with the row locked (fn gets ErrNotFound's zero row with found false when there is
+	// none; a nil Sealed result deletes it).
+	GetBridgeUpstreamGrant(ctx context.Context, profile, userID string) (BridgeUpstreamGrant, error)
+	ListBridgeUpstreamGrants(ctx context.Context, profile string) ([]BridgeUpstreamGrant, error)
+	UpdateBridgeUpstreamGrant(ctx context.Context, profile, userID string, fn func(old BridgeUpstreamGrant, found bool) (BridgeUpstreamGrant, error)) (BridgeUpstreamGrant, error)
 
 	// OpenID Connect refresh tokens, by the SHA-256 of the token. RotateRefreshToken marks
 	// the active token oldHash rotated and stores next (of the same family) in one

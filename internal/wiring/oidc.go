@@ -58,6 +58,7 @@ func mountOIDC(_ context.Context, s *Services) error {
 	for _, rt := range h.Routes() {
 		s.Server.Mux.HandleFunc(rt.Pattern, rt.Handler)
 	}
+	s.OIDC = h
 	// Every session that ends — Sekisho's sign-out, a SAML single logout, an OpenID Connect
 	// client's logout request — sends logout tokens to the session's clients that want them.
 	s.Sessions.OnEnd = h.BackchannelLogout

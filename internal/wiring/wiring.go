@@ -14,6 +14,7 @@ import (
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn"
 	"github.com/sekisho/sekisho/internal/authn/factors"
+	"github.com/sekisho/sekisho/internal/bridge/apppassword"
 	"github.com/sekisho/sekisho/internal/changes"
 	"github.com/sekisho/sekisho/internal/clientctx"
 	"github.com/sekisho/sekisho/internal/devicecert"
@@ -52,6 +53,8 @@ type Services struct {
 	// OIDCClients caches the OpenID Connect provider's client lookups (dropped when Changes
 	// sees the version move, and each kept at most a second).
 	OIDCClients *oidc.ClientCache
+	// OIDC is the OpenID Connect provider (the mail bridge's tokens come from it).
+	OIDC *oidc.Handler
 
 	// eligible are the adapters' checks that a user can be issued their token at all (run by
 	// the gate after authentication, before the policy), so the record never says "allow" for
@@ -80,6 +83,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
 		TOTP: in.Factors, Devices: in.Devices}
 	g.Lockout, g.Devices = in.Lockout, in.Devices
+	g.AppPasswords = apppassword.Verifier{Store: in.Store, Hasher: in.Admin.BridgeCredentials}
 	sessions.StepUp = appguard.StepUp(g)
 	// Form tokens (CSRF, password change) are signed with a key every node derives alike.
 	web.SetCSRFKey(in.Sealer.Derive("web-forms"))

@@ -85,8 +85,13 @@ func (h *Handler) authenticateCaller(r *http.Request, public bool) (callerAuth, 
 		if err1 != nil || err2 != nil {
 			return ca, zoidc.ErrInvalidClient().WithDescription("malformed HTTP Basic credentials"), "malformed HTTP Basic credentials"
 		}
-		if r.PostForm.Has("client_secret") {
+		// Empty form fields are no second method: Dovecot's oauth2 passdb sends client_id=
+		// and client_secret= unset beside the credentials of its introspection URL.
+		if r.PostForm.Get("client_secret") != "" {
 			return ca, zoidc.ErrInvalidRequest().WithDescription("use one client authentication method"), "two client authentication methods"
+		}
+		if fid := r.PostForm.Get("client_id"); fid != "" && fid != id {
+			return ca, zoidc.ErrInvalidRequest().WithDescription("client_id differs from the HTTP Basic credentials"), "client_id differs from HTTP Basic"
 		}
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")

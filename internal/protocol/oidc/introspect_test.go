@@ -420,3 +420,31 @@ func TestRevocation(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectionBasicWithEmptyFormCredentials: HTTP Basic with empty client_id and
+// client_secret form fields (as Dovecot's oauth2 passdb sends them) is one method; a second
+// secret, or a client_id naming another client, is refused.
+func TestIntrospectionBasicWithEmptyFormCredentials(t *testing.T) {
+	hs := newHarness(t)
+	hs.allowEach()
+	_, tr := hs.clientCredentials(hs.svc(), "email")
+	for _, tc := range []struct {
+		name       string
+		id, secret string
+		status     int
+	}{
+		{"empty fields", "", "", 200},
+		{"the same client_id", "rp", "", 200},
+		{"a second secret", "", "x", 400},
+		{"another client_id", "svc", "", 400},
+	} {
+		form := url.Values{"token": {tr.AccessToken}, "client_id": {tc.id}, "client_secret": {tc.secret}}
+		rec := hs.post(IntrospectPath, form, "rp", hs.secret)
+		if rec.Code != tc.status {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
+		}
+		if tc.status == 200 && !strings.Contains(rec.Body.String(), `"active":true`) {
+			t.Errorf("%s: %s", tc.name, rec.Body)
+		}
+	}
+}

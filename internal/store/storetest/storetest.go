@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AdminAudit", testAdminAudit},
 		{"APITokens", testAPITokens},
 		{"SCIMTokens", testSCIMTokens},
+		{"BridgeCredentials", testBridgeCredentials},
+		{"BridgeUpstreamGrants", testBridgeUpstreamGrants},
 		{"UpdateGroup", testUpdateGroup},
 		{"RefreshTokens", testRefreshTokens},
 		{"RefreshRotationConcurrent", testRefreshRotationConcurrent},
