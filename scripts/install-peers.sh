@@ -6,8 +6,10 @@ set -euo pipefail
 # (test/interop/fonts); fontconfig brings fc-list, which that test asks first.
 # dovecot-*: the upstream IMAP/POP3/submission server of the mail bridge tests
 # (internal/testutil/dovecottest runs its own instance on free loopback ports).
+# samba, samba-ad-*: a real Active Directory domain controller for the directory connector
+# (internal/testutil/sambatest provisions a domain into a temp dir; about 4 s).
 pkgs=(xmlsec1 opensaml-tools chromium fonts-noto-cjk fontconfig libapache2-mod-shib openssl libssl-dev curl postgresql slapd ldap-utils
-  dovecot-imapd dovecot-pop3d dovecot-submissiond)
+  dovecot-imapd dovecot-pop3d dovecot-submissiond samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

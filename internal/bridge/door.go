@@ -35,6 +35,12 @@ type Checker interface {
 	Check(ctx context.Context, a signin.Attempt) (signin.Outcome, error)
 }
 
+// Evaluator judges an attempt under the policy in force without a record (the gate's
+// Evaluate): how an open connection is checked again.
+type Evaluator interface {
+	Evaluate(ctx context.Context, a signin.Attempt) (signin.Outcome, error)
+}
+
 // Recorder writes a record for a login that failed after the gate allowed it (the upstream
 // refused or could not be reached), so the sign-in log shows why the device was turned away.
 type Recorder interface {
@@ -44,6 +50,7 @@ type Recorder interface {
 // Door judges mail logins.
 type Door struct {
 	Gate        Checker
+	Evaluator   Evaluator // optional: open connections are then re-judged under the policy in force
 	Recorder    Recorder
 	Store       store.Store // credentials' last use, and the recheck of open connections
 	Application string
@@ -74,6 +81,7 @@ type Login struct {
 	Credential store.BridgeCredential
 	EventID    string // the sign-in record
 	conn       Conn
+	at         time.Time
 }
 
 // Refusal is a login the door turned away. Temporary means Sekisho (or the upstream) failed,
@@ -103,8 +111,8 @@ func (d *Door) Login(ctx context.Context, c Conn, protocol, username, password s
 		return Login{}, &Refusal{Reason: o.Reason, EventID: o.EventID, Temporary: o.Decision == signin.Error,
 			Policy: o.Reason == signin.ReasonPolicy || o.Reason == signin.ReasonNoPolicy}
 	}
-	l := Login{Protocol: protocol, User: o.User, Credential: o.Credential, EventID: o.EventID, conn: c}
 	now := d.now()
+	l := Login{Protocol: protocol, User: o.User, Credential: o.Credential, EventID: o.EventID, conn: c, at: now}
 	if _, err := d.Store.UpdateBridgeCredential(ctx, l.Credential.ID, func(x store.BridgeCredential) (store.BridgeCredential, error) {
 		x.LastUsedAt, x.LastIP = now, o.ClientIP.String()
 		return x, nil
@@ -124,12 +132,27 @@ func (d *Door) UpstreamFailed(ctx context.Context, l Login, err error) string {
 	return d.Recorder.RecordRejectedFor(ctx, l.conn.request(), l.Protocol, d.app(), l.User.UPN, "upstream: "+err.Error())
 }
 
+// Refuse records that the door refused something an allowed login asked for after it had
+// logged in (the SMTP door: a sender address outside the credential's scope), and logs it;
+// reason is a code and its detail ("sender_not_allowed: envelope sender <a@example.com>").
+// It returns the record's reference, for the device's answer.
+func (d *Door) Refuse(ctx context.Context, l Login, reason string) string {
+	d.Log.WarnContext(ctx, "mail bridge: refused", "protocol", l.Protocol, "user", l.User.UPN,
+		"credential", l.Credential.Name, "record", l.EventID, "reason", reason)
+	if d.Recorder == nil {
+		return ""
+	}
+	return d.Recorder.RecordRejectedFor(ctx, l.conn.request(), l.Protocol, d.app(), l.User.UPN, reason)
+}
+
 // ErrLoginEnded is why an open connection is closed by the recheck.
 var ErrLoginEnded = errors.New("mail bridge: the login is no longer good")
 
 // StillGood checks an open connection's login again: the credential neither revoked nor
-// expired, the user still active. An error other than ErrLoginEnded is the store's (the
-// connection stays: a database hiccup must not drop every device).
+// expired, the user still active, and (with an Evaluator) the policy in force still allowing
+// the user through this door from this address — judged as the user's session, without a
+// record. An error other than ErrLoginEnded is Sekisho's (the connection stays: a database
+// hiccup must not drop every device).
 func (d *Door) StillGood(ctx context.Context, l Login) error {
 	c, err := d.Store.GetBridgeCredential(ctx, l.Credential.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -145,7 +168,18 @@ func (d *Door) StillGood(ctx context.Context, l Login) error {
 	if errors.Is(err, store.ErrNotFound) || err == nil && u.Status != store.UserActive {
 		return fmt.Errorf("%w: user disabled or deleted", ErrLoginEnded)
 	}
-	return err
+	if err != nil || d.Evaluator == nil {
+		return err
+	}
+	o, err := d.Evaluator.Evaluate(ctx, signin.Attempt{Protocol: l.Protocol, Application: d.app(), HTTP: l.conn.request(),
+		Session: &signin.Session{ID: l.EventID, UserID: l.User.ID, AuthnInstant: l.at}})
+	switch {
+	case err != nil && o.Decision == signin.Error:
+		return err
+	case !o.Allowed:
+		return fmt.Errorf("%w: the policy in force refuses it (%s)", ErrLoginEnded, o.Decision)
+	}
+	return nil
 }
 
 // Watch runs StillGood every interval until ctx ends, and calls end when the login is over.

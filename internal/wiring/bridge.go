@@ -57,7 +57,7 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 	if err != nil {
 		return nil, err
 	}
-	door := &bridge.Door{Gate: s.Gate, Recorder: s.Gate, Store: in.Store, Application: cfg.Application, Log: in.Log}
+	door := &bridge.Door{Gate: s.Gate, Evaluator: s.Gate, Recorder: s.Gate, Store: in.Store, Application: cfg.Application, Log: in.Log}
 	listenTLS := serverTLS.Clone()
 	listenTLS.NextProtos = nil
 	imap := &imapproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,

@@ -16,17 +16,11 @@ package dovecottest
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -44,6 +38,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sekisho/sekisho/internal/testutil/peers"
+	"github.com/sekisho/sekisho/internal/testutil/testpki"
 )
 
 // Install is the command that installs the Dovecot peer.
@@ -133,10 +128,11 @@ func Start(t testing.TB, o Options) *Server {
 	}
 
 	// TLS: a fresh CA and a certificate for loopback.
-	caPEM, certPEM, keyPEM, err := newCerts()
+	pki, err := testpki.New("dovecottest CA", Hostname)
 	if err != nil {
 		t.Fatal(err)
 	}
+	caPEM, certPEM, keyPEM := pki.CAPEM, pki.CertPEM, pki.KeyPEM
 	s.CAPEM = caPEM
 	s.CAFile = filepath.Join(dir, "tls", "ca.pem")
 	writeFile(t, s.CAFile, caPEM, 0o644)
@@ -591,54 +587,6 @@ type testLogger struct{ t testing.TB }
 
 func (l testLogger) Printf(f string, a ...any) { l.t.Logf("dovecottest sink: "+f, a...) }
 func (l testLogger) Println(a ...any)          { l.t.Log(append([]any{"dovecottest sink:"}, a...)...) }
-
-// newCerts makes a CA and a server certificate for loopback signed by it.
-func newCerts() (caPEM, certPEM, keyPEM []byte, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	ca := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "dovecottest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ca, _ = x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: Hostname},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{Hostname, "localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
-}
 
 func freePorts(t testing.TB, n int) []int {
 	var lns []net.Listener

@@ -131,8 +131,12 @@ func TestIMAPRefusals(t *testing.T) {
 		}
 	})
 
-	t.Run("the policy refuses", func(t *testing.T) {
+	t.Run("the policy refuses, and closes the connections it no longer allows", func(t *testing.T) {
 		other := e.issue(alice, "reader2", []string{apppassword.ScopeIMAP})
+		open := e.dialIMAP(t)
+		if _, ans := open.cmd("a1", "LOGIN "+alice+" "+other); !strings.HasPrefix(ans, "OK") {
+			t.Fatalf("login before the change: %q", ans)
+		}
 		policy := "version: 1\ndefault: allow\nrules:\n  - name: no-imap-bridge\n    client_types: [bridge-imap]\n    action: deny\n"
 		v, err := e.adm.PublishPolicy(ctx, cli, "test.yaml", []byte(policy), "refuse the bridge")
 		if err != nil {
@@ -144,6 +148,10 @@ func TestIMAPRefusals(t *testing.T) {
 		ev := e.lastSignIn(t, "bridge-imap")
 		if !strings.HasPrefix(ans, "NO [AUTHORIZATIONFAILED]") || ev.Decision != "deny" || ev.Rule != "no-imap-bridge" {
 			t.Fatalf("answer %q, record %+v", ans, ev)
+		}
+		// The connection opened before the change is re-judged within the recheck and closed.
+		if _, err := open.r.ReadString('\n'); err == nil {
+			t.Fatal("a connection the policy no longer allows stayed open")
 		}
 	})
 }
