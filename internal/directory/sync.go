@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -166,15 +167,36 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 	}
 	now := d.Now().UTC()
 
-	// The connector's users as the store has them, by ImmutableID.
+	// Every user as the store has them, listed once: the connector's users by ImmutableID, and
+	// every user's UPN and ImmutableID, which the loop below checks each directory entry
+	// against in memory (not with a query per entry: 100,000 users made those lookups the sync's
+	// cost). The maps follow the creates and renames the loop makes, so they stay what the
+	// transaction's store holds; a concurrent write (PostgreSQL) that the listing missed makes
+	// the sync's write fail on the store's uniqueness and the sync change nothing.
 	existing := map[string]store.User{}
+	byUPN := map[string]userRef{}        // lower-case UPN → user
+	byImmID := map[string]userRef{}      // ImmutableID → user, for every source
+	have := map[string]map[string]bool{} // lower-case group name → the connector's members
 	for page := (store.Page{Limit: 1000}); ; {
 		us, next, err := d.Store.ListUsers(ctx, page)
 		if err != nil {
 			return rep, err
 		}
 		for _, u := range us {
+			ref := userRef{id: u.ID, upn: u.UPN, source: u.Source}
+			byUPN[strings.ToLower(u.UPN)] = ref
+			if u.ImmutableID != "" {
+				byImmID[u.ImmutableID] = ref
+			}
 			if u.Source == id {
+				for _, g := range u.Groups {
+					k := strings.ToLower(g)
+					if have[k] == nil {
+						have[k] = map[string]bool{}
+					}
+					have[k][u.ID] = true
+				}
+				u.Groups = nil // the memberships are in have
 				existing[u.ImmutableID] = u
 				if u.Status == store.UserActive {
 					rep.Active++
@@ -193,8 +215,7 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 	}
 	var disables []disable
 	seenID, seenUPN := map[string]bool{}, map[string]bool{}
-	byDN := map[string]string{} // user DN → user ID, for memberships
-	wantGroups := map[string][]string{}
+	wantGroups := map[string][]string{} // user ID → the DNs of its groups in the directory
 	for _, x := range snap.Users {
 		upn, err := NormalizeUPN(x.UPN)
 		switch {
@@ -218,17 +239,15 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 		}
 		old, known := existing[x.ImmutableID]
 		delete(existing, x.ImmutableID)
-		if other, err := d.Store.GetUserByUPN(ctx, upn); err == nil && (!known || other.ID != old.ID) {
+		if other, ok := byUPN[strings.ToLower(upn)]; ok && (!known || other.id != old.ID) {
 			rep.Conflicts++
-			rep.note(x.DN, fmt.Sprintf("a user %s already exists in Sekisho (source %q); left alone", upn, other.Source))
+			rep.note(x.DN, fmt.Sprintf("a user %s already exists in Sekisho (source %q); left alone", upn, other.source))
 			continue
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return rep, err
 		}
 		if !known {
-			if other, err := d.Store.GetUserByImmutableID(ctx, x.ImmutableID); err == nil {
+			if other, ok := byImmID[x.ImmutableID]; ok {
 				rep.Conflicts++
-				rep.note(x.DN, fmt.Sprintf("ImmutableID %s belongs to %s (source %q); left alone", x.ImmutableID, other.UPN, other.Source))
+				rep.note(x.DN, fmt.Sprintf("ImmutableID %s belongs to %s (source %q); left alone", x.ImmutableID, other.upn, other.source))
 				continue
 			}
 			u := store.User{ID: uuid.NewString(), UPN: upn, DisplayName: strings.TrimSpace(x.DisplayName), Email: email,
@@ -239,8 +258,9 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 			if err := d.Store.CreateUser(ctx, u); err != nil {
 				return rep, fmt.Errorf("create %s: %w", upn, err)
 			}
+			ref := userRef{id: u.ID, upn: upn, source: id}
+			byUPN[strings.ToLower(upn)], byImmID[x.ImmutableID] = ref, ref
 			rep.Created++
-			byDN[normDN(x.DN)] = u.ID
 			wantGroups[u.ID] = x.Groups
 			continue
 		}
@@ -258,11 +278,15 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 			if _, err := d.Store.UpdateUser(ctx, old.ID, func(store.User) (store.User, error) { nu.UpdatedAt = now; return nu, nil }); err != nil {
 				return rep, fmt.Errorf("update %s: %w", upn, err)
 			}
+			if !strings.EqualFold(nu.UPN, old.UPN) {
+				delete(byUPN, strings.ToLower(old.UPN))
+			}
+			ref := userRef{id: old.ID, upn: nu.UPN, source: id}
+			byUPN[strings.ToLower(nu.UPN)], byImmID[x.ImmutableID] = ref, ref
 			rep.Updated++
 		} else {
 			rep.Unchanged++
 		}
-		byDN[normDN(x.DN)] = old.ID
 		wantGroups[old.ID] = x.Groups
 	}
 	// What is left in existing was not found.
@@ -297,14 +321,21 @@ func (d *Directory) apply(ctx context.Context, cs ConnectorSettings, snap Snapsh
 		}
 		rep.Disabled++
 	}
-	return rep, d.syncGroups(ctx, id, snap.Groups, wantGroups, &rep)
+	return rep, d.syncGroups(ctx, id, snap.Groups, wantGroups, have, &rep)
 }
+
+// userRef is what the sync needs to know of a user it matches an entry against.
+type userRef struct{ id, upn, source string }
 
 // syncGroups creates the directory's groups (a group whose name a local one has is a
 // conflict, left alone) and makes the connector's users' memberships in them what the
 // directory says. Members that are not the connector's users are left alone; a group gone
 // from the directory is kept (a policy may name it) but loses the connector's members.
-func (d *Directory) syncGroups(ctx context.Context, id string, groups []ExternalGroup, wantGroups map[string][]string, rep *SyncReport) error {
+// have holds the connector's users' memberships as the store had them before the sync (by
+// lower-case group name; the users this sync created have none): read with the users, not
+// with a query per group.
+func (d *Directory) syncGroups(ctx context.Context, id string, groups []ExternalGroup, wantGroups map[string][]string,
+	have map[string]map[string]bool, rep *SyncReport) error {
 	stored, err := d.Store.ListGroups(ctx)
 	if err != nil {
 		return err
@@ -313,7 +344,9 @@ func (d *Directory) syncGroups(ctx context.Context, id string, groups []External
 	for _, g := range stored {
 		byName[strings.ToLower(g.Name)] = g
 	}
-	managed := map[string]string{} // group DN → name
+	managed := map[string]string{} // normalised group DN → lower-case name
+	names := map[string]string{}   // lower-case name → the name to address the group by
+	isManaged := map[string]bool{} // lower-case names of the groups found now
 	seen := map[string]bool{}
 	for _, g := range groups {
 		name := strings.TrimSpace(g.Name)
@@ -336,13 +369,21 @@ func (d *Directory) syncGroups(ctx context.Context, id string, groups []External
 			}
 			rep.GroupsCreated++
 		}
-		managed[normDN(g.DN)] = name
+		managed[normDN(g.DN)] = strings.ToLower(name)
+		names[strings.ToLower(name)], isManaged[strings.ToLower(name)] = name, true
 	}
-	// Wanted memberships: group name → user IDs.
+	// Wanted memberships: lower-case group name → user IDs. A user's group DNs are the few
+	// thousand group DNs at most: normalised once each.
 	want := map[string]map[string]bool{}
+	norm := map[string]string{}
 	for uid, dns := range wantGroups {
 		for _, dn := range dns {
-			if name, ok := managed[normDN(dn)]; ok {
+			n, ok := norm[dn]
+			if !ok {
+				n = normDN(dn)
+				norm[dn] = n
+			}
+			if name, ok := managed[n]; ok {
 				if want[name] == nil {
 					want[name] = map[string]bool{}
 				}
@@ -350,53 +391,61 @@ func (d *Directory) syncGroups(ctx context.Context, id string, groups []External
 			}
 		}
 	}
-	// Every group of this connector (found now or before).
-	names := map[string]bool{}
-	for _, name := range managed {
-		names[name] = true
-	}
+	// Every group of this connector (found now or before); the ones not found now are no
+	// longer managed.
 	for _, g := range stored {
 		if g.Source == id {
-			names[g.Name] = true
+			if _, ok := names[strings.ToLower(g.Name)]; !ok {
+				names[strings.ToLower(g.Name)] = g.Name
+			}
 		}
 	}
-	for name := range names {
-		members, err := d.Store.ListMembers(ctx, name)
-		if err != nil {
-			return err
-		}
-		have := map[string]bool{}
-		for _, m := range members {
-			if m.Source != id {
-				continue
-			}
-			have[m.ID] = true
-			if _, synced := wantGroups[m.ID]; synced && !want[name][m.ID] || !managedName(managed, name) {
-				if err := d.Store.RemoveMember(ctx, name, m.ID); err != nil {
-					return fmt.Errorf("remove %s from %s: %w", m.UPN, name, err)
+	for k, name := range names {
+		for uid := range have[k] {
+			if _, synced := wantGroups[uid]; synced && !want[k][uid] || !isManaged[k] {
+				if err := d.Store.RemoveMember(ctx, name, uid); err != nil {
+					return fmt.Errorf("remove user %s from %s: %w", uid, name, err)
 				}
 				rep.MembersRemoved++
 			}
 		}
-		for uid := range want[name] {
-			if !have[uid] {
-				if err := d.Store.AddMember(ctx, name, uid); err != nil {
-					return fmt.Errorf("add a member to %s: %w", name, err)
-				}
-				rep.MembersAdded++
+		var add []string
+		for uid := range want[k] {
+			if !have[k][uid] {
+				add = append(add, uid)
 			}
 		}
+		if err := d.addMembers(ctx, name, add); err != nil {
+			return err
+		}
+		rep.MembersAdded += len(add)
 	}
 	return nil
 }
 
-func managedName(managed map[string]string, name string) bool {
-	for _, n := range managed {
-		if n == name {
-			return true
+// memberAdder is a store that adds many members to a group at once (sqlstore's AddMembers);
+// a store without it gets one AddMember per user.
+type memberAdder interface {
+	AddMembers(ctx context.Context, group string, userIDs []string) error
+}
+
+func (d *Directory) addMembers(ctx context.Context, group string, userIDs []string) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	sort.Strings(userIDs) // the store's writes in one order, whatever the maps' order
+	if ma, ok := d.Store.(memberAdder); ok {
+		if err := ma.AddMembers(ctx, group, userIDs); err != nil {
+			return fmt.Errorf("add members to %s: %w", group, err)
+		}
+		return nil
+	}
+	for _, uid := range userIDs {
+		if err := d.Store.AddMember(ctx, group, uid); err != nil {
+			return fmt.Errorf("add a member to %s: %w", group, err)
 		}
 	}
-	return false
+	return nil
 }
 
 // RunScheduledSyncs syncs every connector with an Interval, each on its own ticker, until

@@ -151,7 +151,11 @@ func (c *Connector) VerifyPassword(ctx context.Context, u store.User, password s
 }
 
 // Snapshot implements directory.Syncer: a bind as the service account, then paged searches
-// for users and groups under every base DN, and the memberships by the configured mode.
+// for groups and users under every base DN, and the memberships by the configured mode.
+// Each page of entries is turned into Sekisho's form (and dropped) before the next is read:
+// the LDAP library keeps every attribute value of an entry in a buffer of its own of at least
+// 512 bytes, so holding all the entries of 100,000 users and their groups' member values at
+// once cost close to 1 GB (docs/benchmarks.md, directory-sync).
 func (c *Connector) Snapshot(ctx context.Context) (directory.Snapshot, error) {
 	var snap directory.Snapshot
 	conn, done, err := c.dial(ctx)
@@ -163,19 +167,21 @@ func (c *Connector) Snapshot(ctx context.Context) (directory.Snapshot, error) {
 		return snap, fmt.Errorf("bind as %s: %w", c.cfg.BindDN, err)
 	}
 	a := c.cfg.Attributes
-	userAttrs := []string{a.ID, a.UPN, a.Email, a.DisplayName}
-	if a.UserAccountControl != "" {
-		userAttrs = append(userAttrs, a.UserAccountControl)
-	}
-	users, err := c.search(conn, c.cfg.UserBaseDNs, c.cfg.UserFilter, userAttrs)
-	if err != nil {
-		return snap, fmt.Errorf("search users: %w", err)
-	}
 	groupAttrs := []string{a.GroupName, a.GroupDescription}
 	if c.cfg.NestedGroups != "in_chain" {
 		groupAttrs = append(groupAttrs, a.GroupMember)
 	}
-	groups, err := c.search(conn, c.cfg.GroupBaseDNs, c.cfg.GroupFilter, groupAttrs)
+	var groups []group
+	err = c.search(conn, c.cfg.GroupBaseDNs, c.cfg.GroupFilter, groupAttrs, func(e *ldap.Entry) {
+		g := group{ExternalGroup: directory.ExternalGroup{DN: e.DN, Name: e.GetAttributeValue(a.GroupName),
+			Description: e.GetAttributeValue(a.GroupDescription)}, norm: normDN(e.DN)}
+		if c.cfg.NestedGroups != "in_chain" {
+			for _, m := range e.GetAttributeValues(a.GroupMember) {
+				g.members = append(g.members, normDN(m))
+			}
+		}
+		groups = append(groups, g)
+	})
 	if err != nil {
 		return snap, fmt.Errorf("search groups: %w", err)
 	}
@@ -184,21 +190,24 @@ func (c *Connector) Snapshot(ctx context.Context) (directory.Snapshot, error) {
 		return snap, err
 	}
 	for _, g := range groups {
-		snap.Groups = append(snap.Groups, directory.ExternalGroup{DN: g.DN, Name: g.GetAttributeValue(a.GroupName),
-			Description: g.GetAttributeValue(a.GroupDescription)})
+		snap.Groups = append(snap.Groups, g.ExternalGroup)
 	}
-	for _, e := range users {
+	userAttrs := []string{a.ID, a.UPN, a.Email, a.DisplayName}
+	if a.UserAccountControl != "" {
+		userAttrs = append(userAttrs, a.UserAccountControl)
+	}
+	err = c.search(conn, c.cfg.UserBaseDNs, c.cfg.UserFilter, userAttrs, func(e *ldap.Entry) {
 		id := immutableID(e.GetRawAttributeValue(a.ID))
 		if id == "" {
 			snap.Skipped = append(snap.Skipped, directory.Skip{DN: e.DN, Reason: "no " + a.ID + " attribute"})
-			continue
+			return
 		}
 		x := directory.ExternalUser{DN: e.DN, ImmutableID: id, UPN: e.GetAttributeValue(a.UPN),
 			DisplayName: e.GetAttributeValue(a.DisplayName), Email: e.GetAttributeValue(a.Email),
 			Groups: memberships[normDN(e.DN)]}
 		if x.UPN == "" {
 			snap.Skipped = append(snap.Skipped, directory.Skip{DN: e.DN, Reason: "no " + a.UPN + " attribute"})
-			continue
+			return
 		}
 		if a.UserAccountControl != "" {
 			if v := e.GetAttributeValue(a.UserAccountControl); v != "" {
@@ -207,65 +216,86 @@ func (c *Connector) Snapshot(ctx context.Context) (directory.Snapshot, error) {
 			}
 		}
 		snap.Users = append(snap.Users, x)
+	})
+	if err != nil {
+		return snap, fmt.Errorf("search users: %w", err)
 	}
 	return snap, nil
 }
 
-// search runs one paged search (RFC 2696) per base DN.
-func (c *Connector) search(conn *ldap.Conn, bases []string, filter string, attrs []string) ([]*ldap.Entry, error) {
-	var out []*ldap.Entry
+// group is a group entry as Snapshot keeps it: its DN normalised and its members' DNs
+// normalised (not with the in_chain rule, which reads no member attribute).
+type group struct {
+	directory.ExternalGroup
+	norm    string
+	members []string
+}
+
+// search runs one paged search (RFC 2696) per base DN and hands every entry to fn, a page at
+// a time: the library's SearchWithPaging would hold every page until the last.
+func (c *Connector) search(conn *ldap.Conn, bases []string, filter string, attrs []string, fn func(*ldap.Entry)) error {
 	for _, base := range bases {
+		paging := ldap.NewControlPaging(uint32(c.cfg.PageSize))
 		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, int(c.cfg.Timeout.D()/time.Second),
-			false, filter, attrs, nil)
-		res, err := conn.SearchWithPaging(req, uint32(c.cfg.PageSize))
-		if err != nil {
-			return nil, fmt.Errorf("under %s: %w", base, err)
+			false, filter, attrs, []ldap.Control{paging})
+		for {
+			res, err := conn.Search(req)
+			if err != nil {
+				return fmt.Errorf("under %s: %w", base, err)
+			}
+			for _, e := range res.Entries {
+				fn(e)
+			}
+			p, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+			if !ok || len(p.Cookie) == 0 {
+				break // the last page (or a server that does not page: everything at once)
+			}
+			paging.SetCookie(p.Cookie)
 		}
-		out = append(out, res.Entries...)
 	}
-	return out, nil
+	return nil
 }
 
 // memberships returns, by normalised user DN, the DNs of the user's groups: by AD's in-chain
 // rule (one paged search per group), or from the groups' member attribute, expanded through
 // nested groups ("expand") or not ("none").
-func (c *Connector) memberships(conn *ldap.Conn, groups []*ldap.Entry) (map[string][]string, error) {
+func (c *Connector) memberships(conn *ldap.Conn, groups []group) (map[string][]string, error) {
 	out := map[string][]string{}
 	if c.cfg.NestedGroups == "in_chain" {
 		for _, g := range groups {
 			f := fmt.Sprintf("(&%s(%s:%s:=%s))", c.cfg.UserFilter, c.cfg.Attributes.MemberOf, inChainRule, ldap.EscapeFilter(g.DN))
-			members, err := c.search(conn, c.cfg.UserBaseDNs, f, []string{"1.1"})
+			err := c.search(conn, c.cfg.UserBaseDNs, f, []string{"1.1"}, func(m *ldap.Entry) {
+				out[normDN(m.DN)] = append(out[normDN(m.DN)], g.DN)
+			})
 			if err != nil {
 				return nil, fmt.Errorf("search the members of %s: %w", g.DN, err)
-			}
-			for _, m := range members {
-				out[normDN(m.DN)] = append(out[normDN(m.DN)], g.DN)
 			}
 		}
 		return out, nil
 	}
-	// parents: member DN → the groups naming it.
-	parents := map[string][]string{}
-	for _, g := range groups {
-		for _, m := range g.GetAttributeValues(c.cfg.Attributes.GroupMember) {
-			parents[normDN(m)] = append(parents[normDN(m)], g.DN)
+	// parents: normalised member DN → the groups naming it, by index in groups.
+	parents := map[string][]int{}
+	for i, g := range groups {
+		for _, m := range g.members {
+			parents[m] = append(parents[m], i)
 		}
 	}
-	for member := range parents {
-		seen := map[string]bool{}
-		queue := []string{member}
+	seen := make([]int, len(groups)) // seen[i] == k+1: group i already reached from member k
+	var queue []int
+	k := 0
+	for member, direct := range parents {
+		k++
+		queue = append(queue[:0], direct...)
 		for len(queue) > 0 {
-			cur := queue[0]
+			p := queue[0]
 			queue = queue[1:]
-			for _, p := range parents[cur] {
-				if seen[normDN(p)] {
-					continue // a cycle of groups, or two paths to one group
-				}
-				seen[normDN(p)] = true
-				out[member] = append(out[member], p)
-				if c.cfg.NestedGroups == "expand" {
-					queue = append(queue, normDN(p))
-				}
+			if seen[p] == k {
+				continue // a cycle of groups, or two paths to one group
+			}
+			seen[p] = k
+			out[member] = append(out[member], groups[p].DN)
+			if c.cfg.NestedGroups == "expand" {
+				queue = append(queue, parents[groups[p].norm]...)
 			}
 		}
 	}
@@ -291,9 +321,38 @@ func immutableID(raw []byte) string {
 // normDN is the form DNs are compared in (ldap.ParseDN's, lower-cased); a DN that does not
 // parse is compared as written, lower-cased.
 func normDN(dn string) string {
+	if n, ok := plainDN(dn); ok {
+		return n
+	}
 	p, err := ldap.ParseDN(dn)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(dn))
 	}
 	return strings.ToLower(p.String())
+}
+
+// plainDN is normDN without parsing, for the DNs almost every directory has: RDNs of one
+// type=value each, made of ASCII letters, digits and - . _ @ only, nothing empty. ldap.ParseDN
+// and String leave such a DN as written (nothing to unescape, trim or escape; the types are
+// lower-cased), so its normal form is the DN lower-cased. Any other DN is not plain (false)
+// and is parsed. A sync normalises every user's DN and every member value: 300,000 parses for
+// 100,000 users.
+func plainDN(dn string) (string, bool) {
+	inValue, empty := false, true // in the value part of the RDN; nothing yet in the part
+	for i := 0; i < len(dn); i++ {
+		switch c := dn[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '@':
+			empty = false
+		case c == '=' && !inValue && !empty:
+			inValue, empty = true, true
+		case c == ',' && inValue && !empty:
+			inValue, empty = false, true
+		default:
+			return "", false
+		}
+	}
+	if !inValue || empty {
+		return "", false
+	}
+	return strings.ToLower(dn), true
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/sekisho/sekisho/internal/lockout"
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/slapdtest"
 	"github.com/sekisho/sekisho/internal/testutil/sqlitetest"
 	"github.com/sekisho/sekisho/internal/userdocs"
 )
@@ -82,7 +83,7 @@ func seed() string {
 
 type fixture struct {
 	t     *testing.T
-	ldap  *slapd
+	ldap  *slapdtest.Server
 	st    store.Store
 	dir   *directory.Directory
 	clock time.Time
@@ -112,12 +113,12 @@ func (f *fixture) snapshot() []store.User {
 	return us
 }
 
-func newFixture(t *testing.T, mutate func(*config.LDAP, *slapd)) *fixture {
+func newFixture(t *testing.T, mutate func(*config.LDAP, *slapdtest.Server)) *fixture {
 	s := startSlapd(t)
-	s.modify(t, "ldapadd", seed())
+	s.Modify(t, "ldapadd", seed())
 	dataDir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dataDir, "ldap-bind.secret"), []byte(svcPW+"\n"), 0o600))
-	l := config.LDAP{URL: s.ldapsURL, CAFile: s.caFile, BindDN: svcDN, BindPasswordFile: "ldap-bind.secret",
+	l := config.LDAP{URL: s.LDAPSURL, CAFile: s.CAFile, BindDN: svcDN, BindPasswordFile: "ldap-bind.secret",
 		UserBaseDNs: []string{"ou=people," + suffix}, GroupBaseDNs: []string{"ou=groups," + suffix},
 		UserFilter: "(objectClass=sekishoADUser)", GroupFilter: "(objectClass=groupOfNames)", NestedGroups: "expand",
 		DisableGrace: config.Duration(72 * time.Hour), PageSize: 3}
@@ -196,7 +197,7 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 
 	// An update in the directory is an update in Sekisho; a second sync of the same data
 	// changes nothing.
-	f.ldap.modify(t, "ldapmodify", "dn: uid=alice,ou=people,"+suffix+"\nchangetype: modify\nreplace: displayName\ndisplayName: Alice Renamed\n")
+	f.ldap.Modify(t, "ldapmodify", "dn: uid=alice,ou=people,"+suffix+"\nchangetype: modify\nreplace: displayName\ndisplayName: Alice Renamed\n")
 	rep, err = f.sync(directory.SyncOptions{})
 	must(t, err)
 	if rep.Updated != 1 || rep.Created != 0 || rep.Unchanged != 23 {
@@ -208,7 +209,7 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 
 	// A user removed from the directory is marked missing, then disabled (not deleted) once
 	// the grace period is over, and loses the directory's group memberships.
-	f.ldap.modify(t, "ldapdelete", "", "uid=bob,ou=people,"+suffix)
+	f.ldap.Modify(t, "ldapdelete", "", "uid=bob,ou=people,"+suffix)
 	rep, err = f.sync(directory.SyncOptions{})
 	must(t, err)
 	if bob := f.user("bob@example.com"); rep.Missing != 1 || rep.Disabled != 0 || bob.Status != store.UserActive || !bob.SourceMissingSince.Equal(f.clock) {
@@ -229,7 +230,7 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 	if _, err := f.dir.Authenticate(ctx, "alice@example.com", "wrong-password"); !errors.Is(err, directory.ErrBadCredentials) {
 		t.Fatalf("alice with a wrong password: %v", err)
 	}
-	before := f.ldap.binds(t, alice.SourceDN)
+	before := f.ldap.Binds(t, alice.SourceDN)
 	if before != 2 {
 		t.Fatalf("slapd logged %d binds for alice, want 2", before)
 	}
@@ -237,7 +238,7 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 	if _, err := f.dir.Authenticate(ctx, "alice@example.com", ""); !errors.Is(err, directory.ErrBadCredentials) {
 		t.Fatalf("alice with an empty password: %v", err)
 	}
-	if n := f.ldap.binds(t, alice.SourceDN); n != before {
+	if n := f.ldap.Binds(t, alice.SourceDN); n != before {
 		t.Fatalf("an empty password reached slapd: %d binds, want %d", n, before)
 	}
 	// The local user still signs in with Sekisho's own hash.
@@ -268,14 +269,14 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 	if !slices.Equal(reasons, want) {
 		t.Fatalf("spray reasons = %v, want %v", reasons, want)
 	}
-	if n := f.ldap.binds(t, "uid=carol,ou=people,"+suffix); n != 3 {
+	if n := f.ldap.Binds(t, "uid=carol,ou=people,"+suffix); n != 3 {
 		t.Fatalf("slapd saw %d binds for carol during the spray, want 3 (the lockout must stop the rest)", n)
 	}
 
 	// The threshold: removing 5 of 22 active users (23%, over 10%) stops the sync, which
 	// changes nothing and says how many; --force lets it through.
 	for _, u := range fillers(1, 5) {
-		f.ldap.modify(t, "ldapdelete", "", "uid="+u+",ou=people,"+suffix)
+		f.ldap.Modify(t, "ldapdelete", "", "uid="+u+",ou=people,"+suffix)
 	}
 	before1 := f.snapshot()
 	rep, err = f.sync(directory.SyncOptions{})
@@ -293,7 +294,7 @@ func TestLDAPConnectorAgainstSlapd(t *testing.T) {
 
 	// An unreachable directory changes nothing, and a synced user's sign-in fails closed
 	// (an error, not "wrong password": local fallback is off).
-	f.ldap.stop()
+	f.ldap.Stop()
 	rep, err = f.sync(directory.SyncOptions{})
 	if err == nil || rep.Error == "" {
 		t.Fatalf("sync with slapd stopped: %+v, %v", rep, err)
@@ -323,7 +324,7 @@ func sameUser(a, b store.User) bool {
 // certificate verified against the test CA), and local fallback: the last password the
 // directory accepted lets the user in while the directory is down, a wrong one does not.
 func TestStartTLSAndLocalFallback(t *testing.T) {
-	f := newFixture(t, func(l *config.LDAP, s *slapd) { l.URL, l.StartTLS, l.LocalFallback = s.ldapURL, true, true })
+	f := newFixture(t, func(l *config.LDAP, s *slapdtest.Server) { l.URL, l.StartTLS, l.LocalFallback = s.LDAPURL, true, true })
 	ctx := t.Context()
 	rep, err := f.sync(directory.SyncOptions{})
 	must(t, err)
@@ -336,7 +337,7 @@ func TestStartTLSAndLocalFallback(t *testing.T) {
 	if a := f.user("alice@example.com"); a.PasswordHash == "" {
 		t.Fatal("local fallback on: the accepted password was not kept")
 	}
-	f.ldap.stop()
+	f.ldap.Stop()
 	if _, err := f.dir.Authenticate(ctx, "alice@example.com", "alice-Pa55word!"); err != nil {
 		t.Fatalf("alice by local fallback: %v", err)
 	}
@@ -344,7 +345,7 @@ func TestStartTLSAndLocalFallback(t *testing.T) {
 		t.Fatalf("wrong password by local fallback: %v", err)
 	}
 	// Without StartTLS a plain ldap:// URL is refused by the configuration unless allowed.
-	cfg := []byte("directory:\n  ldap:\n    url: " + f.ldap.ldapURL + "\n    bind_dn: " + svcDN + "\n    bind_password_env: X\n    user_base_dns: [\"" + suffix + "\"]\n")
+	cfg := []byte("directory:\n  ldap:\n    url: " + f.ldap.LDAPURL + "\n    bind_dn: " + svcDN + "\n    bind_password_env: X\n    user_base_dns: [\"" + suffix + "\"]\n")
 	if _, err := config.Parse("sekisho.yaml", cfg, t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "plain LDAP") {
 		t.Fatalf("plain ldap:// without start_tls: %v", err)
 	}

@@ -105,7 +105,9 @@ func (s *Store) GetUserByImmutableID(ctx context.Context, immutableID string) (s
 	if immutableID == "" {
 		return store.User{}, fmt.Errorf("%s: get user by empty ImmutableID: %w", s.d.Name, store.ErrNotFound)
 	}
-	u, err := s.getUserWhere(ctx, false, `immutable_id = ?`, immutableID)
+	// The repeated condition lets SQLite use the partial index (immutable_id <> ''), which
+	// it does not infer from the equality; without it the lookup scans every user.
+	u, err := s.getUserWhere(ctx, false, `immutable_id = ? AND immutable_id <> ''`, immutableID)
 	if err != nil {
 		return u, s.fail(err, "get user by ImmutableID %q", immutableID)
 	}
