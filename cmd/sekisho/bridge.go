@@ -19,7 +19,7 @@ func init() { extraCommands = append(extraCommands, newBridgeCmd) }
 // newBridgeCmd is `sekisho bridge`: the legacy mail bridge (docs/mail-bridge.md).
 func newBridgeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "bridge", Short: "The mail bridge: IMAP, POP3 and SMTP with app passwords in, OAuth 2.0 to the mail server out"}
-	cmd.AddCommand(newBridgeCredentialCmd(g))
+	cmd.AddCommand(newBridgeCredentialCmd(g), newBridgeUpstreamCmd(g))
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/sekisho/sekisho/internal/audit"
 	"github.com/sekisho/sekisho/internal/authn/factors"
 	"github.com/sekisho/sekisho/internal/bridge/apppassword"
+	"github.com/sekisho/sekisho/internal/bridge/oauthtokens"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
 	"github.com/sekisho/sekisho/internal/keys"
@@ -53,7 +54,10 @@ type Service struct {
 	SCIMTokens *scimtoken.Hasher
 	// BridgeCredentials hashes the mail bridge's app passwords (bridge.credential.*).
 	BridgeCredentials *apppassword.Hasher
-	Now               func() time.Time
+	// BridgeUpstream is the mail bridge's upstream token source when its tokens come from an
+	// OAuth server (bridge.upstream.*: connecting and disconnecting users' mailboxes).
+	BridgeUpstream *oauthtokens.Source
+	Now            func() time.Time
 
 	// ClientSecrets hashes OpenID Connect client secrets (app.add of a confidential client).
 	ClientSecrets *oidc.SecretHasher

@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/sekisho/sekisho/internal/bridge"
 	"github.com/sekisho/sekisho/internal/bridge/imapproxy"
+	"github.com/sekisho/sekisho/internal/bridge/popproxy"
+	"github.com/sekisho/sekisho/internal/bridge/smtpproxy"
 	"github.com/sekisho/sekisho/internal/config"
 )
 
@@ -73,8 +75,26 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 	if a := cfg.IMAP.StartTLSListen; a != "" {
 		ls = append(ls, listener{"imap-starttls", a, func(ctx context.Context, l net.Listener) error { return imap.Serve(ctx, l, false) }})
 	}
-	if cfg.POP.TLSListen != "" || cfg.POP.StartTLSListen != "" || cfg.SMTP.TLSListen != "" || cfg.SMTP.StartTLSListen != "" {
-		return nil, errors.New("bridge: the POP3 and SMTP doors are not in this build; configure bridge.imap only")
+	pop := &popproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
+		MaxConns: cfg.MaxConnections, Recheck: cfg.Recheck.D(), Log: in.Log}
+	if a := cfg.POP.TLSListen; a != "" {
+		ls = append(ls, listener{"pop", a, func(ctx context.Context, l net.Listener) error { return pop.Serve(ctx, l, true) }})
+	}
+	if a := cfg.POP.StartTLSListen; a != "" {
+		ls = append(ls, listener{"pop-starttls", a, func(ctx context.Context, l net.Listener) error { return pop.Serve(ctx, l, false) }})
+	}
+	// The SMTP greeting and the EHLO to the upstream name Sekisho's public host.
+	domain := "localhost"
+	if u, err := url.Parse(in.Config.BaseURL); err == nil && u.Hostname() != "" {
+		domain = u.Hostname()
+	}
+	submit := &smtpproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
+		MaxConns: cfg.MaxConnections, MaxMessageBytes: cfg.MaxMessageBytes, Recheck: cfg.Recheck.D(), Domain: domain, Log: in.Log}
+	if a := cfg.SMTP.TLSListen; a != "" {
+		ls = append(ls, listener{"smtp", a, func(ctx context.Context, l net.Listener) error { return submit.Serve(ctx, l, true) }})
+	}
+	if a := cfg.SMTP.StartTLSListen; a != "" {
+		ls = append(ls, listener{"smtp-starttls", a, func(ctx context.Context, l net.Listener) error { return submit.Serve(ctx, l, false) }})
 	}
 	b := &MailBridge{Addrs: map[string]net.Addr{}, errs: make(chan error, len(ls))}
 	var opened []net.Listener
@@ -103,6 +123,7 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 // bridgeUpstream is the upstream mail server of the configuration.
 func (s *Services) bridgeUpstream(u config.BridgeUpstream) (*bridge.Upstream, error) {
 	in := s.Instance
+	u = bridgeWithDefaults(in.Config.Bridge, u)
 	up := &bridge.Upstream{
 		IMAP:      bridge.Endpoint{Address: u.IMAP, TLS: config.UpstreamTLS(u.IMAPTLS, u.IMAP)},
 		POP:       bridge.Endpoint{Address: u.POP, TLS: config.UpstreamTLS(u.POPTLS, u.POP)},
@@ -124,9 +145,10 @@ func (s *Services) bridgeUpstream(u config.BridgeUpstream) (*bridge.Upstream, er
 		}
 		up.TLS.RootCAs = pool
 	}
-	if s.OIDC == nil {
-		return nil, errors.New("bridge: the OpenID Connect provider is not mounted; it issues the upstream tokens")
+	tokens, err := s.bridgeTokens(u)
+	if err != nil {
+		return nil, err
 	}
-	up.Tokens = bridge.IssuerTokens{Issue: s.OIDC.IssueAccessToken, ClientID: u.ClientID, Scopes: u.Scopes}
+	up.Tokens = tokens
 	return up, nil
 }

@@ -35,9 +35,9 @@ type Env struct {
 	Admin    *admin.Service
 }
 
-// Start runs the bridge with IMAP doors (implicit TLS and STARTTLS) in front of Dovecot's
-// implicit-TLS IMAP, rechecking open connections every 200 ms; change adjusts the bridge's
-// configuration before the doors open.
+// Start runs the bridge with every door (IMAP, POP3 and SMTP submission, each with implicit
+// TLS and with STARTTLS) in front of Dovecot, rechecking open connections every 200 ms;
+// change adjusts the bridge's configuration before the doors open.
 func Start(t testing.TB, change func(*config.Bridge)) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,9 +57,12 @@ func Start(t testing.TB, change func(*config.Bridge)) *Env {
 	}
 	b := config.Bridge{
 		IMAP:    config.BridgeListener{TLSListen: "127.0.0.1:0", StartTLSListen: "127.0.0.1:0"},
+		POP:     config.BridgeListener{TLSListen: "127.0.0.1:0", StartTLSListen: "127.0.0.1:0"},
+		SMTP:    config.BridgeListener{TLSListen: "127.0.0.1:0", StartTLSListen: "127.0.0.1:0"},
 		Recheck: config.Duration(200 * time.Millisecond),
-		Upstream: config.BridgeUpstream{IMAP: e.Dovecot.IMAPAddr, IMAPTLS: "implicit", CAFile: ca,
-			ClientID: added.Client.ClientID},
+		// Dovecot's POP3 is implicit TLS only, its submission STARTTLS only.
+		Upstream: config.BridgeUpstream{IMAP: e.Dovecot.IMAPAddr, IMAPTLS: "implicit", POP: e.Dovecot.POPAddr, POPTLS: "implicit",
+			SMTP: e.Dovecot.SubmissionAddr, SMTPTLS: "starttls", CAFile: ca, ClientID: added.Client.ClientID},
 	}
 	if change != nil {
 		change(&b)

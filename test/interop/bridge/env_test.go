@@ -1,7 +1,8 @@
 // Package bridge tests the mail bridge end to end: a running Sekisho (demo tenant) with its
-// bridge doors, a real Dovecot as the upstream mail server that accepts only Sekisho's OAuth
-// tokens (validated by introspection against Sekisho), and real mail clients (curl,
-// Python's imaplib) logging in with app passwords.
+// bridge doors (IMAP, POP3, SMTP submission), a real Dovecot as the upstream mail server that
+// accepts only Sekisho's OAuth tokens (validated by introspection against Sekisho) and relays
+// submitted mail to a sink the tests read, and real mail clients (curl, Python's imaplib,
+// poplib and smtplib, Node's nodemailer) logging in with app passwords.
 package bridge
 
 import (
@@ -9,9 +10,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +19,13 @@ import (
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/config"
 	"github.com/sekisho/sekisho/internal/store"
+	"github.com/sekisho/sekisho/internal/testutil/bridgetest"
 	"github.com/sekisho/sekisho/internal/testutil/dovecottest"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
 
-var cli = admin.Actor{Name: "os:test", Via: "cli"}
+var cli = bridgetest.Actor
 
 const alice = "alice@example.com"
 
@@ -38,54 +39,13 @@ type env struct {
 	pool    *x509.CertPool
 }
 
-// start runs Sekisho with the bridge in front of Dovecot; change adjusts the bridge's
-// configuration before its doors open.
+// start runs Sekisho with the bridge in front of Dovecot (internal/testutil/bridgetest);
+// change adjusts the bridge's configuration before its doors open.
 func start(t *testing.T, change func(*config.Bridge)) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, idp: idptest.Start(t, idptest.Options{})}
-	in := e.idp.Services.Instance
-	e.st, e.adm, e.pool = in.Store, in.Admin, e.idp.CAPool
-	// The upstream mail server is an OpenID Connect client of Sekisho: its secret lets Dovecot
-	// introspect the tokens the bridge presents.
-	added, err := in.Admin.AddOIDCClient(ctx, cli, "mailstore", admin.NewOIDCClient{Grants: []string{"client_credentials"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.dovecot = dovecottest.Start(t, dovecottest.Options{IntrospectURL: e.idp.URL + "/oidc/introspect",
-		ClientID: added.Client.ClientID, ClientSecret: added.Secret, CAFile: e.idp.CAFile})
-	ca := filepath.Join(t.TempDir(), "dovecot-ca.pem")
-	if err := os.WriteFile(ca, e.dovecot.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := config.Bridge{
-		IMAP:    config.BridgeListener{TLSListen: "127.0.0.1:0", StartTLSListen: "127.0.0.1:0"},
-		Recheck: config.Duration(200 * time.Millisecond),
-		Upstream: config.BridgeUpstream{IMAP: e.dovecot.IMAPAddr, IMAPTLS: "implicit", CAFile: ca,
-			ClientID: added.Client.ClientID},
-	}
-	if change != nil {
-		change(&b)
-	}
-	in.Config.Bridge = b
-	tlsCfg, err := e.idp.Services.TLSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Changes made through the admin service reach the doors as on a running server: through
-	// the change watcher.
-	go e.idp.Services.Changes.Run(ctx)
-	e.bridge, err = e.idp.Services.StartMailBridge(ctx, tlsCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := e.bridge.Wait(); err != nil {
-			t.Errorf("bridge: %v", err)
-		}
-	})
-	return e
+	b := bridgetest.Start(t, change)
+	in := b.IdP.Services.Instance
+	return &env{t: t, idp: b.IdP, dovecot: b.Dovecot, bridge: b.Bridge, st: in.Store, adm: in.Admin, pool: b.IdP.CAPool}
 }
 
 // addr is the door's address as host localhost (the name in Sekisho's certificate).
@@ -124,6 +84,16 @@ func (e *env) lastSignIn(t *testing.T, clientType string) store.SignInEvent {
 		t.Fatalf("no %s sign-in record", clientType)
 	}
 	return evs[len(evs)-1]
+}
+
+// countSignIns is the number of sign-in records of the client type.
+func (e *env) countSignIns(t *testing.T, clientType string) int {
+	t.Helper()
+	evs, err := e.st.ListSignIns(context.Background(), store.SignInFilter{ClientType: clientType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
 }
 
 // imapConn is a raw IMAP connection over implicit TLS, for exchanges clients hide.
@@ -170,6 +140,74 @@ func (ic *imapConn) cmd(tag, command string) ([]string, string) {
 			return untagged, strings.TrimPrefix(l, tag+" ")
 		}
 		untagged = append(untagged, l)
+	}
+}
+
+// lineConn is a raw line-oriented connection (POP3, SMTP) to a door.
+type lineConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+// dialLines connects to door, over TLS when useTLS, and reads its greeting.
+func (e *env) dialLines(t *testing.T, door string, useTLS bool) (*lineConn, string) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if useTLS {
+		c, err = tls.Dial("tcp", e.addr(door), &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	} else {
+		c, err = netDial(e.addr(door))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	lc := &lineConn{t: t, c: c, r: bufio.NewReader(c)}
+	return lc, lc.line()
+}
+
+func (lc *lineConn) line() string {
+	lc.t.Helper()
+	l, err := lc.r.ReadString('\n')
+	if err != nil {
+		lc.t.Fatalf("read: %v (after %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// cmd sends one line and returns the first line of the answer.
+func (lc *lineConn) cmd(line string) string {
+	lc.t.Helper()
+	if _, err := lc.c.Write([]byte(line + "\r\n")); err != nil {
+		lc.t.Fatal(err)
+	}
+	return lc.line()
+}
+
+// reply reads an SMTP reply and returns its lines joined with "|".
+func (lc *lineConn) reply() string {
+	lc.t.Helper()
+	var out []string
+	for {
+		l := lc.line()
+		out = append(out, l)
+		if len(l) < 4 || l[3] != '-' {
+			return strings.Join(out, "|")
+		}
+	}
+}
+
+// closedWithin reports whether the door closes the connection within d.
+func (lc *lineConn) closedWithin(d time.Duration) bool {
+	_ = lc.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		if _, err := lc.r.ReadString('\n'); err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
 	}
 }
 
