@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +29,28 @@ type Recorder struct {
 	// (or by a readiness probe that can write): a node whose disk is full still reads, so
 	// pinging the store alone would call it ready while it refuses every sign-in.
 	failing atomic.Bool
+
+	// Group commit: records arriving while one is being written wait and are written together,
+	// in one transaction, by the next writer (see write).
+	mu      sync.Mutex
+	queue   []*pending
+	writing bool
 }
+
+// pending is a record waiting for its write: done receives its result, or lead when its
+// waiter is to write the queue itself.
+type pending struct {
+	e    store.SignInEvent
+	done chan result
+}
+
+type result struct {
+	err  error
+	lead bool
+}
+
+// maxBatch bounds one group commit.
+const maxBatch = 128
 
 // RecordTimeout bounds the write of one sign-in record, whatever is left of its request's
 // deadline.
@@ -54,9 +76,7 @@ func (r *Recorder) Record(ctx context.Context, e store.SignInEvent) (store.SignI
 	e.Time = e.Time.UTC()
 	// The record outlives its request: a refusal at the request's deadline (or after the
 	// client went away) is recorded all the same, within a short bound of its own.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
-	defer cancel()
-	if err := r.Store.AddSignIn(wctx, e); err != nil {
+	if err := r.write(ctx, e); err != nil {
 		r.Log.ErrorContext(ctx, "sign-in record not written", "id", e.ID, "user", e.Username, "err", err)
 		r.failing.Store(true)
 		return e, fmt.Errorf("write sign-in record: %w", err)
@@ -66,6 +86,69 @@ func (r *Recorder) Record(ctx context.Context, e store.SignInEvent) (store.SignI
 		"client_type", e.ClientType, "legacy_app", e.LegacyApp, "ip", e.EffectiveIP, "decision", e.Decision,
 		"rule", e.Rule, "reason", e.Reason, "forged_headers", e.ForgedHeaders)
 	return e, nil
+}
+
+// write stores e before it returns, in a group commit: when no write is under way, the
+// caller writes its record (and whatever queued meanwhile) at once; otherwise it queues, and
+// when the write under way ends, one of the queued callers writes the whole queue in one
+// transaction. Under load the records share commits (SQLite and PostgreSQL pay a commit per
+// transaction, and SQLite has a single writer anyway); alone, a record is written as before.
+// A batch that fails is written again record by record, so one bad record fails only itself.
+func (r *Recorder) write(ctx context.Context, e store.SignInEvent) error {
+	p := &pending{e: e, done: make(chan result, 1)}
+	r.mu.Lock()
+	r.queue = append(r.queue, p)
+	if r.writing {
+		r.mu.Unlock()
+		if res := <-p.done; !res.lead {
+			return res.err
+		}
+		r.mu.Lock() // this caller leads the next batch, which holds its own record
+	}
+	r.writing = true
+	batch := r.queue
+	if len(batch) > maxBatch {
+		batch = batch[:maxBatch]
+	}
+	r.queue = r.queue[len(batch):]
+	r.mu.Unlock()
+
+	// The records outlive their requests: a refusal at the request's deadline (or after the
+	// client went away) is recorded all the same, within a short bound of its own.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
+	defer cancel()
+	var errs []error
+	if len(batch) == 1 {
+		errs = []error{r.Store.AddSignIn(wctx, batch[0].e)}
+	} else {
+		es := make([]store.SignInEvent, len(batch))
+		for i, b := range batch {
+			es[i] = b.e
+		}
+		errs = make([]error, len(batch))
+		if err := r.Store.AddSignIns(wctx, es); err != nil {
+			for i, b := range batch {
+				errs[i] = r.Store.AddSignIn(wctx, b.e)
+			}
+		}
+	}
+	var mine error
+	for i, b := range batch {
+		if b == p {
+			mine = errs[i]
+			continue
+		}
+		b.done <- result{err: errs[i]}
+	}
+
+	r.mu.Lock()
+	if len(r.queue) > 0 {
+		r.queue[0].done <- result{lead: true} // it takes the rest; this caller returns now
+	} else {
+		r.writing = false
+	}
+	r.mu.Unlock()
+	return mine
 }
 
 // Ready reports whether sign-in records can be written. After a failed record it probes

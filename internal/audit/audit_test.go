@@ -6,9 +6,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,5 +131,83 @@ func TestReadyFollowsRecordWrites(t *testing.T) {
 		if err := r.Ready(t.Context()); (err == nil) != s.ready {
 			t.Fatalf("%s: Ready = %v, want ready=%v", s.name, err, s.ready)
 		}
+	}
+}
+
+// gatedStore holds the first AddSignIn until released, and counts the batch writes.
+type gatedStore struct {
+	store.Store
+	release chan struct{}
+	held    atomic.Bool
+	batches atomic.Int32
+}
+
+func (g *gatedStore) AddSignIn(ctx context.Context, e store.SignInEvent) error {
+	if g.held.CompareAndSwap(false, true) {
+		<-g.release
+	}
+	return g.Store.AddSignIn(ctx, e)
+}
+
+func (g *gatedStore) AddSignIns(ctx context.Context, es []store.SignInEvent) error {
+	g.batches.Add(1)
+	return g.Store.AddSignIns(ctx, es)
+}
+
+// TestGroupCommit: records that arrive while one is being written are written together in one
+// transaction once it ends, each caller learning its own record's fate: a record that cannot
+// be written (a duplicate ID) fails alone, the rest of its batch is stored.
+func TestGroupCommit(t *testing.T) {
+	base, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	gs := &gatedStore{Store: base, release: make(chan struct{})}
+	r := NewRecorder(gs, slog.New(slog.DiscardHandler))
+	gs.held.Store(true) // not this one
+	if _, err := r.Record(t.Context(), store.SignInEvent{ID: "taken", Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	gs.held.Store(false) // the next write is held
+	first := make(chan error, 1)
+	go func() { _, err := r.Record(t.Context(), store.SignInEvent{Username: "first"}); first <- err }()
+	for !gs.held.Load() { // the first write is under way (and held)
+		runtime.Gosched()
+	}
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		id := fmt.Sprintf("queued-%d", i)
+		if i == 3 {
+			id = "taken"
+		}
+		go func() { _, err := r.Record(t.Context(), store.SignInEvent{ID: id, Username: id}); errs <- err }()
+	}
+	for {
+		r.mu.Lock()
+		queued := len(r.queue)
+		r.mu.Unlock()
+		if queued == n {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(gs.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range n {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 || gs.batches.Load() != 1 {
+		t.Fatalf("%d failed (want the duplicate only), %d batch writes (want one)", failed, gs.batches.Load())
+	}
+	all, err := base.ListSignIns(t.Context(), store.SignInFilter{})
+	if err != nil || len(all) != 1+1+n-1 {
+		t.Fatalf("%d records stored, want %d: %v", len(all), 1+1+n-1, err)
 	}
 }

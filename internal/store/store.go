@@ -391,6 +391,9 @@ type Store interface {
 
 	// Sign-in events.
 	AddSignIn(ctx context.Context, e SignInEvent) error
+	// AddSignIns appends events in one transaction: all of them or none (the error of the
+	// first that failed).
+	AddSignIns(ctx context.Context, es []SignInEvent) error
 	GetSignIn(ctx context.Context, id string) (SignInEvent, error)
 	ListSignIns(ctx context.Context, f SignInFilter) ([]SignInEvent, error) // oldest first
 	EachSignIn(ctx context.Context, f SignInFilter, fn func(SignInEvent) error) error

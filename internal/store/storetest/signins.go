@@ -36,6 +36,21 @@ func testSignIns(t *testing.T, s store.Store) {
 	ok(t, err)
 	equal(t, "GetSignIn", got, e)
 
+	// A batch is stored whole, round-tripping as single records do; a batch holding a taken ID
+	// stores nothing.
+	b1, b2 := signIn("batch-1", base.Add(-48*time.Hour)), signIn("batch-2", base.Add(-48*time.Hour))
+	b2.Username, b2.Decision = "other@example.com", "deny"
+	ok(t, s.AddSignIns(c, []store.SignInEvent{b1, b2}))
+	for _, want := range []store.SignInEvent{b1, b2} {
+		got, err := s.GetSignIn(c, want.ID)
+		ok(t, err)
+		equal(t, "batch record", got, want)
+	}
+	isErr(t, s.AddSignIns(c, []store.SignInEvent{signIn("batch-3", base.Add(-48*time.Hour)), signIn("ref-1", base)}), store.ErrConflict)
+	_, err = s.GetSignIn(c, "batch-3")
+	isErr(t, err, store.ErrNotFound)
+	ok(t, s.AddSignIns(c, nil))
+
 	// Events in the same microsecond keep insertion order.
 	for i := range 5 {
 		ok(t, s.AddSignIn(c, signIn(id("same", i), base.Add(time.Minute))))
