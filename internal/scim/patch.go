@@ -117,7 +117,7 @@ func applyOp(res map[string]any, o patchOp, s *schema) *Error {
 		return &Error{Status: 400, ScimType: "mutability", Detail: fmt.Sprintf("%s is read-only", a.name)}
 	}
 	if op != "remove" && o.Value == nil {
-		return errInvalidValue("an %s operation needs a value", op)
+		return errInvalidValue("the %s operation needs a value", op)
 	}
 	obj := res
 	if pp.attr.urn != "" {

@@ -292,6 +292,31 @@ func checkIfMatch(r *http.Request, res map[string]any) *Error {
 	return &Error{Status: 412, Detail: "the resource changed since the version in If-Match (now " + cur + ")"}
 }
 
+// notModified answers a conditional GET of a user or group (RFC 7232 §3.2): when If-None-Match
+// is "*" or lists the resource's version (weak comparison: W/ aside), a 304 carrying the ETag
+// and Cache-Control a 200 would carry (RFC 7232 §4.1), and true.
+func notModified(w http.ResponseWriter, r *http.Request, res map[string]any) bool {
+	inm := strings.TrimSpace(r.Header.Get("If-None-Match"))
+	if inm == "" {
+		return false
+	}
+	cur := res["meta"].(map[string]any)["version"].(string)
+	match := inm == "*"
+	for _, t := range strings.Split(inm, ",") {
+		t = strings.TrimSpace(t)
+		if t != "" && strings.TrimPrefix(t, "W/") == strings.TrimPrefix(cur, "W/") {
+			match = true
+		}
+	}
+	if !match {
+		return false
+	}
+	w.Header().Set("ETag", cur)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
 // ---- discovery
 
 func (s *Server) serviceProviderConfig(c *call, w http.ResponseWriter) *Error {
@@ -549,8 +574,7 @@ func (s *Server) getUser(c *call, w http.ResponseWriter) *Error {
 	if err != nil {
 		return s.asError(c, err)
 	}
-	if inm := c.r.Header.Get("If-None-Match"); inm != "" && inm == res["meta"].(map[string]any)["version"] {
-		w.WriteHeader(http.StatusNotModified)
+	if notModified(w, c.r, res) {
 		return nil
 	}
 	writeResource(w, 200, project(c.r, res))
@@ -851,6 +875,9 @@ func (s *Server) getGroup(c *call, w http.ResponseWriter) *Error {
 	res, err := c.v.groupResource(c.ctx, g)
 	if err != nil {
 		return s.asError(c, err)
+	}
+	if notModified(w, c.r, res) {
+		return nil
 	}
 	writeResource(w, 200, project(c.r, res))
 	return nil
