@@ -62,8 +62,9 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 	door := &bridge.Door{Gate: s.Gate, Evaluator: s.Gate, Recorder: s.Gate, Store: in.Store, Application: cfg.Application, Log: in.Log}
 	listenTLS := serverTLS.Clone()
 	listenTLS.NextProtos = nil
-	imap := &imapproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
+	doors := bridge.Settings{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
 		MaxConns: cfg.MaxConnections, Recheck: cfg.Recheck.D(), Log: in.Log}
+	imap := &imapproxy.Server{Settings: doors}
 	type listener struct {
 		name, addr string
 		serve      func(context.Context, net.Listener) error
@@ -75,8 +76,7 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 	if a := cfg.IMAP.StartTLSListen; a != "" {
 		ls = append(ls, listener{"imap-starttls", a, func(ctx context.Context, l net.Listener) error { return imap.Serve(ctx, l, false) }})
 	}
-	pop := &popproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
-		MaxConns: cfg.MaxConnections, Recheck: cfg.Recheck.D(), Log: in.Log}
+	pop := &popproxy.Server{Settings: doors}
 	if a := cfg.POP.TLSListen; a != "" {
 		ls = append(ls, listener{"pop", a, func(ctx context.Context, l net.Listener) error { return pop.Serve(ctx, l, true) }})
 	}
@@ -88,8 +88,7 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 	if u, err := url.Parse(in.Config.BaseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
 	}
-	submit := &smtpproxy.Server{Door: door, Upstream: up, TLS: listenTLS, AllowCleartextLogin: cfg.AllowCleartextLogin,
-		MaxConns: cfg.MaxConnections, MaxMessageBytes: cfg.MaxMessageBytes, Recheck: cfg.Recheck.D(), Domain: domain, Log: in.Log}
+	submit := &smtpproxy.Server{Settings: doors, MaxMessageBytes: cfg.MaxMessageBytes, Domain: domain}
 	if a := cfg.SMTP.TLSListen; a != "" {
 		ls = append(ls, listener{"smtp", a, func(ctx context.Context, l net.Listener) error { return submit.Serve(ctx, l, true) }})
 	}

@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -25,17 +24,7 @@ import (
 
 // Server is the IMAP door.
 type Server struct {
-	Door     *bridge.Door
-	Upstream *bridge.Upstream
-	// TLS is the listener's certificate (implicit TLS, STARTTLS).
-	TLS *tls.Config
-	// AllowCleartextLogin lets a device log in without TLS (LOGINDISABLED is not announced):
-	// for old devices on a trusted network only; the password crosses the network in clear.
-	AllowCleartextLogin bool
-	MaxConns            int           // open connections at once (default 1000)
-	Recheck             time.Duration // how often an open connection's login is checked again
-	PreAuthTimeout      time.Duration // per command before login (default 60 s)
-	Log                 *slog.Logger
+	bridge.Settings
 }
 
 const maxFailures = 3
@@ -48,7 +37,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, implicitTLS bool) er
 	}, func(ctx context.Context, c net.Conn) {
 		if implicitTLS {
 			tc := tls.Server(c, s.TLS)
-			_ = tc.SetDeadline(time.Now().Add(s.preAuthTimeout()))
+			_ = tc.SetDeadline(time.Now().Add(s.PreAuth()))
 			if err := tc.HandshakeContext(ctx); err != nil {
 				s.Log.Debug("imap bridge: TLS handshake", "remote", c.RemoteAddr().String(), "err", err)
 				return
@@ -72,7 +61,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	ss := &session{s: s, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 4096)}
 	ss.reply("* OK [CAPABILITY %s] Sekisho mail bridge ready", ss.capabilities())
 	for {
-		_ = c.SetDeadline(time.Now().Add(s.preAuthTimeout()))
+		_ = c.SetDeadline(time.Now().Add(s.PreAuth()))
 		cmd, err := readCommand(ss.r, ss.w)
 		if err != nil {
 			var b *errBad
@@ -277,11 +266,4 @@ func (ss *session) relay(ctx context.Context, tag string, l bridge.Login) {
 	// The upstream's answer, with the device's tag: it may carry the capabilities after login.
 	ss.reply("%s %s", tag, okLine)
 	ss.s.Door.Relay(ctx, l, ss.s.Recheck, ss.conn, ss.r, up, ur)
-}
-
-func (s *Server) preAuthTimeout() time.Duration {
-	if s.PreAuthTimeout <= 0 {
-		return 60 * time.Second
-	}
-	return s.PreAuthTimeout
 }

@@ -51,7 +51,7 @@ func converse(t *testing.T, s *Server, send string) (greeting string, answer []s
 
 func TestPreLoginConversation(t *testing.T) {
 	g := &denyGate{}
-	s := &Server{Door: &bridge.Door{Gate: g, Log: slog.New(slog.DiscardHandler)}, TLS: &tls.Config{}, Log: slog.New(slog.DiscardHandler)}
+	s := &Server{bridge.Settings{Door: &bridge.Door{Gate: g, Log: slog.New(slog.DiscardHandler)}, TLS: &tls.Config{}, Log: slog.New(slog.DiscardHandler)}}
 	for _, tc := range []struct {
 		name, send string
 		want       []string // prefixes of the answers, in order
@@ -87,7 +87,7 @@ func TestPreLoginConversation(t *testing.T) {
 // gate as an app-password attempt of the IMAP door, and the third failure ends the connection.
 func TestFailedLogins(t *testing.T) {
 	g := &denyGate{}
-	s := &Server{Door: &bridge.Door{Gate: g, Log: slog.New(slog.DiscardHandler)}, AllowCleartextLogin: true, Log: slog.New(slog.DiscardHandler)}
+	s := &Server{bridge.Settings{Door: &bridge.Door{Gate: g, Log: slog.New(slog.DiscardHandler)}, AllowCleartextLogin: true, Log: slog.New(slog.DiscardHandler)}}
 	plain := "AGFsaWNlAHB3" // \0alice\0pw
 	_, answer := converse(t, s, "a LOGIN alice pw\r\nb AUTHENTICATE PLAIN "+plain+"\r\nc AUTHENTICATE PLAIN\r\n"+plain+"\r\nd NOOP\r\n")
 	want := []string{"a NO [AUTHENTICATIONFAILED] Invalid credentials (ref EV1)", "b NO [AUTHENTICATIONFAILED]", "+ ", "c NO [AUTHENTICATIONFAILED]", "* BYE Too many failed logins"}

@@ -22,7 +22,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -35,18 +34,7 @@ import (
 
 // Server is the POP3 door.
 type Server struct {
-	Door     *bridge.Door
-	Upstream *bridge.Upstream
-	// TLS is the listener's certificate (implicit TLS, STLS).
-	TLS *tls.Config
-	// AllowCleartextLogin lets a device log in without TLS (USER and SASL PLAIN are listed
-	// before STLS): for old devices on a trusted network only; the password crosses the
-	// network in clear.
-	AllowCleartextLogin bool
-	MaxConns            int           // open connections at once (default 1000)
-	Recheck             time.Duration // how often an open connection's login is checked again
-	PreAuthTimeout      time.Duration // per command before login (default 60 s)
-	Log                 *slog.Logger
+	bridge.Settings
 }
 
 const (
@@ -64,7 +52,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, implicitTLS bool) er
 	}, func(ctx context.Context, c net.Conn) {
 		if implicitTLS {
 			tc := tls.Server(c, s.TLS)
-			_ = tc.SetDeadline(time.Now().Add(s.preAuthTimeout()))
+			_ = tc.SetDeadline(time.Now().Add(s.PreAuth()))
 			if err := tc.HandshakeContext(ctx); err != nil {
 				s.Log.Debug("pop bridge: TLS handshake", "remote", c.RemoteAddr().String(), "err", err)
 				return
@@ -90,7 +78,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	ss := &session{s: s, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 4096)}
 	ss.reply("+OK Sekisho mail bridge ready")
 	for {
-		_ = ss.conn.SetDeadline(time.Now().Add(s.preAuthTimeout()))
+		_ = ss.conn.SetDeadline(time.Now().Add(s.PreAuth()))
 		line, err := readLine(ss.r)
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
@@ -354,11 +342,4 @@ func (ss *session) relay(ctx context.Context, l bridge.Login) {
 	// The upstream's own +OK: the device is now in its TRANSACTION state.
 	ss.reply("%s", okLine)
 	ss.s.Door.Relay(ctx, l, ss.s.Recheck, ss.conn, ss.r, up, ur)
-}
-
-func (s *Server) preAuthTimeout() time.Duration {
-	if s.PreAuthTimeout <= 0 {
-		return 60 * time.Second
-	}
-	return s.PreAuthTimeout
 }

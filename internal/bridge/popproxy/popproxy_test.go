@@ -138,10 +138,10 @@ func startPOP(t *testing.T, change func(*popEnv)) *popEnv {
 	e.up = startFakePOP(t, e.certs, true)
 	e.pw = "pop-pw"
 	e.gate.Add(bridgefake.Account{Password: e.pw, User: store.User{UPN: alice}, Credential: store.BridgeCredential{Scopes: []string{apppassword.ScopePOP}}})
-	e.srv = &Server{Door: e.gate.Door(), TLS: e.certs.Server, Recheck: 50 * time.Millisecond, PreAuthTimeout: 5 * time.Second,
+	e.srv = &Server{bridge.Settings{Door: e.gate.Door(), TLS: e.certs.Server, Recheck: 50 * time.Millisecond, PreAuthTimeout: 5 * time.Second,
 		Log: slog.New(slog.DiscardHandler),
 		Upstream: &bridge.Upstream{POP: bridge.Endpoint{Address: e.up.addr, TLS: bridge.TLSImplicit}, TLS: e.certs.Client,
-			Tokens: bridgefake.Tokens{}, Timeout: 5 * time.Second}}
+			Tokens: bridgefake.Tokens{}, Timeout: 5 * time.Second}}}
 	if change != nil {
 		change(e)
 	}

@@ -58,23 +58,14 @@ const (
 
 // Server is the SMTP door.
 type Server struct {
-	Door     *bridge.Door
-	Upstream *bridge.Upstream
-	// TLS is the listener's certificate (implicit TLS, STARTTLS).
-	TLS *tls.Config
-	// AllowCleartextLogin lets a device log in without TLS (AUTH is announced before
-	// STARTTLS): for old printers on a trusted network that cannot do TLS; the password
-	// crosses the network in clear.
-	AllowCleartextLogin bool
-	MaxConns            int           // open connections at once (default 1000)
-	MaxMessageBytes     int64         // one message (default DefaultMaxMessageBytes)
-	Recheck             time.Duration // how often an open session's login is checked again
-	PreAuthTimeout      time.Duration // idle before login (default 60 s; 5 min in all)
-	Timeout             time.Duration // idle after login (default 5 min, RFC 5321)
+	// Settings: with AllowCleartextLogin, AUTH is announced before STARTTLS (old printers
+	// that cannot do TLS); PreAuthTimeout bounds each read before login (5 min in all).
+	bridge.Settings
+	MaxMessageBytes int64         // one message (default DefaultMaxMessageBytes)
+	Timeout         time.Duration // idle after login (default 5 min, RFC 5321)
 	// Domain is the name in the greeting and in the EHLO to the upstream (default
 	// localhost).
 	Domain string
-	Log    *slog.Logger
 }
 
 // Serve accepts SMTP connections on l until ctx ends; implicitTLS means TLS from the first
@@ -131,13 +122,6 @@ func (s *Server) maxMessageBytes() int64 {
 	return s.MaxMessageBytes
 }
 
-func (s *Server) preAuthTimeout() time.Duration {
-	if s.PreAuthTimeout <= 0 {
-		return 60 * time.Second
-	}
-	return s.PreAuthTimeout
-}
-
 func (s *Server) timeout() time.Duration {
 	if s.Timeout <= 0 {
 		return 5 * time.Minute
@@ -181,7 +165,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		now := time.Now()
 		dc := &devConn{Conn: c, l: l, lines: !l.implicitTLS, preAuthEnd: now.Add(preAuthLimit),
-			preAuth: l.s.preAuthTimeout(), idle: l.s.timeout()}
+			preAuth: l.s.PreAuth(), idle: l.s.timeout()}
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()

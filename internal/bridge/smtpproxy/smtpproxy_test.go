@@ -194,10 +194,10 @@ func startSMTP(t *testing.T, change func(*smtpEnv)) *smtpEnv {
 	e.up = startFakeSMTP(t, e.certs, false)
 	e.gate.Add(bridgefake.Account{Password: e.pw, User: store.User{UPN: alice, Email: "alice.smith@example.com"},
 		Credential: store.BridgeCredential{Scopes: []string{apppassword.ScopeSMTPSend}}})
-	e.srv = &Server{Door: e.gate.Door(), TLS: e.certs.Server, Recheck: 50 * time.Millisecond, PreAuthTimeout: 5 * time.Second,
-		Domain: "bridge.test", Log: slog.New(slog.DiscardHandler),
+	e.srv = &Server{Settings: bridge.Settings{Door: e.gate.Door(), TLS: e.certs.Server, Recheck: 50 * time.Millisecond,
+		PreAuthTimeout: 5 * time.Second, Log: slog.New(slog.DiscardHandler),
 		Upstream: &bridge.Upstream{SMTP: bridge.Endpoint{Address: e.up.addr, TLS: bridge.TLSStartTLS}, TLS: e.certs.Client,
-			Tokens: bridgefake.Tokens{}, Timeout: 5 * time.Second}}
+			Tokens: bridgefake.Tokens{}, Timeout: 5 * time.Second}}, Domain: "bridge.test"}
 	if change != nil {
 		change(e)
 	}
