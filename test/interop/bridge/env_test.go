@@ -11,10 +11,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sekisho/sekisho/internal/published"
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/config"
@@ -224,14 +227,20 @@ func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 // waitForPolicy waits until the policy version v is in force (the change watcher's bound).
 func (e *env) waitForPolicy(t *testing.T, v int64) {
 	t.Helper()
+	e.waitFor(t, fmt.Sprintf("policy version %d", v), func(c *published.Compiled) bool { return c.Version == v })
+}
+
+// waitFor waits until the compiled policy in force satisfies ok (the change watcher's bound).
+func (e *env) waitFor(t *testing.T, what string, ok func(*published.Compiled) bool) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		comp, err := e.idp.Services.Policies.Current(context.Background())
-		if err == nil && comp.Version == v {
+		if err == nil && ok(comp) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("policy version %d not in force after 5s (err %v)", v, err)
+			t.Fatalf("%s not in force after 5s (err %v)", what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

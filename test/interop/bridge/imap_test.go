@@ -2,10 +2,13 @@ package bridge
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sekisho/sekisho/internal/published"
 
 	"github.com/sekisho/sekisho/internal/bridge/apppassword"
 	"github.com/sekisho/sekisho/internal/testutil/peers"
@@ -129,6 +132,33 @@ func TestIMAPRefusals(t *testing.T) {
 		if ev := e.lastSignIn(t, "bridge-imap"); !strings.HasPrefix(ans, "NO [AUTHENTICATIONFAILED]") || ev.Reason != "credential_revoked" {
 			t.Fatalf("after revocation: %q %+v", ans, ev)
 		}
+	})
+
+	t.Run("an address outside the office is refused, and its open connections closed", func(t *testing.T) {
+		pw := e.issue(alice, "reader3", []string{apppassword.ScopeIMAP})
+		open := e.dialIMAP(t)
+		if _, ans := open.cmd("a1", "LOGIN "+alice+" "+pw); !strings.HasPrefix(ans, "OK") {
+			t.Fatalf("login from the office: %q", ans)
+		}
+		// The office no longer holds loopback: the demo policy's block-legacy-outside applies.
+		if err := e.adm.SetNetwork(ctx, cli, "office", "head office", []string{"203.0.113.0/24"}); err != nil {
+			t.Fatal(err)
+		}
+		loopback := netip.MustParseAddr("127.0.0.1")
+		e.waitFor(t, "the new office network", func(c *published.Compiled) bool { return len(c.Inside(loopback)) == 0 })
+		ic := e.dialIMAP(t)
+		_, ans := ic.cmd("a1", "LOGIN "+alice+" "+pw)
+		ev := e.lastSignIn(t, "bridge-imap")
+		if !strings.HasPrefix(ans, "NO [AUTHORIZATIONFAILED]") || ev.Decision != "deny" || ev.Rule != "block-legacy-outside" || ev.EffectiveIP != "127.0.0.1" {
+			t.Fatalf("answer %q, record %+v", ans, ev)
+		}
+		if _, err := open.r.ReadString('\n'); err == nil {
+			t.Fatal("a connection from outside the office stayed open")
+		}
+		if err := e.adm.SetNetwork(ctx, cli, "office", "head office", []string{"127.0.0.0/8", "203.0.113.0/24"}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, "the office with loopback again", func(c *published.Compiled) bool { return len(c.Inside(loopback)) > 0 })
 	})
 
 	t.Run("the policy refuses, and closes the connections it no longer allows", func(t *testing.T) {
