@@ -206,6 +206,26 @@ func (h *Handler) Routes() []Route {
 		{"POST " + DevicePath, h.device},
 		{"GET " + LogoutPath, h.endSession},
 		{"POST " + LogoutPath, h.endSession},
+		// CORS preflight for browser applications (single-page apps with PKCE): the token,
+		// userinfo and revocation endpoints are called from other origins, userinfo with an
+		// Authorization header, which makes the browser ask first.
+		{"OPTIONS " + TokenPath, preflight("POST")},
+		{"OPTIONS " + UserinfoPath, preflight("GET, POST")},
+		{"OPTIONS " + RevokePath, preflight("POST")},
+	}
+}
+
+// preflight answers a CORS preflight: any origin may call with the Authorization and
+// Content-Type headers, never with credentials (cookies), which these endpoints do not read
+// anyway — a bearer token or a client secret is the caller's proof.
+func preflight(methods string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", methods)
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
