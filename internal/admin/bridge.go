@@ -142,11 +142,20 @@ func (s *Service) RevokeBridgeCredential(ctx context.Context, a Actor, user, nam
 			return viewOfBridgeCredential(row, u.UPN), viewOfBridgeCredential(old, u.UPN), viewOfBridgeCredential(row, u.UPN), nil
 		}
 		if revoked {
-			return BridgeCredentialView{}, nil, nil, fmt.Errorf("app password %q of %s: already revoked", name, u.UPN)
+			return BridgeCredentialView{}, nil, nil, alreadyRevoked{name, u.UPN}
 		}
 		return BridgeCredentialView{}, nil, nil, fmt.Errorf("app password %q of %s: %w", name, u.UPN, store.ErrNotFound)
 	})
 }
+
+// alreadyRevoked refuses to revoke an app password again. Nothing by that name is in force,
+// so it is store.ErrNotFound to the interfaces (the API's 404), with the sentence that says why.
+type alreadyRevoked struct{ name, upn string }
+
+func (e alreadyRevoked) Error() string {
+	return fmt.Sprintf("app password %q of %s: already revoked", e.name, e.upn)
+}
+func (alreadyRevoked) Unwrap() error { return store.ErrNotFound }
 
 // ListBridgeCredentials lists the app passwords of user (every user's when ""), revoked and
 // expired ones included.

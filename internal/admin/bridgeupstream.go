@@ -167,3 +167,33 @@ func (s *Service) ListBridgeUpstream(ctx context.Context) ([]BridgeUpstreamView,
 	}
 	return out, nil
 }
+
+// BridgeUpstreamDelegated reports whether the mail bridge's tokens come from per-user grants
+// (bridge.upstream.tokens oauth or microsoft365, not app_only): whether mailboxes are connected
+// at all.
+func (s *Service) BridgeUpstreamDelegated() bool {
+	_, err := s.bridgeUpstream()
+	return err == nil
+}
+
+// BridgeUpstreamOf is user's connected mailbox in the configured profile; an error in the
+// chain of store.ErrNotFound when the user has not connected it.
+func (s *Service) BridgeUpstreamOf(ctx context.Context, user string) (BridgeUpstreamView, error) {
+	src, err := s.bridgeUpstream()
+	if err != nil {
+		return BridgeUpstreamView{}, err
+	}
+	u, err := s.Store.GetUserByUPN(ctx, user)
+	if err != nil {
+		return BridgeUpstreamView{}, fmt.Errorf("user %s: %w", user, err)
+	}
+	row, err := s.Store.GetBridgeUpstreamGrant(ctx, src.Profile, u.ID)
+	if err != nil {
+		return BridgeUpstreamView{}, fmt.Errorf("the mailbox grant of %s: %w", u.UPN, err)
+	}
+	g, err := src.Open(row)
+	if err != nil {
+		return BridgeUpstreamView{Profile: src.Profile, User: u.UPN, Broken: "the stored grant does not open: " + err.Error(), BrokenAt: row.UpdatedAt}, nil
+	}
+	return viewOfBridgeGrant(src.Profile, u.UPN, g), nil
+}

@@ -160,13 +160,52 @@ func (a *API) issued(is admin.IssuedDevice) IssuedDevice {
 		PKCS12Password: is.Password}
 }
 
+var exampleAppPassword = AppPassword{BridgeCredentialView: admin.BridgeCredentialView{ID: "5b0f3c1e-7d2a-4e5b-9a61-0c8d2f4e7a10", User: "scanner@example.com",
+	Name: "printer-3f", Scopes: []string{"smtp-send"}, From: []string{"scans@example.com"}, CreatedBy: "admin@example.com",
+	CreatedAt: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC), ExpiresAt: time.Date(2027, 12, 4, 9, 0, 0, 0, time.UTC),
+	LastUsedAt: time.Date(2027, 1, 15, 8, 30, 0, 0, time.UTC), LastIP: "203.0.113.40"}, State: "active"}
+
+// appPasswords lists user's app passwords (everyone's for ""), only those in state when given.
+func (a *API) appPasswords(c *call, user, state string) ([]AppPassword, error) {
+	switch state {
+	case "", "active", "revoked", "expired":
+	default:
+		return nil, invalid(fmt.Sprintf("state %q: active, revoked or expired", state))
+	}
+	vs, err := a.Admin.ListBridgeCredentials(c.ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	now := a.Now()
+	out := []AppPassword{}
+	for _, v := range vs {
+		if p := appPasswordOf(v, now); state == "" || p.State == state {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// mailboxError is the problem of a mailbox connection that could not be read: the service's
+// sentence when the upstream keeps no grant per mailbox (422), not connected or no such user
+// (404), else a failure of Sekisho.
+func (a *API) mailboxError(err error) error {
+	if !a.Admin.BridgeUpstreamDelegated() || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return internal(err)
+}
+
 var exampleUser = admin.UserView{UPN: "taro@example.com", DisplayName: "山田 太郎", Email: "taro@example.com", Status: "active",
 	Groups: []string{"sales", "staff"}, HasPassword: true}
 
 func operations(a *API) []*operation {
 	const (
 		tUsers, tGroups, tNetworks, tPolicy, tApps, tDevices = "users", "groups", "networks", "policy", "applications", "devices"
-		tLog, tKeys, tTokens, tMe                            = "logs", "keys", "tokens", "me"
+		tLog, tKeys, tTokens, tMe, tBridge                   = "logs", "keys", "tokens", "me", "mail-bridge"
 	)
 	upnQ := []param{{"q", "part of the UPN or display name", "string"}, {"limit", "at most this many (1–500, default 500)", "integer"}}
 	return []*operation{
@@ -645,6 +684,51 @@ func operations(a *API) []*operation {
 					upn = u.UPN
 				}
 				return admin.ViewOfDevice(d, upn), nil
+			}),
+
+		// ---- mail bridge: app passwords and mailbox connections ----
+		op("GET", "/users/{upn}/app-passwords", spec{id: "listUserAppPasswords", summary: "list a user's mail bridge app passwords, revoked and expired ones too",
+			tag: tBridge, area: roles.Users, outExample: []AppPassword{exampleAppPassword}},
+			func(c *call, _ none) ([]AppPassword, error) { return a.appPasswords(c, c.path("upn"), "") }),
+		op("POST", "/users/{upn}/app-passwords", spec{id: "issueAppPassword", summary: "issue a mail bridge app password for one device or program (shown once)",
+			tag: tBridge, area: roles.Users, change: true, status: http.StatusCreated,
+			inExample: NewAppPassword{Name: "printer-3f", Scopes: []string{"smtp-send"}, From: []string{"scans@example.com"}, LifetimeDays: 365}},
+			func(c *call, in NewAppPassword) (IssuedAppPassword, error) {
+				if in.LifetimeDays < 0 {
+					return IssuedAppPassword{}, invalid("lifetimeDays: not negative")
+				}
+				is, err := a.Admin.IssueBridgeCredential(c.ctx, c.actor, admin.NewBridgeCredential{User: c.path("upn"), Name: in.Name, Scopes: in.Scopes,
+					From: in.From, Lifetime: days(in.LifetimeDays)})
+				if err != nil {
+					return IssuedAppPassword{}, err
+				}
+				return IssuedAppPassword{AppPassword: appPasswordOf(is.BridgeCredentialView, a.Now()), Password: is.Password}, nil
+			}),
+		op("DELETE", "/users/{upn}/app-passwords/{name}", spec{id: "revokeAppPassword", summary: "revoke a user's app password at once (open connections close within bridge.recheck)",
+			tag: tBridge, area: roles.Users, change: true, status: http.StatusNoContent},
+			func(c *call, _ none) (none, error) {
+				_, err := a.Admin.RevokeBridgeCredential(c.ctx, c.actor, c.path("upn"), c.path("name"))
+				return none{}, err
+			}),
+		op("GET", "/app-passwords", spec{id: "listAppPasswords", summary: "list every user's mail bridge app passwords (an inventory)", tag: tBridge, area: roles.Users,
+			query: []param{{"user", "only this user's (UPN)", "string"}, {"state", "active, revoked or expired", "string"}}, outExample: []AppPassword{exampleAppPassword}},
+			func(c *call, _ none) ([]AppPassword, error) {
+				return a.appPasswords(c, c.query("user"), c.query("state"))
+			}),
+		op("GET", "/users/{upn}/mailbox-connection", spec{id: "getMailboxConnection", summary: "show a user's mailbox connection to the mail bridge's upstream token service",
+			tag: tBridge, area: roles.Users},
+			func(c *call, _ none) (MailboxConnection, error) {
+				v, err := a.Admin.BridgeUpstreamOf(c.ctx, c.path("upn"))
+				if err != nil {
+					return MailboxConnection{}, a.mailboxError(err)
+				}
+				return MailboxConnection{BridgeUpstreamView: v, State: v.State()}, nil
+			}),
+		op("DELETE", "/users/{upn}/mailbox-connection", spec{id: "disconnectMailbox", summary: "disconnect a user's mailbox: the stored grant is deleted and the bridge refuses the user's logins",
+			tag: tBridge, area: roles.Users, change: true, status: http.StatusNoContent},
+			func(c *call, _ none) (none, error) {
+				_, err := a.Admin.DisconnectBridgeUpstream(c.ctx, c.actor, c.path("upn"))
+				return none{}, err
 			}),
 
 		// ---- sign-in log, admin audit log, report ----

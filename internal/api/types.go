@@ -332,3 +332,32 @@ type NewToken struct {
 	Name         string `json:"name" doc:"what it is for"`
 	LifetimeDays int    `json:"lifetimeDays,omitempty" doc:"default 90, at most 366"`
 }
+
+// AppPassword is a mail bridge app password (docs/mail-bridge.md): never its secret or hash.
+type AppPassword struct {
+	admin.BridgeCredentialView
+	State string `json:"state" enum:"active,revoked,expired"`
+}
+
+func appPasswordOf(v admin.BridgeCredentialView, now time.Time) AppPassword {
+	return AppPassword{BridgeCredentialView: v, State: v.State(now)}
+}
+
+type NewAppPassword struct {
+	Name         string   `json:"name" doc:"the device or program: lower-case letters, digits, '.', '-', '_' (at most 63), unique among the user's app passwords in force"`
+	Scopes       []string `json:"scopes" doc:"one or more of imap, pop, smtp-send"`
+	From         []string `json:"from,omitempty" doc:"smtp-send only: the sender addresses it may use (default: the user's own)"`
+	LifetimeDays int      `json:"lifetimeDays,omitempty" doc:"default 365, at most 1095"`
+}
+
+type IssuedAppPassword struct {
+	AppPassword
+	Password string `json:"password" doc:"shown once and never again (Sekisho keeps only a keyed hash); hyphens and case do not matter"`
+}
+
+// MailboxConnection is a user's mailbox connected to the mail bridge's upstream token
+// service: never a token.
+type MailboxConnection struct {
+	admin.BridgeUpstreamView
+	State string `json:"state" enum:"connected,broken" doc:"broken: the token service refused the grant; connect the mailbox again"`
+}

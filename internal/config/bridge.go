@@ -27,6 +27,11 @@ type Bridge struct {
 	// Exchange Online's limit).
 	MaxMessageBytes int64          `yaml:"max_message_bytes"`
 	Upstream        BridgeUpstream `yaml:"upstream"`
+	// SelfService lets users issue their own app passwords in the portal (/account/mail).
+	// Off by default: an app password opens a door without a second factor, so the
+	// administrator decides whether users may make them. Listing and revoking one's own, and
+	// connecting one's mailbox, need no setting.
+	SelfService bool `yaml:"self_service"`
 }
 
 // BridgeListener is the two ports of one protocol; "" leaves one off.

@@ -107,3 +107,36 @@ func TestBridgeUpstreamTokens(t *testing.T) {
 		t.Fatalf("environment: %v", err)
 	}
 }
+
+// TestBridgeSelfService: users may issue their own app passwords only when the administrator
+// says so (off by default, with or without doors), from the file or the environment.
+func TestBridgeSelfService(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       bool
+		wantErr    string
+	}{
+		{name: "off by default", yaml: "bridge:\n  imap:\n    tls_listen: \":993\"\n  upstream:\n    imap: mail.example.com:993\n    client_id: mailstore\n"},
+		{name: "on, doors open", yaml: "bridge:\n  self_service: true\n  imap:\n    tls_listen: \":993\"\n  upstream:\n    imap: mail.example.com:993\n    client_id: mailstore\n", want: true},
+		{name: "on before any door is open", yaml: "bridge:\n  self_service: true\n", want: true},
+		{name: "from the environment", env: []string{"SEKISHO_BRIDGE_SELF_SERVICE=true"}, want: true},
+		{name: "not a boolean", yaml: "bridge:\n  self_service: sometimes\n", wantErr: "of type bool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("sekisho.yaml", []byte(tc.yaml), t.TempDir(), tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Bridge.SelfService != tc.want {
+				t.Fatalf("self_service = %v, want %v", cfg.Bridge.SelfService, tc.want)
+			}
+		})
+	}
+}

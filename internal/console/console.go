@@ -459,6 +459,13 @@ type userData struct {
 	Locks              []lockRow
 	Codes              []string // emergency codes, shown once
 	Link, PKCSPassword string   // a device's one-time download link and PKCS#12 password, shown once
+	// The mail bridge (bridge.go): app passwords, the issue form, a new one shown once, and
+	// the mailbox's upstream connection when the upstream keeps one per mailbox.
+	AppPasswords []appPasswordRow
+	AppForm      appPasswordForm
+	Issued       *issuedAppPassword
+	MailboxShown bool
+	Mailbox      *mailboxRow // nil: not connected
 }
 
 func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
@@ -494,6 +501,9 @@ func (c *Console) loadUser(ctx context.Context, id string) (userData, error) {
 			}
 		}
 		slices.SortFunc(d.Locks, func(a, b lockRow) int { return strings.Compare(a.Side, b.Side) })
+	}
+	if err := c.loadBridge(ctx, &d); err != nil {
+		return d, err
 	}
 	evs, err := c.Store.ListSignIns(ctx, store.SignInFilter{Username: u.UPN, Since: c.Now().Add(-30 * 24 * time.Hour)})
 	if err != nil {
@@ -536,6 +546,9 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request) {
 	}
 	a := c.actor(r)
 	self := "/admin/users/" + url.PathEscape(id)
+	if c.bridgeAction(w, r, r.PathValue("action"), u, self) {
+		return
+	}
 	switch r.PathValue("action") {
 	case "disable":
 		err = c.Admin.SetStatus(ctx, a, u.UPN, store.UserDisabled)

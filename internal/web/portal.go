@@ -26,6 +26,7 @@ type portalApp struct{ Name, URL string }
 // portalView is the user portal's home: the user's own recent sign-ins (so a user can see a
 // sign-in that was not theirs) and device certificates.
 type portalView struct {
+	Mail    bool // link the mail devices page
 	Apps    []portalApp
 	SignIns []portalSignIn
 	Devices []portalDevice
@@ -67,7 +68,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return_to=%2F", http.StatusSeeOther)
 		return
 	}
-	v := portalView{Apps: h.launchable(r)}
+	v := portalView{Mail: h.MailDevices, Apps: h.launchable(r)}
 	evs, err := st.ListSignIns(ctx, store.SignInFilter{Username: u.UPN, Since: time.Now().Add(-portalSignInDays * 24 * time.Hour)})
 	if err != nil {
 		h.Log.ErrorContext(ctx, "portal: sign-ins", "err", err)

@@ -62,8 +62,11 @@ type Handler struct {
 	// SAMLLogout, if set, tells the ended session's SAML applications through the browser
 	// (their single logout endpoints, in turn) before it goes to final; false: none to tell.
 	SAMLLogout func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool
-	Log        *slog.Logger
-	mux        *http.ServeMux
+	// MailDevices links the mail devices page (MailPages) from the portal's home: the mail
+	// bridge is configured.
+	MailDevices bool
+	Log         *slog.Logger
+	mux         *http.ServeMux
 }
 
 // Gate is what the pages need from the gate: password checks, failure records, judgments.
@@ -135,6 +138,8 @@ type page struct {
 	Portal                            *portalView      // the portal's home (portal.go)
 	MinLength                         int              // the password policy's minimum, for its error text
 	Device                            *oidc.DeviceView // the device grant's page (device.go)
+	Mail                              *mailView        // the mail devices page (mail.go)
+	Refresh                           bool             // the page reloads itself (<meta http-equiv=refresh>) while it waits
 }
 
 func langSwitch(r *http.Request, lang string) string {

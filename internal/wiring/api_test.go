@@ -442,6 +442,9 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("user's devices: %+v", detail)
 	}
 
+	// ---- mail bridge: app passwords, mailbox connections ----
+	e.apiAppPasswords(t, c)
+
 	// ---- logs ----
 	var signins struct {
 		SignIns []struct{ ID, Protocol, User string }

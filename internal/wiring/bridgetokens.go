@@ -16,6 +16,10 @@ func (s *Services) bridgeTokens(u config.BridgeUpstream) (bridge.Tokens, error) 
 	in := s.Instance
 	switch strings.ToLower(strings.TrimSpace(u.Tokens)) {
 	case config.BridgeTokensOAuth, config.BridgeTokensMicrosoft365:
+		if in.Admin != nil && in.Admin.BridgeUpstream != nil {
+			// Built from the same configuration by mountMail: one source, one cache.
+			return in.Admin.BridgeUpstream, nil
+		}
 		b := in.Config.Bridge
 		b.Upstream = u
 		src, err := oauthtokens.FromConfig(b, in.Config.Resolve, in.Store, in.Sealer, in.Log)

@@ -94,6 +94,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	pages.Factors = secondFactors{s.TOTP}
 	pages.TOTP, pages.EnrolAllowed = totpEnroller{s.TOTP}, appguard.EnrolAllowed(g)
 	pages.Protect = s.Guard.Protect
+	pages.MailDevices = mailConfigured(cfg.Bridge)
 	// Sekisho's sign-out button runs SAML single logout for the session's SAML applications.
 	pages.SAMLLogout = func(w http.ResponseWriter, r *http.Request, u store.User, apps []string, sessionIndex, final string) bool {
 		return s.saml != nil && s.saml.LogoutApps(w, r, u, apps, sessionIndex, final)
@@ -152,8 +153,8 @@ func (s *Services) Background(ctx context.Context) {
 
 // mounts are the parts served besides the sign-in pages, in the order they are mounted:
 // device PKI (CRL, CA, downloads), Microsoft 365 (WS-Fed, WS-Trust, metadata), passkeys,
-// the admin console and its report, the admin API, SAML.
-var mounts = []func(ctx context.Context, s *Services) error{mountPKI, mountM365, mountPasskeys, mountReport, mountAPI, mountSCIM, mountSAML, mountOIDC}
+// the mail devices page, the admin console and its report, the admin API, SAML.
+var mounts = []func(ctx context.Context, s *Services) error{mountPKI, mountM365, mountPasskeys, mountMail, mountReport, mountAPI, mountSCIM, mountSAML, mountOIDC}
 
 // clientConfig builds clientctx.Config from the config (trusted proxies) and the stored
 // Exchange Online network, following the policy source's cache so edits take effect.

@@ -610,6 +610,28 @@ func (s *Source) Open(row store.BridgeUpstreamGrant) (Grant, error) {
 	return g, nil
 }
 
+// Outcomes of connecting a mailbox (Authorize, NewGrant) that an interface explains in its own
+// words; they are in the chain of the error returned.
+var (
+	// ErrSignInRefused: whoever opened the verification address refused the request there
+	// (access_denied).
+	ErrSignInRefused = errors.New("the sign-in was refused at the token service")
+	// ErrCodeExpired: nobody approved the code before it expired.
+	ErrCodeExpired = errors.New("the code expired before the sign-in was completed: connect again")
+)
+
+// OtherUserError is NewGrant's refusal of a code approved by someone else than the mailbox's
+// user: the bridge would log in to the user's mailbox with another person's grant.
+type OtherUserError struct {
+	Who  string // the name the ID token gives who signed in
+	User string // the mailbox's user (UPN)
+}
+
+func (e *OtherUserError) Error() string {
+	return fmt.Sprintf("the code was approved as %s, not %s: sign in as the mailbox's user (the bridge logs in to %s's mailbox with this grant)",
+		e.Who, e.User, e.User)
+}
+
 // DeviceCode is what the person connecting a mailbox is shown.
 type DeviceCode struct {
 	VerificationURI         string
@@ -642,9 +664,9 @@ func (s *Source) Authorize(ctx context.Context, show func(DeviceCode) error) (*o
 		var re *oauth2.RetrieveError
 		switch {
 		case errors.As(err, &re) && re.ErrorCode == "access_denied":
-			return nil, fmt.Errorf("the sign-in was refused at the token service (%s)", describe(err))
+			return nil, fmt.Errorf("%w (%s)", ErrSignInRefused, describe(err))
 		case errors.As(err, &re) && re.ErrorCode == "expired_token", errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			return nil, errors.New("the code expired before the sign-in was completed: connect again")
+			return nil, ErrCodeExpired
 		case errors.As(err, &re):
 			return nil, fmt.Errorf("device code at %s: %s", s.OAuth.Endpoint.TokenURL, describe(err))
 		}
@@ -667,8 +689,7 @@ func (s *Source) NewGrant(tok *oauth2.Token, upn, by string, now time.Time) (Gra
 			match = match || strings.EqualFold(w, upn)
 		}
 		if !match {
-			return Grant{}, fmt.Errorf("the code was approved as %s, not %s: sign in as the mailbox's user (the bridge logs in to %s's mailbox with this grant)",
-				who[0], upn, upn)
+			return Grant{}, &OtherUserError{Who: who[0], User: upn}
 		}
 	}
 	sc := scopesOf(tok)

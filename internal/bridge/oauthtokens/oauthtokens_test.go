@@ -194,6 +194,15 @@ func TestDelegated(t *testing.T) {
 	if v.User != alice || v.Profile != "oauth" || v.ConnectedBy != "os:test" || v.State() != "connected" || v.ConnectedAt.IsZero() {
 		t.Fatalf("connected: %+v", v)
 	}
+	if !in.Admin.BridgeUpstreamDelegated() {
+		t.Fatal("delegated tokens not reported as such")
+	}
+	if one, err := in.Admin.BridgeUpstreamOf(e.ctx, alice); err != nil || one.User != alice || !one.ConnectedAt.Equal(v.ConnectedAt) {
+		t.Fatalf("alice's grant: %+v %v", one, err)
+	}
+	if _, err := in.Admin.BridgeUpstreamOf(e.ctx, "bob@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bob's grant, never connected: %v", err)
+	}
 	g := e.grant(t, a, alice)
 	if g.RefreshToken == "" || g.AccessToken == "" || time.Until(g.Expiry) < 20*time.Second || g.ConnectedBy != "os:test" {
 		t.Fatalf("stored grant: %+v", g)
@@ -312,7 +321,9 @@ func TestDelegated(t *testing.T) {
 	}
 
 	// The code approved by someone else than the mailbox's user is refused.
-	if _, err := e.connect(t, a, "bob@example.com", alice); err == nil || !strings.Contains(err.Error(), "approved as alice@example.com, not bob@example.com") {
+	var other *oauthtokens.OtherUserError
+	if _, err := e.connect(t, a, "bob@example.com", alice); !errors.As(err, &other) || other.Who != alice ||
+		!strings.Contains(err.Error(), "approved as alice@example.com, not bob@example.com") {
 		t.Fatalf("bob's mailbox approved by alice: %v", err)
 	}
 	if _, err := in.Store.GetBridgeUpstreamGrant(e.ctx, "oauth", e.user(t, "bob@example.com").ID); !errors.Is(err, store.ErrNotFound) {
@@ -365,6 +376,9 @@ func TestAppOnly(t *testing.T) {
 		t.Fatalf("app-only stored %d grants", len(rows))
 	}
 	in.Admin.BridgeUpstream = src
+	if in.Admin.BridgeUpstreamDelegated() {
+		t.Fatal("app-only tokens reported as per-user grants")
+	}
 	if _, err := in.Admin.ConnectBridgeUpstream(e.ctx, actor, alice, nil); err == nil || !strings.Contains(err.Error(), "app_only") {
 		t.Fatalf("connect with app-only tokens: %v", err)
 	}
