@@ -43,12 +43,14 @@ func TestLoadShort(t *testing.T) {
 			t.Errorf("no %s request answered as expected in the sustained stretch", k)
 		}
 	}
-	warm, end := r.WarmPeak(0), r.EndPeak(0)
+	// A leak is growth through the stretch: the end against the peak up to its first half (the
+	// working size may settle only once the sustained load builds a backlog of password checks).
+	warm, end := max(r.WarmPeak(0), r.FirstHalfPeak(0)), r.EndPeak(0)
 	if warm == 0 || end == 0 {
 		t.Fatalf("no memory readings: %+v", r.RSS)
 	}
 	if end > warm*3/2 {
-		t.Errorf("RSS grew: %.1f MiB at the end, peak %.1f MiB up to the sustained stretch (> 1.5×)", mib(end), mib(warm))
+		t.Errorf("RSS grew: %.1f MiB at the end, peak %.1f MiB up to the first half of the sustained stretch (> 1.5×)", mib(end), mib(warm))
 	}
 
 	// The sign-in log agrees: the refusals are the ones meant, and nothing failed.

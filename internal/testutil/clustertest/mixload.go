@@ -752,15 +752,24 @@ func (r *MixReport) WarmPeak(i int) int64 {
 
 // EndPeak is the highest memory reading of node i in the last quarter of the sustained
 // stretch (at least its last reading).
-func (r *MixReport) EndPeak(i int) int64 {
+func (r *MixReport) EndPeak(i int) int64 { return r.stretchPeak(i, 3, 4, 4) }
+
+// FirstHalfPeak is the highest memory reading of node i in the first half of the sustained
+// stretch: the working size the load settles at, which a short ramp may not have reached
+// (a backlog of password checks, each holding 19 MiB, raises it in steps). A leak grows from
+// there to the end; a step within it does not.
+func (r *MixReport) FirstHalfPeak(i int) int64 { return r.stretchPeak(i, 0, 2, 4) }
+
+// stretchPeak is the highest reading of node i between from/den and to/den of the stretch.
+func (r *MixReport) stretchPeak(i int, from, to, den time.Duration) int64 {
 	if i >= len(r.RSS) || len(r.RSS[i].Samples) == 0 {
 		return 0
 	}
 	s := r.RSS[i].Samples
-	from := s[len(s)-1].At * 3 / 4
+	last := s[len(s)-1].At
 	var peak int64
 	for _, x := range s {
-		if x.At >= from {
+		if x.At >= last*from/den && x.At <= last*to/den {
 			peak = max(peak, x.Bytes)
 		}
 	}
