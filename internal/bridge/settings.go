@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -28,4 +30,27 @@ func (s Settings) PreAuth() time.Duration {
 		return 60 * time.Second
 	}
 	return s.PreAuthTimeout
+}
+
+// Accept serves a door's connections on l until ctx ends (Serve): with implicitTLS each
+// connection's TLS handshake is made first, within the pre-login limit; a connection over
+// MaxConns is sent busy (a line in the door's protocol) on a cleartext port only — a TLS
+// client could not read it — and closed.
+func (s Settings) Accept(ctx context.Context, l net.Listener, implicitTLS bool, door, busy string, serve func(context.Context, net.Conn)) error {
+	return Serve(ctx, l, s.MaxConns, s.Log, func(c net.Conn) {
+		if !implicitTLS {
+			_, _ = c.Write([]byte(busy))
+		}
+	}, func(ctx context.Context, c net.Conn) {
+		if implicitTLS {
+			tc := tls.Server(c, s.TLS)
+			_ = tc.SetDeadline(time.Now().Add(s.PreAuth()))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				s.Log.Debug(door+" bridge: TLS handshake", "remote", c.RemoteAddr().String(), "err", err)
+				return
+			}
+			c = tc
+		}
+		serve(ctx, c)
+	})
 }

@@ -32,20 +32,7 @@ const maxFailures = 3
 // Serve accepts IMAP connections on l until ctx ends; implicitTLS means TLS from the first
 // byte (port 993), else STARTTLS is offered (port 143).
 func (s *Server) Serve(ctx context.Context, l net.Listener, implicitTLS bool) error {
-	return bridge.Serve(ctx, l, s.MaxConns, s.Log, func(c net.Conn) {
-		_, _ = c.Write([]byte("* BYE [UNAVAILABLE] Too many connections, try again later\r\n"))
-	}, func(ctx context.Context, c net.Conn) {
-		if implicitTLS {
-			tc := tls.Server(c, s.TLS)
-			_ = tc.SetDeadline(time.Now().Add(s.PreAuth()))
-			if err := tc.HandshakeContext(ctx); err != nil {
-				s.Log.Debug("imap bridge: TLS handshake", "remote", c.RemoteAddr().String(), "err", err)
-				return
-			}
-			c = tc
-		}
-		s.serveConn(ctx, c)
-	})
+	return s.Accept(ctx, l, implicitTLS, "imap", "* BYE [UNAVAILABLE] Too many connections, try again later\r\n", s.serveConn)
 }
 
 // session is one device connection before login.

@@ -45,22 +45,7 @@ const (
 // Serve accepts POP3 connections on l until ctx ends; implicitTLS means TLS from the first
 // byte (port 995), else STLS is offered (port 110).
 func (s *Server) Serve(ctx context.Context, l net.Listener, implicitTLS bool) error {
-	return bridge.Serve(ctx, l, s.MaxConns, s.Log, func(c net.Conn) {
-		if !implicitTLS {
-			_, _ = c.Write([]byte("-ERR [SYS/TEMP] Too many connections, try again later\r\n"))
-		}
-	}, func(ctx context.Context, c net.Conn) {
-		if implicitTLS {
-			tc := tls.Server(c, s.TLS)
-			_ = tc.SetDeadline(time.Now().Add(s.PreAuth()))
-			if err := tc.HandshakeContext(ctx); err != nil {
-				s.Log.Debug("pop bridge: TLS handshake", "remote", c.RemoteAddr().String(), "err", err)
-				return
-			}
-			c = tc
-		}
-		s.serveConn(ctx, c)
-	})
+	return s.Accept(ctx, l, implicitTLS, "pop", "-ERR [SYS/TEMP] Too many connections, try again later\r\n", s.serveConn)
 }
 
 // session is one device connection before login.
