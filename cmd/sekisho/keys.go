@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -13,16 +12,13 @@ import (
 	"github.com/sekisho/sekisho/internal/keys"
 )
 
-// keyPurpose is the token-key purpose of an --alg value: RS256 (the RSA key of SAML, WS-Fed
-// and RS256 OpenID Connect clients) or ES256 (the P-256 key of ES256 OpenID Connect clients).
+// keyPurpose is the token-key purpose of an --alg value (keys.PurposeOf).
 func keyPurpose(alg string) (string, error) {
-	switch strings.ToUpper(alg) {
-	case "RS256", "RSA", "":
-		return keys.PurposeToken, nil
-	case "ES256":
-		return keys.PurposeTokenES256, nil
+	p, err := keys.PurposeOf(alg)
+	if err != nil {
+		return "", fmt.Errorf("--alg: %w", err)
 	}
-	return "", fmt.Errorf("--alg %q: must be RS256 or ES256", alg)
+	return p, nil
 }
 
 func newKeysCmd(g *globals) *cobra.Command {

@@ -27,6 +27,7 @@ func keysTargetOf(purpose string) string {
 // certificate; never the private key.
 type KeyView struct {
 	ID        string    `json:"id"`
+	Alg       string    `json:"alg"` // RS256 or ES256
 	State     string    `json:"state"`
 	Subject   string    `json:"subject"`
 	NotBefore time.Time `json:"notBefore"`
@@ -34,12 +35,8 @@ type KeyView struct {
 	SHA256    string    `json:"sha256"` // of the certificate
 }
 
-// tokenKeys is the set of RSA token-signing keys as the audit log shows it, oldest first.
-func (t tx) tokenKeys(ctx context.Context) (map[string][]KeyView, error) {
-	return t.tokenKeysOf(ctx, keys.PurposeToken)
-}
-
-// tokenKeysOf is tokenKeys for the token keys of purpose.
+// tokenKeysOf is the set of token-signing keys of purpose as the audit log shows it, oldest
+// first.
 func (t tx) tokenKeysOf(ctx context.Context, purpose string) (map[string][]KeyView, error) {
 	rows, err := t.ListSigningKeys(ctx, purpose)
 	if err != nil {
@@ -52,7 +49,7 @@ func (t tx) tokenKeysOf(ctx context.Context, purpose string) (map[string][]KeyVi
 			return nil, fmt.Errorf("token-signing key %s: certificate: %w", r.ID, err)
 		}
 		sum := sha256.Sum256(c.Raw)
-		out = append(out, KeyView{ID: r.ID, State: string(r.State), Subject: c.Subject.CommonName, NotBefore: c.NotBefore.UTC(),
+		out = append(out, KeyView{ID: r.ID, Alg: keys.AlgOf(purpose), State: string(r.State), Subject: c.Subject.CommonName, NotBefore: c.NotBefore.UTC(),
 			NotAfter: c.NotAfter.UTC(), SHA256: hex.EncodeToString(sum[:])})
 	}
 	return map[string][]KeyView{"keys": out}, nil

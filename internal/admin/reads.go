@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/store"
 )
 
@@ -44,11 +45,15 @@ func (s *Service) FindUsers(ctx context.Context, q string, limit int) (UserMatch
 	}
 }
 
-// SigningKeys lists the token-signing keys, oldest first.
+// SigningKeys lists the token-signing keys, the RS256 ones then the ES256 ones, each oldest first.
 func (s *Service) SigningKeys(ctx context.Context) ([]KeyView, error) {
-	ks, err := tx{Store: s.Store, s: s}.tokenKeys(ctx)
-	if err != nil {
-		return nil, err
+	var out []KeyView
+	for _, purpose := range keys.TokenPurposes {
+		ks, err := tx{Store: s.Store, s: s}.tokenKeysOf(ctx, purpose)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ks["keys"]...)
 	}
-	return ks["keys"], nil
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sekisho/sekisho/internal/console/roles"
 	"github.com/sekisho/sekisho/internal/devicecert"
 	"github.com/sekisho/sekisho/internal/directory"
+	"github.com/sekisho/sekisho/internal/keys"
 	"github.com/sekisho/sekisho/internal/m365"
 	"github.com/sekisho/sekisho/internal/m365/federation"
 	"github.com/sekisho/sekisho/internal/policy"
@@ -818,25 +819,40 @@ func operations(a *API) []*operation {
 				ks, err := a.Admin.SigningKeys(c.ctx)
 				return ks, internal(err)
 			}),
-		op("POST", "/keys/rotate", spec{id: "rotateKey", summary: "create the next token-signing key (published beside the current one)", tag: tKeys, area: roles.Keys, change: true},
+		op("POST", "/keys/rotate", spec{id: "rotateKey", summary: "create the next token-signing key (published beside the current one)", tag: tKeys, area: roles.Keys, change: true,
+			query: algQ},
 			func(c *call, _ none) ([]admin.KeyView, error) {
-				if _, err := a.Admin.RotateKey(c.ctx, c.actor); err != nil {
+				purpose, err := keyPurpose(c)
+				if err != nil {
+					return nil, err
+				}
+				if _, err := a.Admin.RotateKeyOf(c.ctx, c.actor, purpose); err != nil {
 					return nil, err
 				}
 				ks, err := a.Admin.SigningKeys(c.ctx)
 				return ks, internal(err)
 			}),
-		op("POST", "/keys/promote", spec{id: "promoteKey", summary: "make the next key current (the current one retires)", tag: tKeys, area: roles.Keys, change: true},
+		op("POST", "/keys/promote", spec{id: "promoteKey", summary: "make the next key current (the current one retires)", tag: tKeys, area: roles.Keys, change: true,
+			query: algQ},
 			func(c *call, _ none) ([]admin.KeyView, error) {
-				if err := a.Admin.PromoteKey(c.ctx, c.actor); err != nil {
+				purpose, err := keyPurpose(c)
+				if err != nil {
+					return nil, err
+				}
+				if err := a.Admin.PromoteKeyOf(c.ctx, c.actor, purpose); err != nil {
 					return nil, err
 				}
 				ks, err := a.Admin.SigningKeys(c.ctx)
 				return ks, internal(err)
 			}),
-		op("POST", "/keys/retire", spec{id: "retireKeys", summary: "remove retired keys from the metadata", tag: tKeys, area: roles.Keys, change: true},
+		op("POST", "/keys/retire", spec{id: "retireKeys", summary: "remove retired keys from the metadata", tag: tKeys, area: roles.Keys, change: true,
+			query: algQ},
 			func(c *call, _ none) (Retired, error) {
-				n, err := a.Admin.RetireKeys(c.ctx, c.actor)
+				purpose, err := keyPurpose(c)
+				if err != nil {
+					return Retired{}, err
+				}
+				n, err := a.Admin.RetireKeysOf(c.ctx, c.actor, purpose)
 				return Retired{n}, err
 			}),
 
@@ -869,4 +885,16 @@ func rawOrNil(b []byte) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(b)
+}
+
+// algQ selects the token key a key operation acts on.
+var algQ = []param{{"alg", "RS256 (default: the RSA key of SAML, WS-Fed and RS256 OpenID Connect clients) or ES256 (the P-256 key of ES256 clients)", "string"}}
+
+// keyPurpose is the token-key purpose of the call's alg parameter.
+func keyPurpose(c *call) (string, error) {
+	p, err := keys.PurposeOf(c.query("alg"))
+	if err != nil {
+		return "", invalid(err.Error())
+	}
+	return p, nil
 }

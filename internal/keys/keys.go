@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,6 +206,27 @@ func (m *Manager) Add(ctx context.Context, purpose string, state store.KeyState,
 
 // TokenPurposes are the purposes of token-signing keys, each rotated on its own.
 var TokenPurposes = []string{PurposeToken, PurposeTokenES256}
+
+// PurposeOf is the token-key purpose of a signing algorithm: RS256 (the RSA key of SAML,
+// WS-Fed and RS256 OpenID Connect clients; also "" and "RSA") or ES256 (the P-256 key of
+// ES256 OpenID Connect clients).
+func PurposeOf(alg string) (string, error) {
+	switch strings.ToUpper(alg) {
+	case "RS256", "RSA", "":
+		return PurposeToken, nil
+	case "ES256":
+		return PurposeTokenES256, nil
+	}
+	return "", fmt.Errorf("signing algorithm %q: must be RS256 or ES256", alg)
+}
+
+// AlgOf is the signing algorithm of a token-key purpose.
+func AlgOf(purpose string) string {
+	if purpose == PurposeTokenES256 {
+		return "ES256"
+	}
+	return "RS256"
+}
 
 // IsTokenPurpose reports whether purpose is one of TokenPurposes.
 func IsTokenPurpose(purpose string) bool {

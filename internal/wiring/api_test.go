@@ -474,10 +474,19 @@ func TestAPI(t *testing.T) {
 	}
 
 	// ---- keys ----
-	var ks []struct{ ID, State string }
+	var ks []struct{ ID, Alg, State string }
+	count := func(alg, state string) int {
+		n := 0
+		for _, k := range ks {
+			if k.Alg == alg && k.State == state {
+				n++
+			}
+		}
+		return n
+	}
 	c.must(200, "GET", "/keys", nil, &ks)
 	c.must(200, "POST", "/keys/rotate", nil, &ks)
-	if len(ks) != 2 {
+	if count("RS256", "current") != 1 || count("RS256", "next") != 1 {
 		t.Fatalf("after rotate: %+v", ks)
 	}
 	c.must(200, "POST", "/keys/promote", nil, &ks)
@@ -486,6 +495,12 @@ func TestAPI(t *testing.T) {
 	if retired.Retired != 1 {
 		t.Fatalf("retired %+v", retired)
 	}
+	// The ES256 key of OpenID Connect clients rolls over on its own.
+	c.must(200, "POST", "/keys/rotate?alg=ES256", nil, &ks)
+	if count("ES256", "next") != 1 || count("RS256", "next") != 0 {
+		t.Fatalf("after an ES256 rotate: %+v", ks)
+	}
+	c.must(422, "POST", "/keys/rotate?alg=HS256", nil, nil)
 
 	// ---- tokens and roles ----
 	var audTok admin.CreatedToken

@@ -479,10 +479,10 @@ func TestConsoleKeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.adminBrowser(t)
-	do := func(action string) (int, string) {
+	do := func(action string, alg ...string) (int, string) {
 		t.Helper()
 		_, body := page(t, c, e.ts.URL+"/admin/keys")
-		resp, err := c.PostForm(e.ts.URL+"/admin/keys/"+action, url.Values{"csrf": {e.csrf(t, body)}})
+		resp, err := c.PostForm(e.ts.URL+"/admin/keys/"+action, url.Values{"csrf": {e.csrf(t, body)}, "alg": alg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,6 +502,19 @@ func TestConsoleKeys(t *testing.T) {
 	}
 	if got := auditEntries(t, e, "key."); len(got) != 3 || got[0].Action != "key.rotate" || got[2].Actor != e.res.AdminUPN {
 		t.Fatalf("key audit entries %+v", got)
+	}
+	// The ES256 key (OpenID Connect clients set to ES256) has its own row of actions.
+	if code, _ := do("rotate", "ES256"); code != http.StatusSeeOther {
+		t.Fatalf("ES256 rotate: %d", code)
+	}
+	if es, _ := e.svc.Instance.Store.ListSigningKeys(ctx, "token-es256"); len(es) == 0 || es[len(es)-1].State != store.KeyNext {
+		t.Fatalf("ES256 keys after rotate: %+v", es)
+	}
+	if code, _ := do("rotate", "HS256"); code != http.StatusBadRequest {
+		t.Fatalf("an unknown algorithm: %d", code)
+	}
+	if _, body := page(t, c, e.ts.URL+"/admin/keys"); !strings.Contains(body, `id="rotate-ES256"`) || !strings.Contains(body, "<td>ES256</td>") {
+		t.Fatal("the keys page shows no ES256 key or actions")
 	}
 	if _, body := page(t, c, e.ts.URL+"/admin/keys?lang=ja"); strings.Contains(body, "⟦") || !strings.Contains(body, "現在") {
 		t.Fatal("keys page in Japanese")

@@ -177,8 +177,8 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.do("revoke it", chromedp.Click(chromedp.CSS(`#devices button`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	b.shoot("devices", p.URL+"/admin/devices")
-	b.do("rotate a key", chromedp.Navigate(p.URL+"/admin/keys?lang=en"), chromedp.WaitVisible(chromedp.CSS("#rotate")),
-		chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.do("rotate a key", chromedp.Navigate(p.URL+"/admin/keys?lang=en"), chromedp.WaitVisible(chromedp.CSS("#rotate-RS256")),
+		chromedp.Click(chromedp.CSS("#rotate-RS256")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	if keys := b.text("#keys"); !strings.Contains(keys, "next") || !strings.Contains(keys, "current") {
 		t.Fatalf("keys after rotate:\n%s", keys)
 	}
