@@ -93,12 +93,9 @@ type Refusal struct {
 	Policy    bool // the access policy refused (the credential was good)
 }
 
-func (r *Refusal) Error() string {
-	return fmt.Sprintf("mail bridge login refused: %s (record %s)", r.Reason, r.EventID)
-}
-
-// Login judges username and password (an app password) at protocol's door.
-func (d *Door) Login(ctx context.Context, c Conn, protocol, username, password string) (Login, error) {
+// Login judges username and password (an app password) at protocol's door: the allowed
+// login, or why it was refused (a failure of Sekisho's own is a Temporary refusal).
+func (d *Door) Login(ctx context.Context, c Conn, protocol, username, password string) (Login, *Refusal) {
 	if len(username) > 254 {
 		username = username[:254]
 	}

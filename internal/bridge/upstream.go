@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -151,4 +152,71 @@ func IsUpstreamRefusal(err error) bool {
 	var ue *UpstreamError
 	var oe *sasl.OAuthBearerError
 	return errors.As(err, &ue) || errors.As(err, &oe)
+}
+
+// UpstreamConn is an upstream connection during its login (Upstream.Open).
+type UpstreamConn struct {
+	net.Conn
+	R        *bufio.Reader // reads Conn (the TLS layer after STARTTLS)
+	Endpoint Endpoint
+	Token    string // the access token to present
+	stop     func() bool
+	ready    bool
+}
+
+// Open starts the login of l at protocol's upstream: it gets the access token, dials, bounds
+// the login by the upstream timeout and by ctx (the connection is closed when ctx ends),
+// checks the greeting with greet and, on a STARTTLS endpoint, sends the upgrade with startTLS
+// (which checks its answer), refuses bytes sent ahead of the handshake and makes it. The
+// caller authenticates on the result, then calls Ready, or Close when that failed.
+func (u *Upstream) Open(ctx context.Context, l Login, protocol string, greet, startTLS func(net.Conn, *bufio.Reader) error) (*UpstreamConn, error) {
+	token, err := u.Tokens.Token(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("access token: %w", err)
+	}
+	nc, e, err := u.Dial(ctx, protocol)
+	if err != nil {
+		return nil, err
+	}
+	c := &UpstreamConn{Conn: nc, R: bufio.NewReader(nc), Endpoint: e, Token: token}
+	raw := nc // closing it ends a TLS layer on it too
+	c.stop = context.AfterFunc(ctx, func() { _ = raw.Close() })
+	_ = nc.SetDeadline(u.Deadline())
+	if err := greet(c.Conn, c.R); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("upstream greeting: %w", err)
+	}
+	if e.TLS == TLSStartTLS {
+		if err := startTLS(c.Conn, c.R); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("upstream STARTTLS: %w", err)
+		}
+		if c.R.Buffered() > 0 { // the STARTTLS command injection, from the server's side
+			c.Close()
+			return nil, errors.New("upstream STARTTLS: data before the TLS handshake")
+		}
+		tc := tls.Client(nc, u.TLSConfig(e))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("upstream STARTTLS: %w", err)
+		}
+		c.Conn, c.R = tc, bufio.NewReader(tc)
+	}
+	return c, nil
+}
+
+// Ready ends the login: no deadline, no longer closed with the login's context.
+func (c *UpstreamConn) Ready() {
+	c.ready = true
+	c.stop()
+	_ = c.Conn.SetDeadline(time.Time{})
+}
+
+// Close closes the connection of a login that failed (Ready's connection is the caller's).
+func (c *UpstreamConn) Close() error {
+	c.stop()
+	if c.ready {
+		return nil
+	}
+	return c.Conn.Close()
 }

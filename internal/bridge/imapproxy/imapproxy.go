@@ -219,12 +219,8 @@ func (ss *session) login(ctx context.Context, tag, user, pass string) (bool, *br
 		ss.reply("%s NO [PRIVACYREQUIRED] Use STARTTLS first", tag)
 		return false, nil
 	}
-	l, err := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolIMAP, user, pass)
-	if err != nil {
-		var r *bridge.Refusal
-		if !errors.As(err, &r) {
-			r = &bridge.Refusal{Temporary: true}
-		}
+	l, r := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolIMAP, user, pass)
+	if r != nil {
 		switch {
 		case r.Temporary:
 			ss.reply("%s NO [UNAVAILABLE] Sekisho cannot check the login now, try again later (ref %s)", tag, r.EventID)

@@ -3,12 +3,10 @@ package imapproxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/sekisho/sekisho/internal/bridge"
 	"github.com/sekisho/sekisho/internal/bridge/apppassword"
@@ -18,47 +16,34 @@ import (
 // access token. It returns the connection, its reader (empty in practice, passed on in
 // case) and the tagged OK line without its tag.
 func (s *Server) upstreamLogin(ctx context.Context, l bridge.Login) (net.Conn, *bufio.Reader, string, error) {
-	token, err := s.Upstream.Tokens.Token(ctx, l)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("access token: %w", err)
-	}
-	c, e, err := s.Upstream.Dial(ctx, apppassword.ProtocolIMAP)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = c.Close()
+	uc, err := s.Upstream.Open(ctx, l, apppassword.ProtocolIMAP, func(_ net.Conn, r *bufio.Reader) error {
+		greeting, err := readLine(r)
+		if err != nil {
+			return err
 		}
-	}()
-	_ = c.SetDeadline(s.Upstream.Deadline())
-	r := bufio.NewReader(c)
-	greeting, err := readLine(r)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("upstream greeting: %w", err)
-	}
-	if !strings.HasPrefix(greeting, "* OK") {
-		return nil, nil, "", fmt.Errorf("upstream greeting: %q", limit(greeting))
-	}
-	if e.TLS == bridge.TLSStartTLS {
+		if !strings.HasPrefix(greeting, "* OK") {
+			return fmt.Errorf("%q", limit(greeting))
+		}
+		return nil
+	}, func(c net.Conn, r *bufio.Reader) error {
 		if _, err := c.Write([]byte("s1 STARTTLS\r\n")); err != nil {
-			return nil, nil, "", err
+			return err
 		}
 		line, err := tagged(r, "s1", nil)
 		if err != nil {
-			return nil, nil, "", err
+			return err
 		}
 		if !strings.HasPrefix(line, "OK") {
-			return nil, nil, "", fmt.Errorf("upstream STARTTLS: %q", limit(line))
+			return fmt.Errorf("%q", limit(line))
 		}
-		tc := tls.Client(c, s.Upstream.TLSConfig(e))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, "", fmt.Errorf("upstream STARTTLS: %w", err)
-		}
-		c, r = tc, bufio.NewReader(tc)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, "", err
 	}
-	client := s.Upstream.SASL(l, e, token)
+	defer uc.Close()
+	c, r := uc.Conn, uc.R
+	client := s.Upstream.SASL(l, uc.Endpoint, uc.Token)
 	mech, ir, err := client.Start()
 	if err != nil {
 		return nil, nil, "", err
@@ -87,8 +72,7 @@ func (s *Server) upstreamLogin(ctx context.Context, l bridge.Login) (net.Conn, *
 		}
 		return nil, nil, "", &bridge.UpstreamError{Message: "the mail server refused the token: " + limit(line)}
 	}
-	_ = c.SetDeadline(time.Time{})
-	ok = true
+	uc.Ready()
 	return c, r, line, nil
 }
 

@@ -289,12 +289,8 @@ func (ss *session) login(ctx context.Context, user, pass string) (bool, *bridge.
 		ss.reply("-ERR [AUTH] Use STLS first: the app password must not cross the network in clear")
 		return false, nil
 	}
-	l, err := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolPOP, user, pass)
-	if err != nil {
-		var r *bridge.Refusal
-		if !errors.As(err, &r) {
-			r = &bridge.Refusal{Temporary: true}
-		}
+	l, r := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolPOP, user, pass)
+	if r != nil {
 		switch {
 		case r.Temporary:
 			ss.reply("-ERR [SYS/TEMP] Sekisho cannot check the login now, try again later (ref %s)", r.EventID)

@@ -3,13 +3,11 @@ package popproxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/sekisho/sekisho/internal/bridge"
 	"github.com/sekisho/sekisho/internal/bridge/apppassword"
@@ -43,53 +41,31 @@ func (e *busyError) say() string {
 // access token. It returns the connection, its reader (empty in practice, passed on in
 // case) and the server's +OK line.
 func (s *Server) upstreamLogin(ctx context.Context, l bridge.Login) (net.Conn, *bufio.Reader, string, error) {
-	token, err := s.Upstream.Tokens.Token(ctx, l)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("access token: %w", err)
+	// answerOK sends what (if any) and expects a +OK line.
+	answerOK := func(what string) func(net.Conn, *bufio.Reader) error {
+		return func(c net.Conn, r *bufio.Reader) error {
+			if what != "" {
+				if _, err := c.Write([]byte(what + "\r\n")); err != nil {
+					return err
+				}
+			}
+			line, err := readLine(r)
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, "+OK") {
+				return fmt.Errorf("%q", limit(line))
+			}
+			return nil
+		}
 	}
-	c, e, err := s.Upstream.Dial(ctx, apppassword.ProtocolPOP)
+	uc, err := s.Upstream.Open(ctx, l, apppassword.ProtocolPOP, answerOK(""), answerOK("STLS"))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	ok := false
-	raw := c // closed when ctx ends during the login (closing it ends a TLS layer on it too)
-	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	defer func() {
-		stop()
-		if !ok {
-			_ = c.Close()
-		}
-	}()
-	_ = c.SetDeadline(s.Upstream.Deadline())
-	r := bufio.NewReader(c)
-	greeting, err := readLine(r)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("upstream greeting: %w", err)
-	}
-	if !strings.HasPrefix(greeting, "+OK") {
-		return nil, nil, "", fmt.Errorf("upstream greeting: %q", limit(greeting))
-	}
-	if e.TLS == bridge.TLSStartTLS {
-		if _, err := c.Write([]byte("STLS\r\n")); err != nil {
-			return nil, nil, "", err
-		}
-		line, err := readLine(r)
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("upstream STLS: %w", err)
-		}
-		if !strings.HasPrefix(line, "+OK") {
-			return nil, nil, "", fmt.Errorf("upstream STLS: %q", limit(line))
-		}
-		if r.Buffered() > 0 { // the same injection, from the other side
-			return nil, nil, "", errors.New("upstream STLS: data before the TLS handshake")
-		}
-		tc := tls.Client(c, s.Upstream.TLSConfig(e))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, "", fmt.Errorf("upstream STLS: %w", err)
-		}
-		c, r = tc, bufio.NewReader(tc)
-	}
-	client := s.Upstream.SASL(l, e, token)
+	defer uc.Close()
+	c, r := uc.Conn, uc.R
+	client := s.Upstream.SASL(l, uc.Endpoint, uc.Token)
 	mech, ir, err := client.Start()
 	if err != nil {
 		return nil, nil, "", err
@@ -116,8 +92,7 @@ func (s *Server) upstreamLogin(ctx context.Context, l bridge.Login) (net.Conn, *
 		}
 		switch {
 		case strings.HasPrefix(line, "+OK"):
-			_ = c.SetDeadline(time.Time{})
-			ok = true
+			uc.Ready()
 			return c, r, line, nil
 		case line == "+" || strings.HasPrefix(line, "+ "):
 			answer := ""

@@ -143,12 +143,8 @@ func (ss *session) endConn() { ss.dev.end() }
 // authenticate judges the login and opens the upstream session for it.
 func (ss *session) authenticate(user, pass string) error {
 	d := ss.s.Door
-	l, err := d.Login(ss.ctx, bridge.Conn{Remote: ss.c.Conn().RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolSMTP, user, pass)
-	if err != nil {
-		var r *bridge.Refusal
-		if !errors.As(err, &r) {
-			r = &bridge.Refusal{Temporary: true}
-		}
+	l, r := d.Login(ss.ctx, bridge.Conn{Remote: ss.c.Conn().RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolSMTP, user, pass)
+	if r != nil {
 		switch {
 		case r.Temporary:
 			return ss.failed(smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Sekisho cannot check the login now, try again later (ref %s)", r.EventID))
