@@ -458,19 +458,29 @@ func (mp *MailPages) revoke(w http.ResponseWriter, r *http.Request) {
 	mp.page(w, r, http.StatusOK, s, u, "", func(v *mailView) { v.Done, v.DoneName = "mail_revoked", name })
 }
 
+// mailboxAction checks a connect or disconnect request (the form, the signed-in user, an
+// upstream that keeps grants per mailbox) and answers the ones that do not pass.
+func (mp *MailPages) mailboxAction(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+	if !mp.form(w, r) {
+		return store.Session{}, store.User{}, false
+	}
+	s, u, ok := mp.signedIn(w, r)
+	if !ok {
+		return s, u, false
+	}
+	if !mp.Admin.BridgeUpstreamDelegated() {
+		mp.page(w, r, http.StatusNotFound, s, u, "mail_connect_unavailable", nil)
+		return s, u, false
+	}
+	return s, u, true
+}
+
 // connect starts connecting the signed-in user's mailbox (unless a connection is under way)
 // and sends the browser to the page, which shows the code and refreshes itself until the
 // flow ends in the background.
 func (mp *MailPages) connect(w http.ResponseWriter, r *http.Request) {
-	if !mp.form(w, r) {
-		return
-	}
-	s, u, ok := mp.signedIn(w, r)
+	s, u, ok := mp.mailboxAction(w, r)
 	if !ok {
-		return
-	}
-	if !mp.Admin.BridgeUpstreamDelegated() {
-		mp.page(w, r, http.StatusNotFound, s, u, "mail_connect_unavailable", nil)
 		return
 	}
 	if u.Status != store.UserActive {
@@ -578,15 +588,8 @@ func (mp *MailPages) flowView(userID string) *mailFlowView {
 
 // disconnect forgets the signed-in user's mailbox grant, and stops a connection under way.
 func (mp *MailPages) disconnect(w http.ResponseWriter, r *http.Request) {
-	if !mp.form(w, r) {
-		return
-	}
-	s, u, ok := mp.signedIn(w, r)
+	s, u, ok := mp.mailboxAction(w, r)
 	if !ok {
-		return
-	}
-	if !mp.Admin.BridgeUpstreamDelegated() {
-		mp.page(w, r, http.StatusNotFound, s, u, "mail_connect_unavailable", nil)
 		return
 	}
 	mp.mu.Lock()

@@ -302,17 +302,14 @@ func TestDovecot(t *testing.T) {
 	}
 }
 
-// TestSeedMany checks that seeding 10,000 messages is fast and that Dovecot sees them all.
+// TestSeedMany: 10,000 seeded messages are all in the mailbox Dovecot serves (the time it
+// takes is logged, not asserted).
 func TestSeedMany(t *testing.T) {
 	_, url, caFile := startIntrospector(t)
 	s := dovecottest.Start(t, dovecottest.Options{IntrospectURL: url, ClientID: clientID, ClientSecret: secret, CAFile: caFile})
 	begin := time.Now()
 	s.Seed(t, user, 10000, 1024)
-	d := time.Since(begin)
-	t.Logf("Seed of 10,000 messages took %v", d)
-	if d > 5*time.Second { // about 1 s here; generous for a loaded CI machine
-		t.Errorf("Seed too slow: %v", d)
-	}
+	t.Logf("Seed of 10,000 messages took %v", time.Since(begin)) // measured, not asserted (make bench-bridge seeds the same)
 	c := dial(t, s.IMAPAddr, s.TLSConfig())
 	c.line()
 	if _, st := c.imap("AUTHENTICATE XOAUTH2 " + xoauth2(user, goodToken)); !strings.HasPrefix(st, "OK") {
