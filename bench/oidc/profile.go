@@ -53,4 +53,15 @@ func profile(t testing.TB, file, alg string, workers int, warm, d time.Duration,
 	}
 	logf("%s (server and clients in one process; %.2f CPU-seconds in all)", p, (benchutil.CPUTime() - c0).Seconds())
 	logf("profile in %s: go tool pprof -top -focus 'net/http.\\(\\*conn\\).serve' %s", file, file)
+	// What the run allocated, by call site (the same requests as the CPU profile): the
+	// garbage collector's share of the CPU follows the bytes allocated per grant.
+	mf, err := os.Create(file + ".alloc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	if err := pprof.Lookup("allocs").WriteTo(mf, 0); err != nil {
+		t.Fatal(err)
+	}
+	logf("allocations in %s.alloc: go tool pprof -sample_index alloc_space -top -focus 'net/http.\\(\\*conn\\).serve' %s.alloc", file, file)
 }

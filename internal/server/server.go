@@ -160,7 +160,7 @@ func (s *Server) Handler() http.Handler {
 			r = r.WithContext(ctx)
 		}
 		s.Mux.ServeHTTP(rec, r)
-		_, route := s.Mux.Handler(r)
+		route := r.Pattern // set by the mux as it routed r (Mux.Handler would route it again)
 		if route == "" {
 			route = "unmatched"
 		}

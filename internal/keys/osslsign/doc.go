@@ -1,3 +1,3 @@
-// Package osslsign is an OpenSSL-backed RSA crypto.Signer, built only with -tags openssl
+// Package osslsign is an OpenSSL-backed RSA and ECDSA crypto.Signer, built only with -tags openssl
 // (cgo and libssl-dev required). Without the tag the package is empty and Available is false.
 package osslsign

@@ -4,13 +4,17 @@ package osslsign
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"testing"
 )
 
-func TestSignVerifies(t *testing.T) {
+func TestRSASignVerifies(t *testing.T) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -40,17 +44,84 @@ func TestSignVerifies(t *testing.T) {
 	}
 }
 
-func BenchmarkSign(b *testing.B) {
-	k, _ := rsa.GenerateKey(rand.Reader, 2048)
-	s, err := New(k)
-	if err != nil {
-		b.Fatal(err)
+func TestECDSASignVerifies(t *testing.T) {
+	d256 := sha256.Sum256([]byte("hello"))
+	d384 := sha512.Sum384([]byte("hello"))
+	for _, tc := range []struct {
+		name   string
+		curve  elliptic.Curve
+		hash   crypto.Hash
+		digest []byte
+	}{
+		{"P-256 SHA-256", elliptic.P256(), crypto.SHA256, d256[:]},
+		{"P-384 SHA-384", elliptic.P384(), crypto.SHA384, d384[:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := ecdsa.GenerateKey(tc.curve, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !k.PublicKey.Equal(s.Public()) {
+				t.Fatal("Public is not the key's public key")
+			}
+			first, err := s.Sign(nil, tc.digest, tc.hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ecdsa.VerifyASN1(&k.PublicKey, tc.digest, first) {
+				t.Fatal("OpenSSL signature does not verify with crypto/ecdsa")
+			}
+			// A fresh nonce per signature: the same digest signed twice gives two signatures.
+			second, err := s.Sign(nil, tc.digest, tc.hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(first) == string(second) {
+				t.Fatal("two signatures of one digest are identical (nonce reused)")
+			}
+			other := sha256.Sum256([]byte("other"))
+			if ecdsa.VerifyASN1(&k.PublicKey, other[:], first) && tc.hash == crypto.SHA256 {
+				t.Fatal("signature verifies for another digest")
+			}
+			if _, err := s.Sign(nil, tc.digest[:5], tc.hash); err == nil {
+				t.Fatal("short digest accepted")
+			}
+		})
 	}
+}
+
+func TestNewRefusesOtherKeys(t *testing.T) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(k); err == nil {
+		t.Fatal("an Ed25519 key was accepted")
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	d := sha256.Sum256([]byte("x"))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.Sign(nil, d[:], crypto.SHA256); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+	}{{"RSA-2048", rk}, {"P-256", ek}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, err := New(tc.key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := s.Sign(nil, d[:], crypto.SHA256); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

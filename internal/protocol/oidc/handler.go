@@ -12,6 +12,7 @@ import (
 
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sekisho/sekisho/internal/signin"
 	"github.com/sekisho/sekisho/internal/store"
@@ -33,6 +34,11 @@ const (
 	// RP-initiated logout (end_session_endpoint).
 	LogoutPath = "/oidc/logout"
 )
+
+// Sekisho exports no traces. The library starts a span for every step of every request; its
+// default, OpenTelemetry's global tracer with no provider set, allocates a span each time
+// (about 1.5 KB per token grant), the no-op tracer nothing but a context.
+func init() { op.Tracer = noop.NewTracerProvider().Tracer("github.com/zitadel/oidc/pkg/op") }
 
 // Users reads the directory (store.Store implements it).
 type Users interface {

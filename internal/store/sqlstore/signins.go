@@ -44,14 +44,14 @@ func (s *Store) AddSignIn(ctx context.Context, e store.SignInEvent) error {
 	if err := requireID("sign-in", e.ID); err != nil {
 		return fmt.Errorf("%s: add sign-in: %w", s.d.Name, err)
 	}
-	if _, err := s.exec(ctx, insertSignIn, s.signInArgs(e)...); err != nil {
+	if _, err := s.execPrepared(ctx, insertSignIn, s.signInArgs(e)...); err != nil {
 		return s.fail(err, "add sign-in %q", e.ID)
 	}
 	return nil
 }
 
-// AddSignIns appends es in one transaction with one prepared statement: the commit, the
-// costly part of a small write, is paid once for the batch.
+// AddSignIns appends es in one transaction: the commit, the costly part of a small write, is
+// paid once for the batch.
 func (s *Store) AddSignIns(ctx context.Context, es []store.SignInEvent) error {
 	for _, e := range es {
 		if err := requireID("sign-in", e.ID); err != nil {
@@ -59,13 +59,8 @@ func (s *Store) AddSignIns(ctx context.Context, es []store.SignInEvent) error {
 		}
 	}
 	return s.withTx(ctx, func(tx *Store) error {
-		st, err := tx.tx.PrepareContext(ctx, tx.rebind(insertSignIn))
-		if err != nil {
-			return tx.fail(err, "add %d sign-ins", len(es))
-		}
-		defer st.Close()
 		for _, e := range es {
-			if _, err := st.ExecContext(ctx, tx.signInArgs(e)...); err != nil {
+			if _, err := tx.execPrepared(ctx, insertSignIn, tx.signInArgs(e)...); err != nil {
 				return tx.fail(err, "add sign-in %q", e.ID)
 			}
 		}
@@ -110,7 +105,12 @@ func (s *Store) signInQuery(f store.SignInFilter) (string, []any) {
 		if a, err := netip.ParseAddr(ip); err == nil {
 			ip = a.Unmap().String()
 		}
-		add(`(effective_ip = ? OR peer_ip = ? OR forwarded_ip = ?)`, ip, ip, ip)
+		// The same as effective_ip = ip OR peer_ip = ip OR forwarded_ip = ip for a non-empty ip:
+		// a peer or forwarded address equal to the effective one is found by the first term.
+		// Written so because SQLite indexes peer_ip and forwarded_ip only where they differ from
+		// effective_ip (a partial index is used when the query names its condition).
+		add(`(effective_ip = ? OR (peer_ip = ? AND peer_ip <> effective_ip) OR
+			(forwarded_ip = ? AND forwarded_ip <> '' AND forwarded_ip <> effective_ip))`, ip, ip, ip)
 	}
 	q := `SELECT ` + signInCols + ` FROM sign_ins`
 	if len(where) > 0 {

@@ -87,6 +87,7 @@ func testSignInFilters(t *testing.T, s store.Store) {
 			e := signIn("e3", base.Add(3*time.Hour))
 			e.Username = "bob@example.com"
 			e.Decision = "deny"
+			e.ForwardedIP = "192.0.2.99" // from an untrusted peer: the effective address stays the peer's
 			return e
 		}(),
 		signIn("e0", base),
@@ -125,6 +126,7 @@ func testSignInFilters(t *testing.T, s store.Store) {
 		{"decision", store.SignInFilter{Decision: "deny"}, []string{"e3"}},
 		{"IP effective and forwarded", store.SignInFilter{IP: "198.51.100.7"}, []string{"e1"}},
 		{"IP peer", store.SignInFilter{IP: "40.92.0.1"}, []string{"e1"}},
+		{"IP forwarded, not trusted", store.SignInFilter{IP: "192.0.2.99"}, []string{"e3"}},
 		{"IP effective", store.SignInFilter{IP: "203.0.113.5"}, []string{"e0", "e3", "e4"}},
 		{"IPv4-mapped IPv6", store.SignInFilter{IP: "::ffff:203.0.113.5"}, []string{"e0", "e3", "e4"}},
 		{"IPv6", store.SignInFilter{IP: "2001:db8::1"}, []string{"e2"}},
