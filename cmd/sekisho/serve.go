@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sekisho/sekisho/internal/config"
+	"github.com/sekisho/sekisho/internal/gctune"
 	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/wiring"
 )
@@ -55,6 +56,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			in.Log = in.Log.With("node", in.Config.NodeName())
 			// Libraries that log through slog's default (zitadel/oidc) write to the same log.
 			slog.SetDefault(in.Log)
+			defer gctune.Start(uint64(in.Config.Node.GCHeadroomMiB)<<20, in.Log).Stop()
 			// Nodes may start on an empty database at the same instant: the first keys are
 			// made once, under a store lock.
 			if _, err := in.EnsureKeys(ctx); err != nil {

@@ -148,6 +148,10 @@ type Node struct {
 	// (applications, Microsoft 365 domains, networks, policy, keys, devices): the bound within
 	// which a change made anywhere is in force here.
 	ChangePoll Duration `yaml:"change_poll"`
+	// GCHeadroomMiB is how far the heap may grow between garbage collections at least
+	// (internal/gctune); 0 keeps Go's default (the heap grows by as much as is live). The
+	// GOGC environment variable, when set, wins.
+	GCHeadroomMiB int `yaml:"gc_headroom_mib"`
 }
 
 // NodeName is the configured node name, or the host name.
@@ -182,7 +186,7 @@ func Default() Config {
 			Duration: Duration(15 * time.Minute)},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info"},
-		Node:    Node{ChangePoll: Duration(time.Second)},
+		Node:    Node{ChangePoll: Duration(time.Second), GCHeadroomMiB: 64},
 	}
 }
 
@@ -374,6 +378,9 @@ func (c *Config) validate() Errors {
 	}
 	if p := c.Node.ChangePoll.D(); p < 100*time.Millisecond || p > time.Minute {
 		bad("node.change_poll", "must be between 100ms and 1m, got %v", p)
+	}
+	if c.Node.GCHeadroomMiB < 0 || c.Node.GCHeadroomMiB > 64<<10 {
+		bad("node.gc_headroom_mib", "must be between 0 (Go's default) and 65536, got %d", c.Node.GCHeadroomMiB)
 	}
 	if len(c.Node.Name) > 64 || strings.ContainsAny(c.Node.Name, " \t\r\n") {
 		bad("node.name", "must be at most 64 characters without spaces")

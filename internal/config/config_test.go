@@ -28,6 +28,17 @@ func TestParse(t *testing.T) {
 		}},
 		{name: "unknown driver names line", yaml: "listen: 127.0.0.1:8443\nstore:\n  driver: mysql\n", wantErr: []string{"sekisho.yaml:3:", "unknown store driver \"mysql\""}},
 		{name: "unknown key", yaml: "lisen: 1\n", wantErr: []string{"sekisho.yaml", "lisen"}},
+		{name: "gc headroom default", yaml: "", check: func(t *testing.T, c *Config) {
+			if c.Node.GCHeadroomMiB != 64 {
+				t.Fatalf("node.gc_headroom_mib default = %d, want 64", c.Node.GCHeadroomMiB)
+			}
+		}},
+		{name: "gc headroom off", yaml: "node:\n  gc_headroom_mib: 0\n", check: func(t *testing.T, c *Config) {
+			if c.Node.GCHeadroomMiB != 0 {
+				t.Fatalf("node.gc_headroom_mib = %d, want 0", c.Node.GCHeadroomMiB)
+			}
+		}},
+		{name: "gc headroom negative", yaml: "node:\n  gc_headroom_mib: -1\n", wantErr: []string{"node.gc_headroom_mib"}},
 		{name: "syntax error", yaml: "store: [\n", wantErr: []string{"sekisho.yaml"}},
 		{name: "several errors at once", yaml: "base_url: http://x\npassword:\n  min_length: 4\n", wantErr: []string{":1: base_url", ":3: password.min_length"}},
 		{name: "bad proxy cidr", yaml: "network:\n  trusted_proxies: [10.0.0.0/8, nonsense]\n", wantErr: []string{"trusted_proxies[1]", "nonsense"}},
