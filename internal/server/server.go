@@ -172,8 +172,9 @@ func (s *Server) Handler() http.Handler {
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
 		if route != "GET /healthz" {
-			s.Log.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "route", route,
-				"status", rec.code, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", rec.code),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
 		}
 	})
 }
