@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sekisho/sekisho/internal/store"
@@ -13,8 +14,12 @@ import (
 // An address search reads the three address indexes, the partial ones included (migration
 // 0013): the planner uses a partial index only when the query names its condition, and a
 // search that scans the whole sign-in log would go unnoticed until the log is large.
+// planCounter is registered once per test binary (database/sql refuses a second Register of
+// the same name, as with -count=2).
+var planCounter = sync.OnceValues(func() (*sqlcount.Counter, error) { return sqlcount.Register("sqlite+plan", "sqlite") })
+
 func TestSignInAddressSearchUsesTheIndexes(t *testing.T) {
-	counter, err := sqlcount.Register("sqlite+plan", "sqlite")
+	counter, err := planCounter()
 	if err != nil {
 		t.Fatal(err)
 	}
