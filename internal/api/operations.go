@@ -207,6 +207,7 @@ func operations(a *API) []*operation {
 	const (
 		tUsers, tGroups, tNetworks, tPolicy, tApps, tDevices = "users", "groups", "networks", "policy", "applications", "devices"
 		tLog, tKeys, tTokens, tMe, tBridge                   = "logs", "keys", "tokens", "me", "mail-bridge"
+		tDirectory                                           = "directory"
 	)
 	upnQ := []param{{"q", "part of the UPN or display name", "string"}, {"limit", "at most this many (1–500, default 500)", "integer"}}
 	return []*operation{
@@ -856,6 +857,30 @@ func operations(a *API) []*operation {
 				return Retired{n}, err
 			}),
 
+		// ---- directory connectors ----
+		op("GET", "/directory/connectors", spec{id: "listDirectoryConnectors", summary: "list the directory connectors with their latest syncs", tag: tDirectory, area: roles.Directory},
+			func(c *call, _ none) ([]admin.ConnectorView, error) {
+				cs, err := a.Admin.DirectoryConnectors(c.ctx)
+				return cs, internal(err)
+			}),
+		op("POST", "/directory/connectors/{id}/sync", spec{id: "syncDirectory", summary: "sync a directory connector now (dryRun=true: plan only; force=true: past the disable threshold)", tag: tDirectory, area: roles.Directory, change: true,
+			query: []param{{"dryRun", "true: report what the sync would do, change nothing, record nothing", "boolean"}, {"force", "true: let a sync over the disable threshold through", "boolean"}}},
+			func(c *call, _ none) (directory.SyncReport, error) {
+				dry, err := boolQuery(c, "dryRun")
+				if err != nil {
+					return directory.SyncReport{}, err
+				}
+				force, err := boolQuery(c, "force")
+				if err != nil {
+					return directory.SyncReport{}, err
+				}
+				rep, err := a.Admin.SyncDirectory(c.ctx, c.actor, c.path("id"), dry, force)
+				if errors.Is(err, directory.ErrThreshold) {
+					return rep, &Problem{Status: http.StatusConflict, Code: "threshold", Detail: err.Error()}
+				}
+				return rep, err
+			}),
+
 		// ---- tokens ----
 		op("GET", "/tokens", spec{id: "listTokens", summary: "list API tokens", tag: tTokens, area: roles.Tokens},
 			func(c *call, _ none) ([]admin.TokenView, error) {
@@ -885,6 +910,18 @@ func rawOrNil(b []byte) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(b)
+}
+
+// boolQuery reads an optional true/false query parameter.
+func boolQuery(c *call, name string) (bool, error) {
+	switch v := c.query(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, invalid(fmt.Sprintf("%s %q: true or false", name, v))
+	}
 }
 
 // algQ selects the token key a key operation acts on.

@@ -56,6 +56,7 @@ var pages = map[string]*template.Template{
 	"dashboard": parse("dashboard"), "users": parse("users"), "user": parse("user"),
 	"signins": parse("signins"), "signin": parse("signin"), "audit": parse("audit"),
 	"networks": parse("networks"), "policy": parse("policy"), "keys": parse("keys"), "apps": parse("apps"), "devices": parse("devices"),
+	"directory": parse("directory"),
 }
 
 // Router is where the console is mounted (the server's mux).
@@ -96,6 +97,8 @@ func (c *Console) Mount(mux Router, protect func(http.Handler) http.Handler) {
 		"POST /admin/policy":                     {roles.Policy, c.postPolicy},
 		"POST /admin/policy/rollback":            {roles.Policy, c.rollbackPolicy},
 		"GET /admin/keys":                        {roles.Keys, c.keys},
+		"GET /admin/directory":                   {roles.Directory, c.directory},
+		"POST /admin/directory/{id}/sync":        {roles.Directory, c.syncDirectory},
 		"POST /admin/keys/{action}":              {roles.Keys, c.keyAction},
 		"GET /admin/apps":                        {roles.Apps, c.apps},
 		"GET /admin/devices":                     {roles.Users, c.devices},

@@ -484,6 +484,14 @@ func TestAPI(t *testing.T) {
 		}
 		return n
 	}
+	// ---- directory connectors (none in this instance; TestDirectoryConnectors has one) ----
+	var conns []admin.ConnectorView
+	c.must(200, "GET", "/directory/connectors", nil, &conns)
+	if len(conns) != 0 {
+		t.Fatalf("connectors of an instance without any: %+v", conns)
+	}
+	c.must(404, "POST", "/directory/connectors/nowhere/sync", nil, nil)
+
 	c.must(200, "GET", "/keys", nil, &ks)
 	c.must(200, "POST", "/keys/rotate", nil, &ks)
 	if count("RS256", "current") != 1 || count("RS256", "next") != 1 {

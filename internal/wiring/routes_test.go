@@ -94,6 +94,8 @@ var routeRules = map[string]routeRule{
 	"POST /admin/policy":                                 {"/admin/policy", console, formToken},
 	"POST /admin/policy/rollback":                        {"/admin/policy/rollback", console, formToken},
 	"GET /admin/keys":                                    {"/admin/keys", console, noState},
+	"GET /admin/directory":                               {"/admin/directory", console, noState},
+	"POST /admin/directory/{id}/sync":                    {"/admin/directory/ldap/sync", console, formToken},
 	"POST /admin/keys/{action}":                          {"/admin/keys/rotate", console, formToken},
 	"GET /admin/apps":                                    {"/admin/apps", console, noState},
 	"GET /admin/devices":                                 {"/admin/devices", console, noState},

@@ -48,9 +48,10 @@ const (
 	Networks  Area = "networks"
 	Policy    Area = "policy"
 	Reports   Area = "reports"
-	Keys      Area = "keys"   // token-signing keys
-	Apps      Area = "apps"   // SAML applications and Microsoft 365 domains
-	Tokens    Area = "tokens" // admin API tokens
+	Keys      Area = "keys"      // token-signing keys
+	Apps      Area = "apps"      // SAML applications and Microsoft 365 domains
+	Tokens    Area = "tokens"    // admin API tokens
+	Directory Area = "directory" // directory connectors and their syncs
 )
 
 // CanRead reports whether role may see area.

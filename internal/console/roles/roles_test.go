@@ -3,7 +3,7 @@ package roles
 import "testing"
 
 func TestRoles(t *testing.T) {
-	areas := []Area{Dashboard, Users, SignIns, Audit, Networks, Policy, Reports, Keys, Apps}
+	areas := []Area{Dashboard, Users, SignIns, Audit, Networks, Policy, Reports, Keys, Apps, Directory}
 	cases := []struct {
 		groups []string
 		role   Role
