@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sekisho/sekisho/internal/bridge/apppassword"
@@ -58,18 +59,28 @@ type Door struct {
 	Now         func() time.Time
 }
 
-// Conn is what the door knows of a device's connection.
+// Conn is what the door knows of a device's connection (ConnOf).
 type Conn struct {
 	Remote net.Addr
+	// Client is the device's address a trusted load balancer (Remote) named in its PROXY
+	// protocol header; nil when the device connected directly.
+	Client net.Addr
 	TLS    *tls.ConnectionState // nil on a cleartext connection
 }
 
 // request is the gate's view of a mail connection: the peer address and TLS state. A mail
-// connection has no HTTP headers, so no forwarding header can be forged through it.
+// connection has no HTTP headers, so no forwarding header can be forged through it; the
+// client a trusted load balancer named is handed over as that proxy's X-Forwarded-For, so
+// that the gate judges and records it as for an HTTP reverse proxy (the peer is the proxy).
 func (c Conn) request() *http.Request {
 	r := &http.Request{Method: "MAIL", Header: http.Header{}, TLS: c.TLS}
 	if c.Remote != nil {
 		r.RemoteAddr = c.Remote.String()
+	}
+	if c.Client != nil {
+		if ap, err := netip.ParseAddrPort(c.Client.String()); err == nil {
+			r.Header.Set("X-Forwarded-For", ap.Addr().Unmap().String())
+		}
 	}
 	return r
 }

@@ -32,6 +32,11 @@ type Bridge struct {
 	// administrator decides whether users may make them. Listing and revoking one's own, and
 	// connecting one's mailbox, need no setting.
 	SelfService bool `yaml:"self_service"`
+	// ProxyProtocol: the doors sit behind a TCP load balancer listed in
+	// network.trusted_proxies, which begins every connection with a PROXY protocol header
+	// (v1 or v2) naming the device; the device's address is then judged and recorded, the
+	// balancer's as the peer. Connections from other addresses are served as they come.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // BridgeListener is the two ports of one protocol; "" leaves one off.
@@ -189,6 +194,9 @@ func (c *Config) validateBridge() Errors {
 	var errs Errors
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, Error{Path: "bridge." + path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if b.ProxyProtocol && len(c.Network.TrustedProxies) == 0 {
+		bad("proxy_protocol", "needs the load balancers' addresses in network.trusted_proxies: only they may name a client")
 	}
 	for _, l := range []struct {
 		name     string

@@ -140,3 +140,27 @@ func TestBridgeSelfService(t *testing.T) {
 		})
 	}
 }
+
+func TestBridgeProxyProtocol(t *testing.T) {
+	const doors = "bridge:\n  proxy_protocol: true\n  imap:\n    tls_listen: \":993\"\n  upstream:\n    imap: mail.example.com:993\n    client_id: mailstore\n"
+	for _, tc := range []struct {
+		name, yaml string
+		wantErr    string
+	}{
+		{name: "with the balancers listed", yaml: doors + "network:\n  trusted_proxies: [10.0.0.0/24]\n"},
+		{name: "without any balancer", yaml: doors, wantErr: "bridge.proxy_protocol"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("sekisho.yaml", []byte(tc.yaml), t.TempDir(), nil)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !cfg.Bridge.ProxyProtocol {
+				t.Fatalf("proxy_protocol = %v, %v", cfg.Bridge.ProxyProtocol, err)
+			}
+		})
+	}
+}

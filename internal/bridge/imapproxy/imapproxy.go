@@ -219,7 +219,7 @@ func (ss *session) login(ctx context.Context, tag, user, pass string) (bool, *br
 		ss.reply("%s NO [PRIVACYREQUIRED] Use STARTTLS first", tag)
 		return false, nil
 	}
-	l, r := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolIMAP, user, pass)
+	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn, ss.tls()), apppassword.ProtocolIMAP, user, pass)
 	if r != nil {
 		switch {
 		case r.Temporary:

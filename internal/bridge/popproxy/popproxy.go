@@ -289,7 +289,7 @@ func (ss *session) login(ctx context.Context, user, pass string) (bool, *bridge.
 		ss.reply("-ERR [AUTH] Use STLS first: the app password must not cross the network in clear")
 		return false, nil
 	}
-	l, r := ss.s.Door.Login(ctx, bridge.Conn{Remote: ss.conn.RemoteAddr(), TLS: ss.tls()}, apppassword.ProtocolPOP, user, pass)
+	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn, ss.tls()), apppassword.ProtocolPOP, user, pass)
 	if r != nil {
 		switch {
 		case r.Temporary:

@@ -236,6 +236,9 @@ type devConn struct {
 	pending  []byte
 }
 
+// NetConn is the connection under the limits (bridge.ConnOf reads the peer there).
+func (d *devConn) NetConn() net.Conn { return d.Conn }
+
 var errInjected = errors.New("data sent after STARTTLS before the TLS handshake")
 
 func (c *devConn) Read(p []byte) (int, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sekisho/sekisho/internal/admin"
 	"github.com/sekisho/sekisho/internal/config"
+	"github.com/sekisho/sekisho/internal/setup"
 	"github.com/sekisho/sekisho/internal/testutil/dovecottest"
 	"github.com/sekisho/sekisho/internal/testutil/idptest"
 	"github.com/sekisho/sekisho/internal/wiring"
@@ -40,8 +41,18 @@ type Env struct {
 // change adjusts the bridge's configuration before the doors open.
 func Start(t testing.TB, change func(*config.Bridge)) *Env {
 	t.Helper()
+	return StartBehind(t, nil, change)
+}
+
+// StartBehind is Start with network.trusted_proxies set to trustedProxies (the load
+// balancers a door with bridge.proxy_protocol reads PROXY headers from).
+func StartBehind(t testing.TB, trustedProxies []string, change func(*config.Bridge)) *Env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Env{IdP: idptest.Start(t, idptest.Options{})}
+	e := &Env{IdP: idptest.Start(t, idptest.Options{Prepare: func(_ context.Context, in *setup.Instance) error {
+		in.Config.Network.TrustedProxies = trustedProxies
+		return nil
+	}})}
 	in := e.IdP.Services.Instance
 	e.Admin = in.Admin
 	added, err := in.Admin.AddOIDCClient(ctx, Actor, UpstreamClient, admin.NewOIDCClient{Grants: []string{"client_credentials"}})

@@ -46,7 +46,13 @@ type env struct {
 // change adjusts the bridge's configuration before its doors open.
 func start(t *testing.T, change func(*config.Bridge)) *env {
 	t.Helper()
-	b := bridgetest.Start(t, change)
+	return startBehind(t, nil, change)
+}
+
+// startBehind is start with network.trusted_proxies (the doors' load balancers).
+func startBehind(t *testing.T, trustedProxies []string, change func(*config.Bridge)) *env {
+	t.Helper()
+	b := bridgetest.StartBehind(t, trustedProxies, change)
 	in := b.IdP.Services.Instance
 	return &env{t: t, idp: b.IdP, dovecot: b.Dovecot, bridge: b.Bridge, st: in.Store, adm: in.Admin, pool: b.IdP.CAPool}
 }
