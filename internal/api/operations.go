@@ -863,6 +863,11 @@ func operations(a *API) []*operation {
 				cs, err := a.Admin.DirectoryConnectors(c.ctx)
 				return cs, internal(err)
 			}),
+		op("GET", "/directory/scim-connectors", spec{id: "listSCIMConnectors", summary: "list the SCIM provisioning connectors (their tokens: issued, last used, revoked)", tag: tDirectory, area: roles.Directory},
+			func(c *call, _ none) ([]admin.SCIMTokenView, error) {
+				ts, err := a.Admin.ListSCIMTokens(c.ctx)
+				return ts, internal(err)
+			}),
 		op("POST", "/directory/connectors/{id}/sync", spec{id: "syncDirectory", summary: "sync a directory connector now (dryRun=true: plan only; force=true: past the disable threshold)", tag: tDirectory, area: roles.Directory, change: true,
 			query: []param{{"dryRun", "true: report what the sync would do, change nothing, record nothing", "boolean"}, {"force", "true: let a sync over the disable threshold through", "boolean"}}},
 			func(c *call, _ none) (directory.SyncReport, error) {

@@ -27,9 +27,14 @@ type connectorRow struct {
 	Stopped   bool // the latest sync was stopped by the threshold: offer the forced sync
 }
 
+type scimRow struct {
+	Connector, Created, CreatedBy, LastUsed, LastIP, StateKey, StateClass string
+}
+
 type directoryData struct {
 	Connectors []connectorRow
-	DryRun     string // "Dry run of …" over the plan's row, when this answer is a dry run's
+	SCIM       []scimRow // SCIM connectors (their tokens): users pushed by Entra ID and others
+	DryRun     string    // "Dry run of …" over the plan's row, when this answer is a dry run's
 	Plan       []syncRow
 }
 
@@ -65,6 +70,22 @@ func (c *Console) directoryPage(w http.ResponseWriter, r *http.Request, status i
 		}
 		row.Stopped = len(v.Syncs) > 0 && v.Syncs[0].Outcome == "stopped"
 		d.Connectors = append(d.Connectors, row)
+	}
+	tokens, err := c.Admin.ListSCIMTokens(r.Context())
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "err_internal", err)
+		return
+	}
+	for _, t := range tokens {
+		row := scimRow{Connector: t.Connector, Created: when(t.CreatedAt), CreatedBy: t.CreatedBy, LastIP: t.LastIP,
+			StateKey: "scim_in_force"}
+		if !t.LastUsedAt.IsZero() {
+			row.LastUsed = when(t.LastUsedAt)
+		}
+		if !t.RevokedAt.IsZero() {
+			row.StateKey, row.StateClass = "scim_revoked", "deny"
+		}
+		d.SCIM = append(d.SCIM, row)
 	}
 	if plan != nil {
 		d.DryRun = plan.Connector

@@ -491,6 +491,8 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("connectors of an instance without any: %+v", conns)
 	}
 	c.must(404, "POST", "/directory/connectors/nowhere/sync", nil, nil)
+	var scims []admin.SCIMTokenView
+	c.must(200, "GET", "/directory/scim-connectors", nil, &scims)
 
 	c.must(200, "GET", "/keys", nil, &ks)
 	c.must(200, "POST", "/keys/rotate", nil, &ks)

@@ -51,6 +51,14 @@ func TestDirectoryConnectors(t *testing.T) {
 	}
 	st := e.svc.Instance.Store
 	c := e.apiClient(t, e.token(t, e.res.AdminUPN, roles.Admin).Token)
+	if _, err := e.svc.Instance.Admin.IssueSCIMToken(ctx, admin.Actor{Name: "os:root", Via: "cli"}, "entra"); err != nil {
+		t.Fatal(err)
+	}
+	var scims []admin.SCIMTokenView
+	c.must(200, "GET", "/directory/scim-connectors", nil, &scims)
+	if len(scims) != 1 || scims[0].Connector != "entra" || scims[0].CreatedBy != "os:root" || !scims[0].LastUsedAt.IsZero() {
+		t.Fatalf("SCIM connectors: %+v", scims)
+	}
 
 	var conns []admin.ConnectorView
 	c.must(200, "GET", "/directory/connectors", nil, &conns)
@@ -96,6 +104,7 @@ func TestDirectoryConnectors(t *testing.T) {
 	adminUI := e.adminBrowser(t)
 	code, body := page(t, adminUI, e.ts.URL+"/admin/directory")
 	if code != http.StatusOK || !strings.Contains(body, `id="connector-hr"`) || !strings.Contains(body, `id="force-hr"`) ||
+		!strings.Contains(body, `id="scim-entra"`) ||
 		!strings.Contains(body, "would disable 2 of 2 active users") || !strings.Contains(body, `href="/admin/directory" aria-current="page"`) {
 		t.Fatalf("directory page after the stopped sync: %d\n%.2000s", code, body)
 	}
