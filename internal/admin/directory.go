@@ -80,12 +80,8 @@ func syncOutcome(action string) string {
 // An unknown connector is store.ErrNotFound; a sync the threshold stopped returns its report
 // with directory.ErrThreshold.
 func (s *Service) SyncDirectory(ctx context.Context, a Actor, id string, dryRun, force bool) (directory.SyncReport, error) {
-	cs, ok := s.Directory.Connector(id)
-	if !ok {
+	if _, ok := s.Directory.Connector(id); !ok {
 		return directory.SyncReport{}, fmt.Errorf("no directory connector %q is configured: %w", id, store.ErrNotFound)
-	}
-	if _, ok := cs.Connector.(directory.Syncer); !ok {
-		return directory.SyncReport{}, fmt.Errorf("directory connector %q is not synced: its users arrive by SCIM", id)
 	}
 	return s.Directory.Sync(ctx, id, directory.SyncOptions{Actor: a.Name, Via: a.Via, DryRun: dryRun, Force: force})
 }

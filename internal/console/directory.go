@@ -45,7 +45,7 @@ func syncRowOf(t, outcome, who string, rep directory.SyncReport) syncRow {
 	switch {
 	case rep.Error != "":
 		r.Detail = rep.Error
-	case rep.Stopped || rep.DryRun && rep.Active > 0 && float64(rep.WouldDisable)*100 > rep.MaxPercent*float64(rep.Active):
+	case rep.Stopped: // a dry run over the threshold is reported stopped too
 		r.Detail = fmt.Sprintf("would disable %d of %d active users (threshold %g%%)", rep.WouldDisable, rep.Active, rep.MaxPercent)
 	case len(rep.Notes) > 0:
 		r.Detail = rep.Notes[0].DN + ": " + rep.Notes[0].Reason
