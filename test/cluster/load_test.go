@@ -1,8 +1,10 @@
 package cluster_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,8 @@ import (
 // as expected (sessions' SAML and WS-Fed sign-ins and WS-Trust passwords allowed; WS-Trust
 // from outside the office and a wrong password refused), the refusals are the policy's and
 // the password's in the sign-in log, the log has no error record, and the server's memory at
-// the end is not above 1.5× its peak up to the sustained stretch. No timing is asserted.
+// the end is not above 1.5× its peak up to the sustained stretch (plus what a backlog of
+// password checks holds, when the node fell behind). No timing is asserted.
 func TestLoadShort(t *testing.T) {
 	c := clustertest.NewSQLiteCluster(t, clustertest.Options{Demo: true, Env: clustertest.MixEnv})
 	o := clustertest.PrepareMix(t, c)
@@ -49,8 +52,18 @@ func TestLoadShort(t *testing.T) {
 	if warm == 0 || end == 0 {
 		t.Fatalf("no memory readings: %+v", r.RSS)
 	}
-	if end > warm*3/2 {
-		t.Errorf("RSS grew: %.1f MiB at the end, peak %.1f MiB up to the first half of the sustained stretch (> 1.5×)", mib(end), mib(warm))
+	// A node that fell behind its target (a machine busy with other tests) builds a backlog of
+	// password checks: each holds 19 MiB while it runs, at most 2 per CPU, and the collector
+	// lets the heap reach twice what is live. That much more is the backlog, not a leak.
+	limit, why := warm*3/2, "1.5× the peak"
+	if behind := r.Sustained.Rate() < 0.95*r.TargetRate; behind {
+		if slack := warm + int64(2*2*runtime.NumCPU()*19)<<20; slack > limit {
+			limit, why = slack, fmt.Sprintf("the peak and the password checks a backlog holds (%.1f of %.1f sign-ins/s achieved)", r.Sustained.Rate(), r.TargetRate)
+		}
+	}
+	if end > limit {
+		t.Errorf("RSS grew: %.1f MiB at the end, peak %.1f MiB up to the first half of the sustained stretch (limit %.1f MiB: %s)",
+			mib(end), mib(warm), mib(limit), why)
 	}
 
 	// The sign-in log agrees: the refusals are the ones meant, and nothing failed.
