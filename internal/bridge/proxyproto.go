@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"crypto/tls"
 	"net"
 	"net/netip"
 	"time"
@@ -26,9 +25,11 @@ func ProxyListener(l net.Listener, trusted *ipset.Set, timeout time.Duration) ne
 		}}
 }
 
-// ConnOf is what the door knows of a device's connection c (under TLS or not): its peer and,
-// when the peer is a trusted load balancer that sent a PROXY header, the client it named.
-func ConnOf(c net.Conn, st *tls.ConnectionState) Conn {
+// ConnOf is what the door knows of a device's connection c (under TLS or not): its TLS
+// state, its peer and, when the peer is a trusted load balancer that sent a PROXY header, the
+// client it named.
+func ConnOf(c net.Conn) Conn {
+	st := TLSState(c)
 	raw := c
 	for { // under TLS and the doors' own wrappers (each gives its NetConn, as tls.Conn does)
 		w, ok := raw.(interface{ NetConn() net.Conn })

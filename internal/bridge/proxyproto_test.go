@@ -62,7 +62,7 @@ func TestProxyListener(t *testing.T) {
 			if err != nil || strings.TrimRight(line, "\r\n") != tc.wantRead {
 				t.Fatalf("first line %q, %v; want %q", line, err, tc.wantRead)
 			}
-			conn := ConnOf(c, nil)
+			conn := ConnOf(c)
 			if got := conn.Remote.String(); !strings.HasPrefix(got, "127.0.0.1:") {
 				t.Fatalf("Remote %s, want the balancer (the TCP peer)", got)
 			}
@@ -111,7 +111,7 @@ func FuzzProxyHeader(f *testing.F) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 		_, readErr := io.ReadAll(c)
-		conn := ConnOf(c, nil)
+		conn := ConnOf(c)
 		if conn.Remote == nil {
 			t.Fatal("no peer address")
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/sekisho/sekisho/internal/bridge/popproxy"
 	"github.com/sekisho/sekisho/internal/bridge/smtpproxy"
 	"github.com/sekisho/sekisho/internal/config"
-	"github.com/sekisho/sekisho/internal/ipset"
 )
 
 // MailBridge is the running mail bridge: its listeners' addresses, and Wait for them to end.
@@ -109,7 +108,7 @@ func (s *Services) StartMailBridge(ctx context.Context, serverTLS *tls.Config) (
 		opened = append(opened, nl)
 		b.Addrs[l.name] = nl.Addr()
 		if cfg.ProxyProtocol {
-			nl = bridge.ProxyListener(nl, ipset.New(in.Config.TrustedProxyPrefixes()), doors.PreAuth())
+			nl = bridge.ProxyListener(nl, s.trustedProxies, doors.PreAuth())
 		}
 		b.wg.Add(1)
 		go func() {

@@ -60,6 +60,9 @@ type Services struct {
 	// the gate after authentication, before the policy), so the record never says "allow" for
 	// a sign-in the adapter must then refuse.
 	eligible []func(ctx context.Context, a signin.Attempt, u store.User) signin.Reason
+	// trustedProxies are the gate's network.trusted_proxies, which the mail bridge's doors
+	// also read PROXY headers from.
+	trustedProxies *ipset.Set
 }
 
 // Build composes the server for an opened instance.
@@ -81,7 +84,7 @@ func Build(ctx context.Context, in *setup.Instance) (*Services, error) {
 	g := &gate.Gate{Store: in.Store, Directory: in.Directory, RememberApp: sessions.Admit, Audit: rec, Policies: pols,
 		ClientConfig: cc.get, Now: time.Now, Log: in.Log}
 	s := &Services{Instance: in, Server: srv, Gate: g, Sessions: sessions, Audit: rec, Policies: pols,
-		TOTP: in.Factors, Devices: in.Devices}
+		TOTP: in.Factors, Devices: in.Devices, trustedProxies: cc.proxies}
 	g.Lockout, g.Devices = in.Lockout, in.Devices
 	g.AppPasswords = apppassword.Verifier{Store: in.Store, Hasher: in.Admin.BridgeCredentials}
 	sessions.StepUp = appguard.StepUp(g)

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -72,13 +71,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-func (ss *session) tls() *tls.ConnectionState {
-	if tc, ok := ss.conn.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		return &st
-	}
-	return nil
-}
+func (ss *session) tls() *tls.ConnectionState { return bridge.TLSState(ss.conn) }
 
 func (ss *session) loginAllowed() bool { return ss.tls() != nil || ss.s.AllowCleartextLogin }
 
@@ -177,27 +170,15 @@ func (ss *session) authenticate(ctx context.Context, c command) (bool, *bridge.L
 		}
 		resp = line
 	}
-	if resp == "*" {
+	user, pass, err := bridge.DecodePlain(resp)
+	switch {
+	case errors.Is(err, bridge.ErrPlainCancelled):
 		ss.reply("%s BAD Authentication cancelled", c.tag)
 		return false, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(resp)
-	if resp == "=" {
-		raw, err = nil, nil
-	}
-	if err != nil {
+	case errors.Is(err, bridge.ErrPlainBase64):
 		ss.reply("%s BAD Invalid base64", c.tag)
 		return false, nil
-	}
-	var user, pass string
-	srv := sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return errors.New("authorization identity differs")
-		}
-		user, pass = username, password
-		return nil
-	})
-	if _, _, err := srv.Next(raw); err != nil {
+	case err != nil:
 		ss.reply("%s NO [AUTHENTICATIONFAILED] Invalid credentials", c.tag)
 		return ss.failed(), nil
 	}
@@ -219,7 +200,7 @@ func (ss *session) login(ctx context.Context, tag, user, pass string) (bool, *br
 		ss.reply("%s NO [PRIVACYREQUIRED] Use STARTTLS first", tag)
 		return false, nil
 	}
-	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn, ss.tls()), apppassword.ProtocolIMAP, user, pass)
+	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn), apppassword.ProtocolIMAP, user, pass)
 	if r != nil {
 		switch {
 		case r.Temporary:

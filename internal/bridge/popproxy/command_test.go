@@ -2,11 +2,12 @@ package popproxy
 
 import (
 	"bufio"
-	"encoding/base64"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/sekisho/sekisho/internal/bridge"
 )
 
 func TestReadLine(t *testing.T) {
@@ -95,30 +96,6 @@ func TestRespCode(t *testing.T) {
 	}
 }
 
-func TestDecodePlain(t *testing.T) {
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	for _, tc := range []struct {
-		name, resp, user, pass string
-		err                    error
-	}{
-		{"no identity", b64("\x00alice@example.com\x00pw pw"), "alice@example.com", "pw pw", nil},
-		{"identity is the user", b64("alice\x00alice\x00pw"), "alice", "pw", nil},
-		{"identity of another", b64("bob\x00alice\x00pw"), "", "", errPlain},
-		{"cancelled", "*", "", "", errCancelled},
-		{"empty", "=", "", "", errPlain},
-		{"not base64", "!!!", "", "", errBase64},
-		{"two fields", b64("alice\x00pw"), "", "", errPlain},
-		{"no user", b64("\x00\x00pw"), "", "", errPlain},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u, p, err := decodePlain(tc.resp)
-			if u != tc.user || p != tc.pass || !errors.Is(err, tc.err) {
-				t.Fatalf("got %q %q %v, want %q %q %v", u, p, err, tc.user, tc.pass, tc.err)
-			}
-		})
-	}
-}
-
 // FuzzReadCommand feeds arbitrary bytes to the pre-login reader and parser: no line is ever
 // longer than maxLine, none holds a LF, and every parsed command is a 3- or 4-letter
 // upper-case keyword without control characters.
@@ -157,7 +134,7 @@ func FuzzReadCommand(f *testing.F) {
 			if len(c.name) < 3 || len(c.name) > 4 || strings.ToUpper(c.name) != c.name || strings.ContainsFunc(c.name+c.arg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 				t.Fatalf("command %+v from %q", c, line)
 			}
-			if _, _, err := decodePlain(c.arg); err == nil && c.arg == "" {
+			if _, _, err := bridge.DecodePlain(c.arg); err == nil && c.arg == "" {
 				t.Fatalf("empty PLAIN response accepted")
 			}
 		}

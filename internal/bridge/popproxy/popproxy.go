@@ -19,7 +19,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -90,13 +89,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-func (ss *session) tls() *tls.ConnectionState {
-	if tc, ok := ss.conn.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		return &st
-	}
-	return nil
-}
+func (ss *session) tls() *tls.ConnectionState { return bridge.TLSState(ss.conn) }
 
 func (ss *session) loginAllowed() bool { return ss.tls() != nil || ss.s.AllowCleartextLogin }
 
@@ -230,12 +223,15 @@ func (ss *session) authenticate(ctx context.Context, c command) (bool, *bridge.L
 		}
 		resp = line
 	}
-	user, pass, err := decodePlain(resp)
+	user, pass, err := bridge.DecodePlain(resp)
+	if err == nil && user == "" {
+		err = bridge.ErrPlainInvalid
+	}
 	switch {
-	case errors.Is(err, errCancelled):
+	case errors.Is(err, bridge.ErrPlainCancelled):
 		ss.reply("-ERR Authentication cancelled")
 		return false, nil
-	case errors.Is(err, errBase64):
+	case errors.Is(err, bridge.ErrPlainBase64):
 		ss.reply("-ERR Invalid base64")
 		return false, nil
 	case err != nil:
@@ -243,38 +239,6 @@ func (ss *session) authenticate(ctx context.Context, c command) (bool, *bridge.L
 		return ss.failed(), nil
 	}
 	return ss.login(ctx, user, pass)
-}
-
-var (
-	errCancelled = errors.New("authentication cancelled")
-	errBase64    = errors.New("invalid base64")
-	errPlain     = errors.New("invalid PLAIN response")
-)
-
-// decodePlain decodes a SASL PLAIN response as sent on a POP3 line: base64, "=" for an empty
-// one, "*" to cancel (errCancelled). The authorization identity must be empty or the user.
-func decodePlain(resp string) (user, pass string, err error) {
-	if resp == "*" {
-		return "", "", errCancelled
-	}
-	var raw []byte
-	if resp != "=" {
-		raw, err = base64.StdEncoding.DecodeString(resp)
-		if err != nil {
-			return "", "", errBase64
-		}
-	}
-	srv := sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return errors.New("authorization identity differs")
-		}
-		user, pass = username, password
-		return nil
-	})
-	if _, _, err := srv.Next(raw); err != nil || user == "" {
-		return "", "", errPlain
-	}
-	return user, pass, nil
 }
 
 // failed counts a refused login; true ends the connection.
@@ -289,7 +253,7 @@ func (ss *session) login(ctx context.Context, user, pass string) (bool, *bridge.
 		ss.reply("-ERR [AUTH] Use STLS first: the app password must not cross the network in clear")
 		return false, nil
 	}
-	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn, ss.tls()), apppassword.ProtocolPOP, user, pass)
+	l, r := ss.s.Door.Login(ctx, bridge.ConnOf(ss.conn), apppassword.ProtocolPOP, user, pass)
 	if r != nil {
 		switch {
 		case r.Temporary:

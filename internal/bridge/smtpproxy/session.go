@@ -143,7 +143,7 @@ func (ss *session) endConn() { ss.dev.end() }
 // authenticate judges the login and opens the upstream session for it.
 func (ss *session) authenticate(user, pass string) error {
 	d := ss.s.Door
-	l, r := d.Login(ss.ctx, bridge.ConnOf(ss.c.Conn(), ss.tls()), apppassword.ProtocolSMTP, user, pass)
+	l, r := d.Login(ss.ctx, bridge.ConnOf(ss.c.Conn()), apppassword.ProtocolSMTP, user, pass)
 	if r != nil {
 		switch {
 		case r.Temporary:
