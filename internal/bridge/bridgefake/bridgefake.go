@@ -4,6 +4,7 @@
 package bridgefake
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -275,4 +277,15 @@ func Listen(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l
+}
+
+// ReadLine reads one line a door sent, without its line end; a read error fails the test,
+// naming what was read.
+func ReadLine(t testing.TB, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v (after %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
 }

@@ -192,11 +192,7 @@ func (e *popEnv) dial(implicit bool) *popConn {
 
 func (pc *popConn) line() string {
 	pc.t.Helper()
-	l, err := pc.r.ReadString('\n')
-	if err != nil {
-		pc.t.Fatalf("read: %v (after %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
+	return bridgefake.ReadLine(pc.t, pc.r)
 }
 
 // cmd sends one line and returns the first line of the answer.

@@ -653,11 +653,7 @@ func (e *smtpEnv) raw0(t *testing.T) *rawConn {
 
 func (rc *rawConn) line() string {
 	rc.t.Helper()
-	l, err := rc.r.ReadString('\n')
-	if err != nil {
-		rc.t.Fatalf("read: %v (after %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
+	return bridgefake.ReadLine(rc.t, rc.r)
 }
 
 // cmd sends line and returns the reply, its lines joined with "|".

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sekisho/sekisho/internal/bridge/bridgefake"
 	"github.com/sekisho/sekisho/internal/published"
 
 	"github.com/sekisho/sekisho/internal/admin"
@@ -129,11 +130,7 @@ func (e *env) dialIMAP(t *testing.T) *imapConn {
 
 func (ic *imapConn) line() string {
 	ic.t.Helper()
-	l, err := ic.r.ReadString('\n')
-	if err != nil {
-		ic.t.Fatalf("read: %v (after %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
+	return bridgefake.ReadLine(ic.t, ic.r)
 }
 
 // cmd sends one command and returns its untagged lines and the tagged answer.
@@ -180,11 +177,7 @@ func (e *env) dialLines(t *testing.T, door string, useTLS bool) (*lineConn, stri
 
 func (lc *lineConn) line() string {
 	lc.t.Helper()
-	l, err := lc.r.ReadString('\n')
-	if err != nil {
-		lc.t.Fatalf("read: %v (after %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
+	return bridgefake.ReadLine(lc.t, lc.r)
 }
 
 // cmd sends one line and returns the first line of the answer.
